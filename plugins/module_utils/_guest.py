@@ -1,0 +1,702 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A virtual machine: read it, check the request against the host, plan, apply.
+
+read_guest() and inspect() only read; plan_guest() is pure; apply_guest() is the only writer.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from urllib.parse import urlparse
+
+from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit
+from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
+    HOTPLUG_BUSES,
+    NEW_DOMAIN,
+    DiskSpec,
+    DomainXML,
+    GraphicsSpec,
+    GuestSpec,
+    NicSpec,
+    target_name,
+    _BUS_PREFIX,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
+    DebvirtError,
+    InvalidSpec,
+    LibvirtCallError,
+    WaitTimeout,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, tostring
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
+STATES = ("present", "running", "stopped", "paused", "absent")
+# Used only when a guest is created; an existing guest keeps what it has.
+CREATE_DEFAULTS = {"memory": 1024, "vcpus": 1}
+
+
+class GuestRequest:
+    """What the user asked for: the spec plus what is not part of the definition."""
+
+    def __init__(self, name, spec, state="present", autostart=None, restart=False, force=False,
+                 shutdown_timeout=120, remove_storage=False, cloud_init=None, virt_type="auto"):
+        self.name = name
+        self.spec = spec
+        self.state = state
+        self.autostart = autostart
+        self.restart = restart
+        self.force = force
+        self.shutdown_timeout = shutdown_timeout
+        self.remove_storage = remove_storage
+        self.cloud_init = cloud_init
+        self.virt_type = virt_type
+
+
+def request_from_params(params):
+    """Validate what needs no host and build the request; raises InvalidSpec."""
+    name = params["name"]
+    if not NAME_RE.match(name or ""):
+        raise InvalidSpec("Invalid guest name %r: use letters, digits and _.+- (at most 63 "
+                          "characters, starting with a letter or digit)" % name)
+    p = params
+    if p.get("max_memory") is not None and p.get("memory") is not None and p["memory"] > p["max_memory"]:
+        raise InvalidSpec("memory (%s MiB) is larger than max_memory (%s MiB)" % (p["memory"], p["max_memory"]))
+    if p.get("max_vcpus") is not None and p.get("vcpus") is not None and p["vcpus"] > p["max_vcpus"]:
+        raise InvalidSpec("vcpus (%s) is larger than max_vcpus (%s)" % (p["vcpus"], p["max_vcpus"]))
+    for field in ("memory", "max_memory", "vcpus", "max_vcpus"):
+        if p.get(field) is not None and p[field] < 1:
+            raise InvalidSpec("%s must be at least 1, got %s" % (field, p[field]))
+    cpu_mode = p.get("cpu_mode")
+    if p.get("cpu_model") and cpu_mode not in (None, "custom"):
+        raise InvalidSpec("cpu_model %r needs cpu_mode custom, not %s" % (p["cpu_model"], cpu_mode))
+    if p.get("cpu_model") and cpu_mode is None:
+        cpu_mode = "custom"
+    if cpu_mode == "custom" and not p.get("cpu_model"):
+        raise InvalidSpec("cpu_mode custom needs cpu_model")
+    if (p.get("initrd") or p.get("cmdline")) and not p.get("kernel"):
+        raise InvalidSpec("initrd and cmdline need kernel (direct kernel boot)")
+
+    spec = GuestSpec(
+        virt_type=p.get("virt_type") if p.get("virt_type") in ("kvm", "qemu") else None,
+        memory=p.get("memory"), max_memory=p.get("max_memory"),
+        vcpus=p.get("vcpus"), max_vcpus=p.get("max_vcpus"),
+        cpu_mode=cpu_mode, cpu_model=p.get("cpu_model"),
+        machine=p.get("machine"), firmware=p.get("firmware"),
+        kernel=p.get("kernel"), initrd=p.get("initrd"), cmdline=p.get("cmdline"),
+        serial_log=p.get("serial_log"),
+        graphics=_graphics_from_params(p.get("graphics")),
+        description=p.get("description"),
+        tags=sorted(set(p["tags"])) if p.get("tags") is not None else None,
+        disks=[_disk_from_params(i, d) for i, d in enumerate(p["disks"])] if p.get("disks") is not None else None,
+        interfaces=[_nic_from_params(i, n) for i, n in enumerate(p["interfaces"])]
+        if p.get("interfaces") is not None else None,
+    )
+    if spec.disks:
+        keys = [d.key() for d in spec.disks]
+        dupes = sorted({"%s" % "/".join(k[1:]) for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise InvalidSpec("disks list the same source more than once: %s" % ", ".join(dupes))
+        targets = [d.target for d in spec.disks if d.target]
+        if len(targets) != len(set(targets)):
+            raise InvalidSpec("disks list the same target more than once")
+    if spec.interfaces:
+        macs = [n.mac for n in spec.interfaces if n.mac]
+        if len(macs) != len(set(macs)):
+            raise InvalidSpec("interfaces list the same MAC more than once")
+    return GuestRequest(
+        name, spec, state=p.get("state") or "present", autostart=p.get("autostart"),
+        restart=bool(p.get("restart")), force=bool(p.get("force")),
+        shutdown_timeout=p.get("shutdown_timeout", 120), remove_storage=bool(p.get("remove_storage")),
+        cloud_init=p.get("cloud_init"), virt_type=p.get("virt_type") or "auto")
+
+
+def _graphics_from_params(g):
+    if g is None:
+        return None
+    if g.get("type", "none") == "none":
+        return GraphicsSpec(type="none")
+    return GraphicsSpec(type=g["type"], listen=g.get("listen") or "127.0.0.1", port=g.get("port"),
+                        password=g.get("password"))
+
+
+def _disk_from_params(index, d):
+    where = "disks[%d]" % index
+    sources = [k for k in ("path", "pool") if d.get(k)]
+    if len(sources) != 1:
+        raise InvalidSpec("%s needs exactly one of path or pool (with volume)" % where)
+    if d.get("pool") and not d.get("volume"):
+        raise InvalidSpec("%s: pool %s needs volume (the volume's name)" % (where, d["pool"]))
+    if d.get("volume") and not d.get("pool"):
+        raise InvalidSpec("%s: volume %s needs pool" % (where, d["volume"]))
+    if d.get("size") is not None and not d.get("pool"):
+        raise InvalidSpec("%s: size creates a volume and needs pool and volume" % where)
+    size = d.get("size")
+    if size is not None:
+        size = _bytes(size, where)
+    device = d.get("device") or "disk"
+    target = d.get("target")
+    if target and not re.match(r"^(vd|sd|hd|xvd)[a-z]{1,2}$", target):
+        raise InvalidSpec("%s: target %r is not a disk name like vdb or sdc" % (where, target))
+    return DiskSpec(target=target, device=device, bus=d.get("bus"), format=d.get("format"),
+                    cache=d.get("cache"), readonly=d.get("readonly"), boot_order=d.get("boot_order"),
+                    path=d.get("path"), pool=d.get("pool"), volume=d.get("volume"), size=size)
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B?)\s*$", re.IGNORECASE)
+
+
+def _bytes(value, where):
+    if isinstance(value, int):
+        size = value
+    else:
+        m = _SIZE_RE.match(str(value))
+        if not m:
+            raise InvalidSpec("%s: size %r is not a size like 10G or 512MiB" % (where, value))
+        size = int(float(m.group(1)) * 1024 ** " KMGTP".index(m.group(2).upper() or " "))
+    if size <= 0:
+        raise InvalidSpec("%s: size must be positive, got %r" % (where, value))
+    return size
+
+
+def _nic_from_params(index, n):
+    if bool(n.get("network")) == bool(n.get("bridge")):
+        raise InvalidSpec("interfaces[%d] needs exactly one of network or bridge" % index)
+    mac = n.get("mac")
+    if mac is not None:
+        mac = mac.lower()
+        if not re.match(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$", mac) or int(mac[:2], 16) & 1:
+            raise InvalidSpec("interfaces[%d]: %r is not a unicast MAC address" % (index, n["mac"]))
+    return NicSpec(network=n.get("network"), bridge=n.get("bridge"), model=n.get("model"), mac=mac)
+
+
+# --- reading ---------------------------------------------------------------------------------
+class Actual:
+    """An existing guest as libvirt has it: the persistent definition and the run state."""
+
+    def __init__(self, dom, xml, state, autostart):
+        self.dom = dom
+        self.xml = xml
+        self.spec = GuestSpec.from_xml(xml)
+        self.state = state
+        self.autostart = autostart
+
+    @property
+    def active(self):
+        return self.state in ("running", "paused")
+
+
+def read_guest(client, name):
+    dom = client.domain(name)
+    if dom is None:
+        return None
+    xml = DomainXML(parse(client.domain_xml(dom, inactive=True)))
+    return Actual(dom, xml, client.domain_state(dom), client.autostart(dom))
+
+
+def is_local(uri):
+    return not urlparse(uri).netloc
+
+
+class Facts:
+    """What inspect() learnt from the host for the planner."""
+
+    def __init__(self):
+        self.new_volumes = []  # (pool, volume, size, format)
+        self.volume_formats = {}  # disk key -> the format of the existing volume
+        self.seed = None  # {"path", "sha256", "files"}
+        self.virt_type = None
+        self.machine = None  # the canonical name of the requested machine type
+        self.warnings = []
+
+
+def inspect(client, req, actual):
+    """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
+    facts = Facts()
+    if req.state == "absent":
+        return facts
+    spec = req.spec
+    local = is_local(client.uri)
+    known = {d.key() for d in actual.spec.disks} if actual else set()
+    for disk in spec.disks or []:
+        if disk.pool is not None:
+            _inspect_volume(client, disk, disk.key() in known, facts)
+        elif local and not os.path.exists(disk.path):
+            raise InvalidSpec("Disk %s does not exist on the host" % disk.path)
+    for nic in spec.interfaces or []:
+        if nic.network is not None and client.network(nic.network) is None:
+            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
+                              "debvirt.cluster.network)" % nic.network)
+        if nic.bridge is not None and local and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
+            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+    for field in ("kernel", "initrd"):
+        path = getattr(spec, field)
+        if path and local and not os.path.exists(path):
+            raise InvalidSpec("%s %s does not exist on the host" % (field, path))
+    if actual is None:
+        facts.virt_type = _virt_type(client, req, facts)
+    if spec.machine is not None:
+        facts.machine = _canonical_machine(client, spec.machine)
+    if req.cloud_init is not None:
+        if not local:
+            raise InvalidSpec("cloud_init writes its seed on the host itself: run the task on the "
+                              "host with a local URI, not %s" % client.uri)
+        ci = req.cloud_init
+        files = _cloudinit.seed_files(req.name, ci.get("user_data"), ci.get("meta_data"),
+                                      ci.get("network_config"))
+        path = ci.get("path") or "/var/lib/libvirt/images/%s-cidata.iso" % req.name
+        facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
+    return facts
+
+
+def _inspect_volume(client, disk, attached, facts):
+    pool = client.pool(disk.pool)
+    if pool is None:
+        raise InvalidSpec("Storage pool %s does not exist (for volume %s)" % (disk.pool, disk.volume))
+    state, capacity, _allocation, _available = client.pool_info(pool)
+    if state != 2:  # VIR_STORAGE_POOL_RUNNING
+        raise InvalidSpec("Storage pool %s is not active: start it first" % disk.pool)
+    vol = client.volume(pool, disk.volume)
+    if vol is not None:
+        fmt = parse(client.call("read", "volume %s" % disk.volume, vol.XMLDesc, 0)).find("target/format")
+        if fmt is not None:
+            facts.volume_formats[disk.key()] = fmt.get("type")
+        return
+    if attached:
+        return
+    if disk.size is None:
+        raise InvalidSpec("Volume %s does not exist in pool %s: give size to create it"
+                          % (disk.volume, disk.pool))
+    if disk.size > capacity:
+        # Volumes are created sparse, so only a disk larger than the whole pool is impossible.
+        raise InvalidSpec("Volume %s of %d bytes is larger than pool %s (%d bytes in all)"
+                          % (disk.volume, disk.size, disk.pool, capacity))
+    fmt = disk.format or "qcow2"
+    facts.new_volumes.append((disk.pool, disk.volume, disk.size, fmt))
+    facts.volume_formats[disk.key()] = fmt
+
+
+def _virt_type(client, req, facts):
+    if req.virt_type in ("kvm", "qemu"):
+        if client.domain_capabilities(req.virt_type) is None:
+            raise InvalidSpec("This host cannot run %s guests" % req.virt_type)
+        return req.virt_type
+    if client.domain_capabilities("kvm") is not None:
+        return "kvm"
+    facts.warnings.append("KVM is not available on this host: guest runs under QEMU emulation (TCG), "
+                          "which is much slower")
+    return "qemu"
+
+
+def _canonical_machine(client, machine):
+    caps = parse(client.capabilities())
+    for node in caps.iterfind("guest/arch/machine"):
+        if node.text == machine:
+            return node.get("canonical") or machine
+    return machine
+
+
+# --- planning --------------------------------------------------------------------------------
+def plan_guest(req, actual, facts):
+    """(plan, desired): the ordered changes, and the full desired spec (targets and MACs resolved)."""
+    plan = Plan()
+    label = "guest %s" % req.name
+    if req.state == "absent":
+        if actual is not None:
+            if actual.active:
+                plan.add("stop", label, before=actual.state, after="stopped")
+            plan.add("undefine", label)
+            if req.remove_storage:
+                for vol in actual.spec.created or []:
+                    plan.add("delete", "volume %s" % vol)
+                if actual.spec.seed:
+                    plan.add("delete", "cloud-init seed %s" % actual.spec.seed["path"])
+        return plan, None
+
+    desired = req.spec.copy()
+    running = actual is not None and actual.active
+    for pool, vol, size, fmt in facts.new_volumes:
+        plan.add("create", "volume %s/%s" % (pool, vol), after="%d bytes, %s" % (size, fmt))
+    if actual is None:
+        _new_guest_defaults(desired, facts)
+        plan.add("define", label)
+    else:
+        _plan_definition(plan, desired, actual, facts, running)
+    if facts.new_volumes:
+        desired.created = sorted(set((actual.spec.created if actual else []) +
+                                     ["%s/%s" % (p, v) for p, v, _s, _f in facts.new_volumes]))
+    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
+        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
+    _plan_state(plan, req, actual, label)
+    return plan, desired
+
+
+def _new_guest_defaults(desired, facts):
+    desired.virt_type = desired.virt_type or facts.virt_type
+    for field, value in CREATE_DEFAULTS.items():
+        if getattr(desired, field) is None:
+            setattr(desired, field, value)
+    desired.max_memory = desired.max_memory or desired.memory
+    desired.max_vcpus = desired.max_vcpus or desired.vcpus
+    desired.disks = _resolve_disks(desired.disks or [], [], facts, None)[0]
+    for nic in desired.interfaces or []:
+        nic.model = nic.model or "virtio"
+    if facts.seed:
+        desired.seed = _seed(facts, [d.target for d in desired.disks], None)
+
+
+def _plan_definition(plan, desired, actual, facts, running):
+    have = actual.spec
+    # Raising memory or vCPUs above the current maximum raises the maximum too.
+    if desired.max_memory is None and desired.memory is not None and desired.memory > have.max_memory:
+        desired.max_memory = desired.memory
+    if desired.max_vcpus is None and desired.vcpus is not None and desired.vcpus > have.max_vcpus:
+        desired.max_vcpus = desired.vcpus
+    plan.compare("max_memory", have.max_memory, desired.max_memory, cold=running)
+    plan.compare("max_vcpus", have.max_vcpus, desired.max_vcpus, cold=running)
+    hot_memory = desired.max_memory in (None, have.max_memory)
+    hot_vcpus = desired.max_vcpus in (None, have.max_vcpus)
+    plan.compare("memory", have.memory, desired.memory, cold=running and not hot_memory, live=running and hot_memory)
+    plan.compare("vcpus", have.vcpus, desired.vcpus, cold=running and not hot_vcpus, live=running and hot_vcpus)
+    if facts.machine is not None:
+        desired.machine = facts.machine
+    for field in ("virt_type", "cpu_mode", "cpu_model", "machine", "firmware", "kernel", "initrd",
+                  "cmdline", "serial_log"):
+        plan.compare(field, getattr(have, field), getattr(desired, field), cold=running)
+    if desired.graphics is not None:
+        before = desired.graphics.managed_view(have.graphics)
+        if before != desired.graphics:
+            plan.add("update", "graphics", before.as_dict(), desired.graphics.as_dict(), cold=running)
+    plan.compare("description", have.description, desired.description)
+    plan.compare("tags", have.tags, desired.tags)
+    if desired.disks is not None:
+        desired.disks, changes = _resolve_disks(desired.disks, have.disks, facts, have.seed)
+        for action, target, before, after, hot in changes:
+            plan.add(action, target, before, after, cold=running and not hot, live=running and hot)
+    if desired.interfaces is not None:
+        desired.interfaces = _resolve_nics(desired.interfaces, have.interfaces, plan, running)
+    if facts.seed:
+        used = [d.target for d in (desired.disks if desired.disks is not None else have.disks)]
+        desired.seed = _seed(facts, used, have.seed and _seed_target(actual))
+        before = have.seed["sha256"] if have.seed else None
+        if before != desired.seed["sha256"] or not os.path.exists(desired.seed["path"]):
+            plan.add("update" if before else "create", "cloud-init seed %s" % desired.seed["path"],
+                     before, desired.seed["sha256"], cold=running)
+
+
+def _seed(facts, used_targets, target):
+    seed = dict(facts.seed)
+    seed["target"] = target or _free_target("sd", used_targets)
+    return seed
+
+
+def _seed_target(actual):
+    return next((d.target for d in actual.xml.disks if d.path == actual.spec.seed["path"]), None)
+
+
+def _free_target(prefix, used):
+    i = 0
+    while target_name(prefix, i) in used:
+        i += 1
+    return target_name(prefix, i)
+
+
+def _resolve_disks(wanted, have, facts, seed):
+    """Match desired disks to existing ones; returns (resolved disks, changes).
+
+    A disk is the same disk when its target (if given) or its source matches. Fields the user
+    did not set keep libvirt's values; new disks get defaults and the next free target.
+    """
+    remaining = list(have)
+    used = {d.target for d in have}
+    if seed:
+        used.add(seed.get("target"))
+    resolved, changes = [], []
+    for want in wanted:
+        match = next((d for d in remaining if want.target and d.target == want.target), None) \
+            or next((d for d in remaining if d.key() == want.key()), None)
+        if match is None:
+            new = want.copy()
+            new.device = new.device or "disk"
+            new.bus = new.bus or ("sata" if new.device == "cdrom" else "virtio")
+            new.format = new.format or facts.volume_formats.get(want.key()) or (
+                "qcow2" if (new.path or "").endswith(".qcow2") else "raw")
+            if new.device == "cdrom" and new.readonly is None:
+                new.readonly = True
+            new.target = new.target or _free_target(_BUS_PREFIX.get(new.bus, "sd"), used)
+            used.add(new.target)
+            new.size = None
+            resolved.append(new)
+            hot = new.bus in HOTPLUG_BUSES and new.device == "disk"
+            changes.append(("add", "disk %s" % new.target, None, _disk_view(new), hot))
+            continue
+        remaining.remove(match)
+        merged = match.copy()
+        if want.key() != match.key():
+            merged.path, merged.pool, merged.volume = want.path, want.pool, want.volume
+            changes.append(("update", "disk %s source" % match.target, _source(match), _source(want), False))
+        for field in DiskSpec.COMPARED:
+            value = getattr(want, field)
+            if value is not None and value != getattr(match, field):
+                changes.append(("update", "disk %s %s" % (match.target, field), getattr(match, field), value, False))
+                setattr(merged, field, value)
+        resolved.append(merged)
+    for gone in remaining:
+        hot = gone.bus in HOTPLUG_BUSES and gone.device == "disk"
+        changes.append(("remove", "disk %s" % gone.target, _disk_view(gone), None, hot))
+    return resolved, changes
+
+
+def _source(disk):
+    return disk.path if disk.pool is None else "%s/%s" % (disk.pool, disk.volume)
+
+
+def _disk_view(disk):
+    view = disk.as_dict()
+    view.pop("size", None)
+    return view
+
+
+def _resolve_nics(wanted, have, plan, running):
+    """Match desired interfaces to existing ones: by MAC, then by source, then in order.
+
+    An interface without a MAC in the request keeps the MAC libvirt gave it.
+    """
+    remaining = list(have)
+    pairs = [None] * len(wanted)
+    rules = (lambda w, h: w.mac is not None and w.mac == h.mac,
+             lambda w, h: w.mac is None and w.source() == h.source(),
+             lambda w, h: w.mac is None)
+    for rule in rules:
+        for i, want in enumerate(wanted):
+            if pairs[i] is None:
+                pairs[i] = next((h for h in remaining if rule(want, h)), None)
+                if pairs[i] is not None:
+                    remaining.remove(pairs[i])
+    resolved = []
+    for want, match in zip(wanted, pairs):
+        if match is None:
+            new = want.copy()
+            new.model = new.model or "virtio"
+            resolved.append(new)
+            plan.add("add", "interface on %s %s" % want.source(), None, new.as_dict(), live=running)
+            continue
+        merged = match.copy()
+        label = "interface %s" % match.mac
+        if want.source() != match.source():
+            plan.add("update", "%s source" % label, "%s %s" % match.source(), "%s %s" % want.source(), cold=running)
+            merged.network, merged.bridge = want.network, want.bridge
+        if want.model is not None and want.model != match.model:
+            plan.add("update", "%s model" % label, match.model, want.model, cold=running)
+            merged.model = want.model
+        resolved.append(merged)
+    for gone in remaining:
+        plan.add("remove", "interface %s" % gone.mac, gone.as_dict(), None, live=running)
+    return resolved
+
+
+def _plan_state(plan, req, actual, label):
+    now = actual.state if actual is not None else "stopped"
+    if now == "crashed":
+        now = "running"  # libvirt keeps a crashed guest's process until it is destroyed
+    want = req.state
+    if want == "running" and now == "stopped":
+        plan.add("start", label, now, want)
+    elif want == "running" and now == "paused":
+        plan.add("resume", label, now, want)
+    elif want == "paused" and now == "stopped":
+        plan.add("start", label, now, want, paused=True)
+    elif want == "paused" and now == "running":
+        plan.add("pause", label, now, want)
+    elif want == "stopped" and now in ("running", "paused"):
+        plan.add("stop", label, now, want)
+    cold = any(c.cold for c in plan.changes)
+    if cold and req.restart and want in ("running", "present") and now == "running":
+        plan.add("restart", label, "running", "running")
+
+
+def reboot_required(plan):
+    return any(c.cold for c in plan.changes) and not plan.has("restart")
+
+
+# --- applying --------------------------------------------------------------------------------
+def apply_guest(client, req, plan, desired, actual, facts):
+    """Carry out the plan; returns warnings. The only function here that writes."""
+    warnings = []
+    dom = actual.dom if actual is not None else None
+    if req.state == "absent":
+        if plan.has("stop"):
+            _stop(client, dom, req)
+        if plan.has("undefine"):
+            client.undefine(dom, nvram=actual.spec.firmware == "uefi")
+        for change in plan.of("delete"):
+            _delete(client, change.target)
+        return warnings
+
+    for pool, vol, size, fmt in facts.new_volumes:
+        xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation>"
+               "<target><format type='%s'/></target></volume>") % (_esc(vol), size, fmt)
+        client.create_volume(client.pool(pool), xml, vol)
+    if any(c.target.startswith("cloud-init seed") for c in plan.changes):
+        _cloudinit.write_seed(facts.seed["path"], facts.seed["files"])
+    if _definition_changed(plan):
+        base = actual.xml if actual is not None else DomainXML(parse(NEW_DOMAIN))
+        base.name = req.name
+        dom = client.define(desired.to_xml(base).to_string(), req.name)
+        if actual is not None and actual.active:
+            warnings += _apply_live(client, dom, plan, desired, actual)
+    for change in plan.changes:
+        if change.target == "autostart":
+            client.set_autostart(dom, change.after)
+        elif change.action == "start":
+            client.start(dom, paused=change.extra.get("paused", False))
+        elif change.action == "resume":
+            client.resume(dom)
+        elif change.action == "pause":
+            client.suspend(dom)
+        elif change.action == "stop":
+            _stop(client, dom, req)
+        elif change.action == "restart":
+            _stop(client, dom, req)
+            client.start(dom)
+    return warnings
+
+
+_RUN_ACTIONS = ("start", "resume", "pause", "stop", "restart")
+
+
+def _definition_changed(plan):
+    return any(c.action not in _RUN_ACTIONS and c.target != "autostart" and not c.target.startswith("volume ")
+               for c in plan.changes)
+
+
+def _apply_live(client, dom, plan, desired, actual):
+    """Bring the running guest in line with what was just defined, where that can be done live."""
+    warnings = []
+    live = DomainXML(parse(client.domain_xml(dom, inactive=False)))
+    persistent = DomainXML(parse(client.domain_xml(dom, inactive=True)))
+    attached = {i.mac for i in live.interfaces}
+    for change in plan.changes:
+        if not change.extra.get("live"):
+            continue
+        try:
+            if change.target == "memory":
+                client.set_memory_live(dom, desired.memory * 1024)
+            elif change.target == "vcpus":
+                client.set_vcpus_live(dom, desired.vcpus)
+            elif change.target.startswith("disk ") and change.action == "add":
+                node = next(d for d in persistent.disks if d.target == change.target[5:])
+                client.attach_live(dom, _device_xml(node.node), change.target)
+            elif change.target.startswith("disk ") and change.action == "remove":
+                node = next(d for d in live.disks if d.target == change.target[5:])
+                client.detach_live(dom, _device_xml(node.node), change.target)
+            elif change.target.startswith("interface") and change.action == "add":
+                node = next(i for i in persistent.interfaces if i.mac not in attached)
+                attached.add(node.mac)
+                client.attach_live(dom, _device_xml(node.node), "interface %s" % node.mac)
+            elif change.target.startswith("interface") and change.action == "remove":
+                mac = change.target.split()[1]
+                node = next(i for i in live.interfaces if (i.mac or "").lower() == mac)
+                client.detach_live(dom, _device_xml(node.node), change.target)
+        except (LibvirtCallError, StopIteration) as e:
+            # The persistent definition already has the change: it takes effect at the next boot.
+            change.cold = True
+            warnings.append("%s could not be applied live (%s); it applies at the next restart"
+                            % (change.target, e))
+    return warnings
+
+
+def _device_xml(node):
+    node = copy.deepcopy(node)
+    for child in node.findall("address") + node.findall("alias"):
+        node.remove(child)
+    return tostring(node)
+
+
+def _esc(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("'", "&apos;")
+
+
+def _stop(client, dom, req):
+    if client.domain_state(dom) == "paused":
+        client.resume(dom)
+    client.shutdown(dom)
+    try:
+        client.wait_state(dom, "stopped", req.shutdown_timeout, "shut down (ACPI)")
+    except WaitTimeout as e:
+        if not req.force:
+            raise WaitTimeout("%s; set force: true to power it off" % e.msg)
+        client.destroy(dom)
+
+
+def _delete(client, target):
+    what, name = target.split(" ", 1)[0], target.rsplit(" ", 1)[1]
+    if what == "cloud-init":
+        if os.path.exists(name):
+            os.unlink(name)
+        return
+    pool_name, vol_name = name.split("/", 1)
+    pool = client.pool(pool_name)
+    vol = client.volume(pool, vol_name) if pool is not None else None
+    if vol is not None:
+        client.delete_volume(vol)
+
+
+# --- results ---------------------------------------------------------------------------------
+def view(req, actual, desired):
+    """(before, after) for the diff: the managed fields and the state."""
+    managed = set(req.spec.view()) | {"state"}
+    before = {}
+    if actual is not None:
+        before = {k: v for k, v in actual.spec.view().items() if k in managed}
+        before["state"] = actual.state
+        if req.autostart is not None:
+            before["autostart"] = actual.autostart
+    if req.state == "absent":
+        return before, {}
+    after = {k: v for k, v in desired.view().items() if k in managed or actual is None}
+    after["state"] = req.state if req.state != "present" else (actual.state if actual else "stopped")
+    if req.autostart is not None:
+        after["autostart"] = req.autostart
+    return before, after
+
+
+def describe(client, name):
+    """The guest as a result: name, uuid, state, spec, disks and interfaces with their MACs."""
+    actual = read_guest(client, name)
+    if actual is None:
+        return {}
+    out = {"name": name, "uuid": actual.xml.uuid, "state": actual.state, "autostart": actual.autostart}
+    out.update(actual.spec.view())
+    return out
+
+
+def converge(client, req, check_mode):
+    """One guest, end to end. Returns the module result (without 'failed')."""
+    actual = read_guest(client, req.name)
+    facts = inspect(client, req, actual)
+    plan, desired = plan_guest(req, actual, facts)
+    warnings = list(facts.warnings)
+    if plan.changed and not check_mode:
+        warnings += apply_guest(client, req, plan, desired, actual, facts)
+    before, after = view(req, actual, desired)
+    if check_mode or req.state == "absent":
+        guest = dict(after, name=req.name) if after else {}
+    else:
+        guest = describe(client, req.name)
+    return {
+        "changed": plan.changed,
+        "changes": plan.as_list(),
+        "reboot_required": reboot_required(plan) and req.state != "absent",
+        "guest": guest,
+        "diff": diff(before, after),
+        "warnings": warnings,
+    }
+
+
+__all__ = ["GuestRequest", "request_from_params", "converge", "plan_guest", "inspect", "read_guest",
+           "DebvirtError"]

@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The AnsibleModule wrapper every module of the collection runs through."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import (
+    LIBVIRT_IMPORT_ERROR,
+    LibvirtClient,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import LXML_IMPORT_ERROR
+
+# Matches doc_fragments/libvirt.py.
+LIBVIRT_ARGS = dict(
+    uri=dict(type="str", default="qemu:///system"),
+)
+
+
+class LibvirtModule(AnsibleModule):
+    def __init__(self, argument_spec, **kwargs):
+        spec = dict(LIBVIRT_ARGS)
+        spec.update(argument_spec)
+        super().__init__(argument_spec=spec, **kwargs)
+        self.requires()
+        self._client = None
+
+    def requires(self):
+        if LIBVIRT_IMPORT_ERROR:
+            self.fail_json(msg=missing_required_lib("libvirt-python (Debian: python3-libvirt)"),
+                           exception=LIBVIRT_IMPORT_ERROR)
+        if LXML_IMPORT_ERROR:
+            self.fail_json(msg=missing_required_lib("lxml (Debian: python3-lxml)"),
+                           exception=LXML_IMPORT_ERROR)
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = LibvirtClient(self.params["uri"])
+        return self._client
+
+    def run(self, func):
+        """exit_json with func()'s result, or fail_json with the message of a DebvirtError."""
+        try:
+            result = func()
+        except DebvirtError as e:
+            self.fail_json(msg=e.msg, **e.details)
+        finally:
+            if self._client is not None:
+                self._client.close()
+        for warning in result.pop("warnings", []):
+            self.warn(warning)
+        self.exit_json(**result)

@@ -1,0 +1,348 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: guest
+short_description: A KVM/QEMU virtual machine, declared and converged
+version_added: 0.1.0
+description:
+  - Creates a virtual machine through libvirt and, later, converges it to the same spec.
+  - Only the options you set are compared; everything libvirt generated (UUID, MAC addresses,
+    PCI addresses, NVRAM) is kept.
+  - Disks and interfaces are hot-plugged into a running guest. Changes that a running guest can
+    only see after a restart go into its persistent definition and the result says
+    O(restart) would apply them (RV(reboot_required)).
+extends_documentation_fragment:
+  - debvirt.cluster.libvirt
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: debian
+options:
+  name:
+    description: The guest's name, unique on the host.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) defines the guest and leaves it as it runs (a new guest stays off).
+      - V(running), V(stopped) and V(paused) also set its run state; V(running) implies V(present).
+      - V(absent) stops and undefines the guest with its NVRAM and snapshot metadata. Its disks
+        stay, unless O(remove_storage) is set.
+    type: str
+    choices: [present, running, stopped, paused, absent]
+    default: present
+  autostart:
+    description: Start the guest when the host boots.
+    type: bool
+  virt_type:
+    description:
+      - V(auto) uses KVM where the host can run it and QEMU emulation (slow) otherwise, with a
+        warning. It only applies when the guest is created.
+    type: str
+    choices: [auto, kvm, qemu]
+    default: auto
+  memory:
+    description:
+      - Memory in MiB. 1024 when a guest is created without it.
+      - A running guest's memory changes live up to O(max_memory).
+    type: int
+  max_memory:
+    description: The most memory in MiB the guest may be given live. Defaults to O(memory).
+    type: int
+  vcpus:
+    description:
+      - Virtual CPUs. 1 when a guest is created without it.
+      - A running guest gains vCPUs live up to O(max_vcpus).
+    type: int
+  max_vcpus:
+    description: The most vCPUs the guest may be given live. Defaults to O(vcpus).
+    type: int
+  cpu_mode:
+    description: The CPU model mode. O(cpu_model) implies V(custom).
+    type: str
+    choices: [host-passthrough, host-model, custom]
+  cpu_model:
+    description: A named CPU model, such as V(Skylake-Server) or V(qemu64).
+    type: str
+  machine:
+    description: The machine type, such as V(q35) or V(pc); aliases match their canonical names.
+    type: str
+  firmware:
+    description: V(uefi) gives the guest OVMF and its own NVRAM, kept for the guest's life.
+    type: str
+    choices: [bios, uefi]
+  disks:
+    description:
+      - The guest's disks, all of them. A disk missing from the list is detached, never deleted.
+      - A disk is the same disk when its O(disks[].target) or its source matches.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: A file or block device on the host.
+        type: path
+      pool:
+        description: The storage pool of O(disks[].volume).
+        type: str
+      volume:
+        description: A volume in O(disks[].pool); created when missing and O(disks[].size) is set.
+        type: str
+      size:
+        description:
+          - Creates the volume with this size when it does not exist, such as V(10G) or V(512MiB).
+          - An existing volume is never resized or overwritten.
+        type: str
+      format:
+        description: The image format; defaults to the volume's format, or V(qcow2) for new volumes.
+        type: str
+        choices: [qcow2, raw]
+      device:
+        description: V(cdrom) for an ISO image.
+        type: str
+        choices: [disk, cdrom]
+        default: disk
+      bus:
+        description: V(virtio) and V(scsi) disks can be hot-plugged. Default V(virtio), V(sata) for CD-ROMs.
+        type: str
+        choices: [virtio, sata, scsi, ide, usb]
+      target:
+        description: The device name in the guest, such as V(vdb); the next free one by default.
+        type: str
+      cache:
+        description: The host cache mode.
+        type: str
+        choices: [none, writethrough, writeback, directsync, unsafe, default]
+      readonly:
+        description: Attach read-only (CD-ROMs always are).
+        type: bool
+      boot_order:
+        description: This disk's place in the boot order (1 first).
+        type: int
+  interfaces:
+    description:
+      - The guest's network interfaces, all of them. A MAC address that you do not give is
+        generated once by libvirt and kept on every later run.
+    type: list
+    elements: dict
+    suboptions:
+      network:
+        description: A libvirt network.
+        type: str
+      bridge:
+        description: A bridge on the host.
+        type: str
+      model:
+        description: The NIC model; V(virtio) for new interfaces.
+        type: str
+      mac:
+        description: A fixed MAC address.
+        type: str
+  cloud_init:
+    description:
+      - A NoCloud seed for cloud-init, built on the host as an ISO and attached as a CD-ROM.
+      - It is rebuilt only when its content changes. The task must run on the host itself.
+    type: dict
+    suboptions:
+      user_data:
+        description: The user-data; a dict is written as cloud-config.
+        type: raw
+      meta_data:
+        description: The meta-data; default gives the guest's name as instance-id and hostname.
+        type: raw
+      network_config:
+        description: The network-config (version 1 or 2).
+        type: raw
+      path:
+        description: Where the seed ISO goes. Default C(/var/lib/libvirt/images/<name>-cidata.iso).
+        type: path
+  kernel:
+    description: A kernel on the host for direct kernel boot.
+    type: path
+  initrd:
+    description: An initrd for O(kernel).
+    type: path
+  cmdline:
+    description: The kernel command line for O(kernel).
+    type: str
+  serial_log:
+    description: A serial console whose output is also written to this file on the host.
+    type: path
+  graphics:
+    description: A graphical console.
+    type: dict
+    suboptions:
+      type:
+        description: V(none) removes it.
+        type: str
+        choices: [vnc, spice, none]
+        required: true
+      listen:
+        description: The address it listens on.
+        type: str
+        default: 127.0.0.1
+      port:
+        description: A fixed port; chosen by libvirt when not given.
+        type: int
+      password:
+        description: The console password.
+        type: str
+  description:
+    description: Free text kept in the guest's metadata.
+    type: str
+  tags:
+    description: Free-form tags kept in the guest's metadata; the inventory groups by them.
+    type: list
+    elements: str
+  restart:
+    description: Restart a running guest gracefully when a change needs it.
+    type: bool
+    default: false
+  force:
+    description: Power the guest off when it does not shut down within O(shutdown_timeout).
+    type: bool
+    default: false
+  shutdown_timeout:
+    description: Seconds to wait for a graceful (ACPI) shutdown.
+    type: int
+    default: 120
+  remove_storage:
+    description:
+      - With O(state=absent), also delete the volumes this module created for the guest and its
+        cloud-init seed. Other disks are never deleted.
+    type: bool
+    default: false
+notes:
+  - In a sandbox where KVM is not usable, set O(virt_type=qemu).
+seealso:
+  - module: debvirt.cluster.guest_info
+author:
+  - debvirt.cluster developers
+"""
+
+EXAMPLES = r"""
+- name: A Debian guest with a new 20G disk on the default network
+  debvirt.cluster.guest:
+    name: web01
+    state: running
+    memory: 2048
+    vcpus: 2
+    disks:
+      - pool: default
+        volume: web01-root.qcow2
+        size: 20G
+    interfaces:
+      - network: default
+    cloud_init:
+      user_data:
+        users:
+          - name: admin
+            ssh_authorized_keys: ["ssh-ed25519 AAAA..."]
+    tags: [web, production]
+
+- name: Add a second disk (hot-plugged) and more memory (applied at the next restart)
+  debvirt.cluster.guest:
+    name: web01
+    memory: 4096
+    disks:
+      - pool: default
+        volume: web01-root.qcow2
+      - pool: default
+        volume: web01-data.qcow2
+        size: 100G
+    restart: true
+
+- name: Remove the guest and the volumes it created
+  debvirt.cluster.guest:
+    name: web01
+    state: absent
+    force: true
+    remove_storage: true
+"""
+
+RETURN = r"""
+guest:
+  description: The guest after the task (in check mode, as it would be).
+  returned: unless O(state=absent)
+  type: dict
+  sample:
+    name: web01
+    uuid: 6a3c1f0e-2f43-4d5c-9b7e-1f0a6c2d9e11
+    state: running
+    memory: 2048
+    vcpus: 2
+    disks: [{target: vda, pool: default, volume: web01-root.qcow2, format: qcow2, bus: virtio, device: disk}]
+    interfaces: [{network: default, model: virtio, mac: "52:54:00:12:34:56"}]
+    tags: [production, web]
+changes:
+  description: What changed (or would change in check mode), in order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{action: update, target: memory, before: 2048, after: 4096, needs_restart: true}]
+reboot_required:
+  description: Some changes wait for the guest's next restart.
+  returned: always
+  type: bool
+"""
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import converge, request_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+
+DISK = dict(
+    path=dict(type="path"), pool=dict(type="str"), volume=dict(type="str"), size=dict(type="str"),
+    format=dict(type="str", choices=["qcow2", "raw"]),
+    device=dict(type="str", choices=["disk", "cdrom"], default="disk"),
+    bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide", "usb"]),
+    target=dict(type="str"),
+    cache=dict(type="str", choices=["none", "writethrough", "writeback", "directsync", "unsafe", "default"]),
+    readonly=dict(type="bool"), boot_order=dict(type="int"),
+)
+INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), model=dict(type="str"), mac=dict(type="str"))
+CLOUD_INIT = dict(user_data=dict(type="raw"), meta_data=dict(type="raw"), network_config=dict(type="raw"),
+                  path=dict(type="path"))
+GRAPHICS = dict(type=dict(type="str", choices=["vnc", "spice", "none"], required=True),
+                listen=dict(type="str", default="127.0.0.1"), port=dict(type="int"),
+                password=dict(type="str", no_log=True))
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "running", "stopped", "paused", "absent"], default="present"),
+    autostart=dict(type="bool"),
+    virt_type=dict(type="str", choices=["auto", "kvm", "qemu"], default="auto"),
+    memory=dict(type="int"), max_memory=dict(type="int"),
+    vcpus=dict(type="int"), max_vcpus=dict(type="int"),
+    cpu_mode=dict(type="str", choices=["host-passthrough", "host-model", "custom"]),
+    cpu_model=dict(type="str"),
+    machine=dict(type="str"),
+    firmware=dict(type="str", choices=["bios", "uefi"]),
+    disks=dict(type="list", elements="dict", options=DISK),
+    interfaces=dict(type="list", elements="dict", options=INTERFACE),
+    cloud_init=dict(type="dict", options=CLOUD_INIT),
+    kernel=dict(type="path"), initrd=dict(type="path"), cmdline=dict(type="str"),
+    serial_log=dict(type="path"),
+    graphics=dict(type="dict", options=GRAPHICS),
+    description=dict(type="str"),
+    tags=dict(type="list", elements="str"),
+    restart=dict(type="bool", default=False),
+    force=dict(type="bool", default=False),
+    shutdown_timeout=dict(type="int", default=120),
+    remove_storage=dict(type="bool", default=False),
+)
+
+
+def main():
+    module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
+    module.run(lambda: converge(module.client, request_from_params(module.params), module.check_mode))
+
+
+if __name__ == "__main__":
+    main()
