@@ -27,9 +27,9 @@ PACKAGES=(
     shellcheck
 )
 
-# Set when this run changed installed packages: a libvirtd that was already running would
-# not see drivers installed after its start.
-PACKAGES_CHANGED=0
+# Set when this run installed a libvirt daemon package: a libvirtd that was already running
+# would not see drivers installed after its start.
+LIBVIRT_PACKAGES_CHANGED=0
 
 install_packages() {
     local missing=() p
@@ -56,7 +56,9 @@ install_packages() {
         "${apt[@]}" update
         "${apt[@]}" install "${missing[@]}" || die "apt-get install failed"
     fi
-    PACKAGES_CHANGED=1
+    case " ${missing[*]}" in
+        *" libvirt-daemon"*) LIBVIRT_PACKAGES_CHANGED=1 ;;
+    esac
 }
 
 setup_venv() {
@@ -134,8 +136,8 @@ start_libvirtd_direct() {
         local pid exe
         pid=$(cat $pidfile)
         exe=$(readlink "/proc/$pid/exe")
-        if [ "$PACKAGES_CHANGED" = 1 ]; then
-            restart="packages were installed after it started"
+        if [ "$LIBVIRT_PACKAGES_CHANGED" = 1 ]; then
+            restart="libvirt packages were installed after it started"
         elif [[ $exe == *"(deleted)" ]]; then
             restart="its binary was upgraded"
         elif ! libvirtd_lxc_capable "$pid"; then
@@ -177,7 +179,7 @@ start_daemons() {
     if [ -d /run/systemd/system ]; then
         # A real host: systemd owns the daemons and pure cgroup v2 needs no workaround.
         systemctl start virtlogd.socket virtlockd.socket libvirtd.service
-        if [ "$PACKAGES_CHANGED" = 1 ]; then
+        if [ "$LIBVIRT_PACKAGES_CHANGED" = 1 ]; then
             systemctl restart libvirtd.service
         fi
     else
