@@ -181,6 +181,14 @@ class LibvirtClient:
                     % (timeout, dom.name(), what, state))
             time.sleep(0.5)
 
+    def block_info(self, dom, target):
+        """(capacity, allocation) in bytes, or None where libvirt cannot tell (an empty CD-ROM)."""
+        try:
+            capacity, allocation, _physical = dom.blockInfo(target, 0)
+        except libvirt.libvirtError:
+            return None
+        return capacity, allocation
+
     def interface_addresses(self, dom):
         """Addresses by MAC, from DHCP leases and, where it answers, the guest agent."""
         found = {}

@@ -352,6 +352,8 @@ class GuestSpec(Spec):
         out = self.as_dict()
         for field in self.INTERNAL:
             out.pop(field, None)
+        if self.seed:
+            out["cloud_init"] = {"path": self.seed["path"], "sha256": self.seed["sha256"]}
         return out
 
     def to_xml(self, domain):
@@ -423,7 +425,7 @@ def _write_disks(domain, disks, seed):
     seed_path = seed["path"] if seed else domain.seed_path
     wanted = {d.target for d in disks}
     for target, node in by_target.items():
-        if target not in wanted and node.path != seed_path:
+        if target not in wanted and (seed_path is None or node.path != seed_path):
             node.node.getparent().remove(node.node)
     for spec in disks:
         node = by_target.get(spec.target)

@@ -326,6 +326,8 @@ def plan_guest(req, actual, facts):
         plan.add("define", label)
     else:
         _plan_definition(plan, desired, actual, facts, running)
+    if facts.seed:
+        _plan_seed(plan, desired, actual, facts, running)
     if facts.new_volumes:
         desired.created = sorted(set((actual.spec.created if actual else []) +
                                      ["%s/%s" % (p, v) for p, v, _s, _f in facts.new_volumes]))
@@ -345,8 +347,6 @@ def _new_guest_defaults(desired, facts):
     desired.disks = _resolve_disks(desired.disks or [], [], facts, None)[0]
     for nic in desired.interfaces or []:
         nic.model = nic.model or "virtio"
-    if facts.seed:
-        desired.seed = _seed(facts, [d.target for d in desired.disks], None)
 
 
 def _plan_definition(plan, desired, actual, facts, running):
@@ -379,19 +379,18 @@ def _plan_definition(plan, desired, actual, facts, running):
             plan.add(action, target, before, after, cold=running and not hot, live=running and hot)
     if desired.interfaces is not None:
         desired.interfaces = _resolve_nics(desired.interfaces, have.interfaces, plan, running)
-    if facts.seed:
-        used = [d.target for d in (desired.disks if desired.disks is not None else have.disks)]
-        desired.seed = _seed(facts, used, have.seed and _seed_target(actual))
-        before = have.seed["sha256"] if have.seed else None
-        if before != desired.seed["sha256"] or not os.path.exists(desired.seed["path"]):
-            plan.add("update" if before else "create", "cloud-init seed %s" % desired.seed["path"],
-                     before, desired.seed["sha256"], cold=running)
 
 
-def _seed(facts, used_targets, target):
-    seed = dict(facts.seed)
-    seed["target"] = target or _free_target("sd", used_targets)
-    return seed
+def _plan_seed(plan, desired, actual, facts, running):
+    have = actual.spec if actual is not None else None
+    disks = desired.disks if desired.disks is not None else have.disks
+    desired.seed = dict(facts.seed)
+    desired.seed["target"] = (have and have.seed and _seed_target(actual)) or \
+        _free_target("sd", [d.target for d in disks])
+    before = have.seed["sha256"] if have and have.seed else None
+    if before != desired.seed["sha256"] or not os.path.exists(desired.seed["path"]):
+        plan.add("update" if before else "create", "cloud-init seed %s" % desired.seed["path"],
+                 before, desired.seed["sha256"], cold=running)
 
 
 def _seed_target(actual):
@@ -649,7 +648,7 @@ def _delete(client, target):
 # --- results ---------------------------------------------------------------------------------
 def view(req, actual, desired):
     """(before, after) for the diff: the managed fields and the state."""
-    managed = set(req.spec.view()) | {"state"}
+    managed = set(req.spec.view()) | {"state"} | ({"cloud_init"} if req.cloud_init is not None else set())
     before = {}
     if actual is not None:
         before = {k: v for k, v in actual.spec.view().items() if k in managed}
@@ -665,14 +664,39 @@ def view(req, actual, desired):
     return before, after
 
 
-def describe(client, name):
-    """The guest as a result: name, uuid, state, spec, disks and interfaces with their MACs."""
-    actual = read_guest(client, name)
-    if actual is None:
-        return {}
-    out = {"name": name, "uuid": actual.xml.uuid, "state": actual.state, "autostart": actual.autostart}
+def describe(client, actual, details=False):
+    """The guest as a result: name, uuid, state, spec, disks and interfaces with their MACs.
+
+    details adds what costs a call per device: disk capacity and allocation, and the
+    interfaces' addresses from DHCP leases or the guest agent.
+    """
+    out = {"name": actual.dom.name(), "uuid": actual.xml.uuid, "state": actual.state,
+           "autostart": actual.autostart}
     out.update(actual.spec.view())
+    if details:
+        for disk in out.get("disks", []):
+            sizes = client.block_info(actual.dom, disk["target"])
+            if sizes:
+                disk["capacity"], disk["allocation"] = sizes
+        addresses = client.interface_addresses(actual.dom) if actual.active else {}
+        for nic in out.get("interfaces", []):
+            nic["addresses"] = addresses.get(nic.get("mac"), [])
     return out
+
+
+def list_guests(client, names=None, tags=None):
+    """Every guest on the host, or those named, or those carrying all the given tags."""
+    found = []
+    for dom in client.domains():
+        if names and dom.name() not in names:
+            continue
+        actual = read_guest(client, dom.name())
+        if actual is None:  # undefined while we listed
+            continue
+        if tags and not set(tags) <= set(actual.spec.tags or []):
+            continue
+        found.append(describe(client, actual, details=True))
+    return sorted(found, key=lambda g: g["name"])
 
 
 def converge(client, req, check_mode):
@@ -687,7 +711,7 @@ def converge(client, req, check_mode):
     if check_mode or req.state == "absent":
         guest = dict(after, name=req.name) if after else {}
     else:
-        guest = describe(client, req.name)
+        guest = describe(client, read_guest(client, req.name))
     return {
         "changed": plan.changed,
         "changes": plan.as_list(),

@@ -225,7 +225,7 @@ notes:
 seealso:
   - module: debvirt.cluster.guest_info
 author:
-  - debvirt.cluster developers
+  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

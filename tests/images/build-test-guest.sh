@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Build the tiny test guest (uncompressed kernel + busybox initramfs) that the
 # integration tests and benchmarks boot under QEMU/libvirt.
 #
