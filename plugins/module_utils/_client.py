@@ -234,3 +234,11 @@ class LibvirtClient:
 
     def network(self, name):
         return self.find("look up", "network %s" % name, self.conn.networkLookupByName, name)
+
+    # --- storage pools and volumes: more -------------------------------------------------
+
+    # --- networks: more ------------------------------------------------------------------
+
+    # --- containers ----------------------------------------------------------------------
+
+    # --- cluster -------------------------------------------------------------------------
