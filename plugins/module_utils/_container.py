@@ -1,0 +1,985 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A system or application container through libvirt's LXC driver.
+
+read_container() and inspect() only read; plan_container() is pure; apply_container() is the
+only writer, to libvirt and to the container's root filesystem (through _rootfs).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+
+from ansible_collections.debvirt.cluster.plugins.module_utils import _rootfs
+from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
+    InterfaceXML,
+    NicSpec,
+    Spec,
+    mib,
+    _write_interfaces,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
+    DebvirtError,
+    InvalidSpec,
+    WaitTimeout,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
+    INT,
+    NAMESPACES,
+    YES_NO,
+    Flag,
+    Prop,
+    XMLObject,
+    append,
+    ensure,
+    parse,
+    remove,
+)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
+HOSTNAME_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+DEV_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
+STATES = ("present", "running", "stopped", "frozen", "absent")
+SYSTEM_INIT = ["/sbin/init"]
+# Used only when a container is created; an existing one keeps what it has.
+CREATE_DEFAULTS = {"memory": 512, "vcpus": 1}
+# The size of the ID range a container gets by default: what a Debian system uses.
+DEFAULT_ID_COUNT = 65536
+CFS_PERIOD = 100000
+SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
+
+
+# --- the XML model ---------------------------------------------------------------------------
+class FilesystemXML(XMLObject):
+    TAG = "filesystem"
+    type = Prop("@type")
+    accessmode = Prop("@accessmode")
+    dir = Prop("source/@dir")
+    target = Prop("target/@dir")
+    readonly = Flag("readonly")
+
+
+class ContainerXML(XMLObject):
+    TAG = "domain"
+    name = Prop("name")
+    uuid = Prop("uuid")
+    virt_type = Prop("@type")
+    memory_kib = Prop("memory")
+    memory_unit = Prop("memory/@unit")
+    current_kib = Prop("currentMemory")
+    current_unit = Prop("currentMemory/@unit")
+    vcpus = Prop("vcpu", INT)
+    shares = Prop("cputune/shares", INT)
+    period = Prop("cputune/period", INT)
+    quota = Prop("cputune/quota", INT)
+    init = Prop("os/init")
+    uid_start = Prop("idmap/uid/@start", INT)
+    uid_target = Prop("idmap/uid/@target", INT)
+    uid_count = Prop("idmap/uid/@count", INT)
+    gid_start = Prop("idmap/gid/@start", INT)
+    gid_target = Prop("idmap/gid/@target", INT)
+    gid_count = Prop("idmap/gid/@count", INT)
+    description = Prop("metadata/dv:container/dv:description")
+    hostname = Prop("metadata/dv:container/dv:hostname")
+    rootfs_source = Prop("metadata/dv:container/dv:rootfs/@source")
+    rootfs_created = Prop("metadata/dv:container/dv:rootfs/@created", YES_NO)
+
+    @property
+    def initargs(self):
+        return [n.text or "" for n in self.node.findall("os/initarg")]
+
+    @initargs.setter
+    def initargs(self, args):
+        os_node = ensure(self.node, "os")
+        for node in os_node.findall("initarg"):
+            os_node.remove(node)
+        anchor = os_node.find("init")
+        for arg in args:
+            node = append(os_node, "initarg")
+            node.text = arg
+            # libvirt keeps initarg right after init; so does the document it is given.
+            if anchor is not None:
+                anchor.addnext(node)
+            anchor = node
+
+    @property
+    def filesystems(self):
+        return self.children("devices/filesystem", FilesystemXML)
+
+    @property
+    def interfaces(self):
+        return self.children("devices/interface", InterfaceXML)
+
+    def addresses(self):
+        """{interface name: (address, gateway)} as this module recorded them."""
+        out = {}
+        for node in self.node.findall("metadata/dv:container/dv:address", NAMESPACES):
+            out[node.get("dev")] = (node.get("address"), node.get("gateway"))
+        return out
+
+    def set_addresses(self, nics):
+        meta = ensure(self.node, "metadata/dv:container")
+        for node in meta.findall("dv:address", NAMESPACES):
+            meta.remove(node)
+        for nic in nics:
+            # Keyed by name: a new interface has no MAC until libvirt gives it one.
+            if nic.address is not None and nic.dev:
+                node = append(meta, "dv:address")
+                node.set("dev", nic.dev)
+                node.set("address", nic.address)
+                if nic.gateway:
+                    node.set("gateway", nic.gateway)
+
+    def tags(self):
+        return [n.text for n in self.node.findall("metadata/dv:container/dv:tag", NAMESPACES)]
+
+    def set_tags(self, values):
+        meta = ensure(self.node, "metadata/dv:container")
+        for node in meta.findall("dv:tag", NAMESPACES):
+            meta.remove(node)
+        for value in values:
+            append(meta, "dv:tag").text = value
+
+
+NEW_CONTAINER = """<domain type='lxc'>
+  <name>new</name>
+  <memory unit='KiB'>524288</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os><type>exe</type><init>/sbin/init</init></os>
+  <features><privnet/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <console type='pty'/>
+  </devices>
+</domain>
+"""
+# privnet: without it a container without interfaces would share the host's network namespace.
+
+
+# --- the specs -------------------------------------------------------------------------------
+class MountSpec(Spec):
+    FIELDS = ("source", "target", "readonly")
+
+
+class ContainerNicSpec(NicSpec):
+    """An interface: where it plugs in, its MAC, its name inside, and its addressing there."""
+
+    FIELDS = ("network", "bridge", "mac", "dev", "address", "gateway")
+    model = None  # veth pairs have no model
+
+    @classmethod
+    def from_xml(cls, iface, addresses=None):
+        guest = iface.node.find("guest")
+        dev = guest.get("dev") if guest is not None else None
+        address, gateway = (addresses or {}).get(dev, (None, None))
+        return cls(network=iface.network if iface.type == "network" else None,
+                   bridge=iface.bridge if iface.type == "bridge" else None,
+                   mac=iface.mac.lower() if iface.mac else None, dev=dev,
+                   address=address, gateway=gateway)
+
+    def write(self, iface):
+        super().write(iface)
+        if self.dev is not None:
+            ensure(iface.node, "guest").set("dev", self.dev)
+
+
+class ContainerSpec(Spec):
+    FIELDS = ("memory", "vcpus", "cpu_shares", "command", "privileged", "idmap", "rootfs", "mounts",
+              "interfaces", "hostname", "description", "tags", "created")
+    # Bookkeeping written to the metadata that is not the user's to see in a diff.
+    INTERNAL = ("created",)
+
+    @classmethod
+    def from_xml(cls, domain):
+        rootfs, mounts = None, []
+        for fs in domain.filesystems:
+            if fs.type not in (None, "mount"):
+                continue
+            if fs.target == "/":
+                rootfs = fs.dir
+            else:
+                mounts.append(MountSpec(source=fs.dir, target=fs.target, readonly=fs.readonly))
+        idmap = None
+        if domain.uid_target is not None:
+            idmap = {"uid": domain.uid_target, "gid": domain.gid_target, "count": domain.uid_count}
+        addresses = domain.addresses()
+        return cls(
+            memory=mib(domain.memory_kib, domain.memory_unit) if domain.memory_kib else None,
+            vcpus=domain.vcpus,
+            cpu_shares=domain.shares,
+            command=[domain.init or SYSTEM_INIT[0]] + domain.initargs,
+            privileged=idmap is None,
+            idmap=idmap,
+            rootfs=rootfs,
+            mounts=mounts,
+            interfaces=[ContainerNicSpec.from_xml(i, addresses) for i in domain.interfaces],
+            hostname=domain.hostname,
+            description=domain.description,
+            tags=sorted(domain.tags()),
+            created=domain.rootfs_source and {"source": domain.rootfs_source,
+                                              "created": bool(domain.rootfs_created)},
+        )
+
+    def view(self):
+        out = self.as_dict()
+        for field in self.INTERNAL:
+            out.pop(field, None)
+        return out
+
+    def to_xml(self, domain):
+        """Write every managed field into domain (a ContainerXML) and return it."""
+        if self.memory is not None:
+            domain.memory_kib, domain.memory_unit = str(self.memory * 1024), "KiB"
+            domain.current_kib, domain.current_unit = str(self.memory * 1024), "KiB"
+        if self.vcpus is not None:
+            # The LXC driver runs a container on every host CPU; a CFS quota is what limits it.
+            domain.vcpus = self.vcpus
+            domain.period, domain.quota = CFS_PERIOD, self.vcpus * CFS_PERIOD
+        if self.cpu_shares is not None:
+            domain.shares = self.cpu_shares
+        if self.command is not None:
+            domain.init = self.command[0]
+            domain.initargs = self.command[1:]
+        if self.privileged:
+            remove(domain.node.find("idmap"))
+        elif self.idmap is not None:
+            remove(domain.node.find("idmap"))
+            for kind in ("uid", "gid"):
+                node = ensure(domain.node, "idmap/%s" % kind)
+                node.set("start", "0")
+                node.set("target", str(self.idmap[kind]))
+                node.set("count", str(self.idmap["count"]))
+        if self.rootfs is not None:
+            _write_mount(domain, MountSpec(source=self.rootfs, target="/", readonly=False))
+        if self.mounts is not None:
+            wanted = {m.target for m in self.mounts}
+            for fs in domain.filesystems:
+                if fs.target != "/" and fs.target not in wanted and fs.type in (None, "mount"):
+                    remove(fs.node)
+            for mount in self.mounts:
+                _write_mount(domain, mount)
+        if self.interfaces is not None:
+            _write_interfaces(domain, self.interfaces)
+            domain.set_addresses(self.interfaces)
+        if self.hostname is not None:
+            domain.hostname = self.hostname
+        if self.description is not None:
+            domain.description = self.description or None
+        if self.tags is not None:
+            domain.set_tags(sorted(self.tags))
+        if self.created is not None:
+            domain.rootfs_source = self.created["source"]
+            domain.rootfs_created = self.created["created"]
+        return domain
+
+
+def _write_mount(domain, mount):
+    node = next((fs for fs in domain.filesystems if fs.target == mount.target), None)
+    if node is None:
+        node = domain.add("devices", FilesystemXML())
+    node.type, node.accessmode = "mount", "passthrough"
+    node.dir, node.target = mount.source, mount.target
+    node.readonly = bool(mount.readonly)
+
+
+# --- the request -----------------------------------------------------------------------------
+class ContainerRequest:
+    """What the user asked for: the spec plus what is not part of the definition."""
+
+    def __init__(self, name, spec, state="present", autostart=None, source=None, restart=False,
+                 force=False, shutdown_timeout=60, remove_storage=False):
+        self.name = name
+        self.spec = spec
+        self.state = state
+        self.autostart = autostart
+        self.source = source or {"kind": "directory"}
+        self.restart = restart
+        self.force = force
+        self.shutdown_timeout = shutdown_timeout
+        self.remove_storage = remove_storage
+
+    @property
+    def system(self):
+        """A system container runs its own init; an application container a given command."""
+        return self.spec.command is None or self.spec.command == SYSTEM_INIT
+
+
+def default_rootfs(name):
+    return os.path.join(_rootfs.CONTAINER_DIR, name, "rootfs")
+
+
+def request_from_params(params):
+    """Validate what needs no host and build the request; raises InvalidSpec."""
+    p = params
+    name = p["name"]
+    if not NAME_RE.match(name or ""):
+        raise InvalidSpec("Invalid container name %r: use letters, digits and _.+- (at most 63 "
+                          "characters, starting with a letter or digit)" % name)
+    for field, low in (("memory", 1), ("vcpus", 1), ("cpu_shares", 2)):
+        if p.get(field) is not None and p[field] < low:
+            raise InvalidSpec("%s must be at least %d, got %s" % (field, low, p[field]))
+    if p.get("cpu_shares") is not None and p["cpu_shares"] > 262144:
+        raise InvalidSpec("cpu_shares must be at most 262144, got %s" % p["cpu_shares"])
+    command = p.get("command")
+    if command is not None:
+        if not command or not command[0].startswith("/"):
+            raise InvalidSpec("command must start with the absolute path of a program in the "
+                              "container, got %r" % (command,))
+    rootfs = dict(p.get("rootfs") or {})
+    path = rootfs.get("path")
+    if path is not None and (not os.path.isabs(path) or os.path.normpath(path) == "/"):
+        raise InvalidSpec("rootfs.path must be an absolute path other than /, got %r" % path)
+    source = _source_from_params(rootfs)
+    idmap = _idmap_from_params(p.get("idmap"), p.get("privileged"))
+    hostname = p.get("hostname")
+    if hostname is not None and not HOSTNAME_RE.match(hostname):
+        raise InvalidSpec("hostname %r is not a valid host name" % hostname)
+    nics = None
+    if p.get("interfaces") is not None:
+        nics = [_nic_from_params(i, n) for i, n in enumerate(p["interfaces"])]
+        macs = [n.mac for n in nics if n.mac]
+        if len(macs) != len(set(macs)):
+            raise InvalidSpec("interfaces list the same MAC more than once")
+        devs = [n.dev for n in nics if n.dev]
+        if len(devs) != len(set(devs)):
+            raise InvalidSpec("interfaces list the same name more than once")
+    mounts = None
+    if p.get("mounts") is not None:
+        mounts = [_mount_from_params(i, m) for i, m in enumerate(p["mounts"])]
+        targets = [m.target for m in mounts]
+        if len(targets) != len(set(targets)):
+            raise InvalidSpec("mounts list the same target more than once")
+    spec = ContainerSpec(
+        memory=p.get("memory"), vcpus=p.get("vcpus"), cpu_shares=p.get("cpu_shares"),
+        command=list(command) if command is not None else None,
+        privileged=p.get("privileged"), idmap=idmap,
+        rootfs=os.path.normpath(path) if path else None, mounts=mounts, interfaces=nics, hostname=hostname,
+        description=p.get("description"),
+        tags=sorted(set(p["tags"])) if p.get("tags") is not None else None,
+    )
+    return ContainerRequest(
+        name, spec, state=p.get("state") or "present", autostart=p.get("autostart"), source=source,
+        restart=bool(p.get("restart")), force=bool(p.get("force")),
+        shutdown_timeout=p.get("shutdown_timeout") or 60, remove_storage=bool(p.get("remove_storage")))
+
+
+def _source_from_params(rootfs):
+    given = [k for k in ("image", "debian") if rootfs.get(k)]
+    if len(given) > 1:
+        raise InvalidSpec("rootfs takes at most one source, image or debian, not both")
+    if rootfs.get("checksum") and not rootfs.get("image"):
+        raise InvalidSpec("rootfs.checksum belongs to rootfs.image")
+    if rootfs.get("mirror") and not rootfs.get("debian"):
+        raise InvalidSpec("rootfs.mirror belongs to rootfs.debian")
+    if rootfs.get("image"):
+        image = rootfs["image"]
+        if _rootfs.is_url(image):
+            if not rootfs.get("checksum"):
+                raise InvalidSpec("rootfs.image %s is a URL: give rootfs.checksum (such as "
+                                  "sha256:...) so that the download can be trusted and cached" % image)
+        elif not os.path.isabs(image):
+            raise InvalidSpec("rootfs.image must be an http(s) URL or an absolute path, got %r" % image)
+        if rootfs.get("checksum"):
+            _rootfs.parse_checksum(rootfs["checksum"])
+        return {"kind": "image", "image": image, "checksum": rootfs.get("checksum")}
+    if rootfs.get("debian"):
+        release = rootfs["debian"]
+        if not re.match(r"^[a-z][a-z0-9-]*$", release):
+            raise InvalidSpec("rootfs.debian %r is not a Debian release name such as bookworm" % release)
+        return {"kind": "debian", "release": release, "mirror": rootfs.get("mirror") or _rootfs.DEBIAN_MIRROR,
+                "arch": _rootfs.host_arch()}
+    return {"kind": "directory"}
+
+
+def _idmap_from_params(idmap, privileged):
+    if privileged and idmap:
+        raise InvalidSpec("privileged: true runs without an ID map; do not give idmap with it")
+    if not idmap:
+        return None
+    count = idmap.get("count") or DEFAULT_ID_COUNT
+    out = {"uid": idmap.get("uid"), "gid": idmap.get("gid"), "count": count}
+    if out["uid"] is None:
+        raise InvalidSpec("idmap needs uid, the first host UID the container's root maps to")
+    if out["gid"] is None:
+        out["gid"] = out["uid"]
+    if count < 1:
+        raise InvalidSpec("idmap.count must be at least 1, got %s" % count)
+    for kind in ("uid", "gid"):
+        if out[kind] < 1:
+            raise InvalidSpec("idmap.%s %s maps the container's root to the host's root; use a "
+                              "subordinate range (see /etc/sub%s) or privileged: true" % (kind, out[kind], kind))
+    return out
+
+
+def _nic_from_params(index, n):
+    where = "interfaces[%d]" % index
+    if bool(n.get("network")) == bool(n.get("bridge")):
+        raise InvalidSpec("%s needs exactly one of network or bridge" % where)
+    mac = n.get("mac")
+    if mac is not None:
+        mac = mac.lower()
+        if not MAC_RE.match(mac) or int(mac[:2], 16) & 1:
+            raise InvalidSpec("%s: %r is not a unicast MAC address" % (where, n["mac"]))
+    dev = n.get("name")
+    if dev is not None and not DEV_RE.match(dev):
+        raise InvalidSpec("%s: %r is not an interface name such as eth0" % (where, dev))
+    address, gateway = n.get("address"), n.get("gateway")
+    if address is not None and address != "dhcp":
+        try:
+            iface = ipaddress.ip_interface(address)
+        except ValueError:
+            raise InvalidSpec("%s: address %r is not dhcp or an address with prefix such as "
+                              "192.0.2.10/24" % (where, address)) from None
+        if "/" not in address:
+            raise InvalidSpec("%s: address %r needs a prefix length, such as %s/24" % (where, address, address))
+        address = str(iface)
+    if gateway is not None:
+        if address in (None, "dhcp"):
+            raise InvalidSpec("%s: gateway needs a static address" % where)
+        try:
+            gw = ipaddress.ip_address(gateway)
+        except ValueError:
+            raise InvalidSpec("%s: gateway %r is not an IP address" % (where, gateway)) from None
+        if gw.version != ipaddress.ip_interface(address).version:
+            raise InvalidSpec("%s: gateway %s and address %s are of different IP versions" % (where, gateway, address))
+        gateway = str(gw)
+    return ContainerNicSpec(network=n.get("network"), bridge=n.get("bridge"), mac=mac, dev=dev,
+                            address=address, gateway=gateway)
+
+
+def _mount_from_params(index, m):
+    where = "mounts[%d]" % index
+    source, target = m.get("source"), m.get("target")
+    if not source or not os.path.isabs(source):
+        raise InvalidSpec("%s: source must be an absolute path on the host, got %r" % (where, source))
+    if not target or not os.path.isabs(target) or os.path.normpath(target) == "/":
+        raise InvalidSpec("%s: target must be an absolute path in the container other than /, got %r"
+                          % (where, target))
+    return MountSpec(source=os.path.normpath(source), target=os.path.normpath(target),
+                     readonly=m.get("readonly"))
+
+
+# --- reading ---------------------------------------------------------------------------------
+class Actual:
+    """An existing container as libvirt has it: the persistent definition and the run state."""
+
+    def __init__(self, dom, xml, state, autostart):
+        self.dom = dom
+        self.xml = xml
+        self.spec = ContainerSpec.from_xml(xml)
+        self.state = state
+        self.autostart = autostart
+
+    @property
+    def active(self):
+        return self.state in ("running", "frozen")
+
+
+def _state(client, dom):
+    state = client.domain_state(dom)
+    return "frozen" if state == "paused" else state
+
+
+def read_container(client, name):
+    dom = client.container(name)
+    if dom is None:
+        return None
+    xml = ContainerXML(parse(client.domain_xml(dom, inactive=True)))
+    if xml.virt_type != "lxc":
+        raise InvalidSpec("%s on %s is not a container (its type is %s)" % (name, client.uri, xml.virt_type))
+    return Actual(dom, xml, _state(client, dom), client.autostart(dom))
+
+
+def is_local(uri):
+    return "://" in uri and uri.split("://", 1)[1].startswith("/")
+
+
+class Facts:
+    """What inspect() learnt from the host for the planner."""
+
+    def __init__(self):
+        self.rootfs = None  # the path: given, the container's own, or the default
+        self.rootfs_exists = False
+        self.create_rootfs = None  # the source description when the rootfs is to be made
+        self.build_template = None  # the template path when it is to be built first
+        self.idmap = None  # the ID map a new container gets
+        self.net_format = None
+        self.files = {}  # path in the rootfs -> its current content
+        self.warnings = []
+
+
+def inspect(client, req, actual):
+    """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
+    facts = Facts()
+    spec = req.spec
+    if req.state == "absent":
+        if actual is not None and actual.spec.rootfs:
+            facts.rootfs_exists = os.path.isdir(actual.spec.rootfs)
+        return facts
+    if not is_local(client.uri):
+        raise InvalidSpec("A container's root filesystem lives on its host: run the task on the host "
+                          "with a local URI such as lxc:///system, not %s" % client.uri)
+    if actual is not None:
+        _inspect_existing_map(req, actual)
+    else:
+        facts.idmap = _inspect_new_map(spec)
+    rootfs = facts.rootfs = spec.rootfs or (actual.spec.rootfs if actual else None) or default_rootfs(req.name)
+    facts.rootfs_exists = _rootfs.non_empty_dir(rootfs)
+    if not facts.rootfs_exists:
+        _inspect_source(req, rootfs, facts)
+    command = spec.command or (actual.spec.command if actual else SYSTEM_INIT)
+    if facts.rootfs_exists and not os.path.lexists(os.path.join(rootfs, command[0].lstrip("/"))):
+        raise InvalidSpec("%s does not exist in the root filesystem %s" % (command[0], rootfs))
+    if facts.rootfs_exists and actual is None and not spec.privileged:
+        owner = os.stat(rootfs).st_uid
+        if owner != facts.idmap["uid"]:
+            facts.warnings.append(
+                "The root filesystem %s is owned by UID %d, not by the container's root (host UID %d): "
+                "an unprivileged container cannot write it. Create it with rootfs.image or "
+                "rootfs.debian, or chown it into the ID map" % (rootfs, owner, facts.idmap["uid"]))
+    for nic in spec.interfaces or []:
+        if nic.network is not None and client.network(nic.network) is None:
+            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
+                              "debvirt.cluster.network)" % nic.network)
+        if nic.bridge is not None and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
+            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+    for mount in spec.mounts or []:
+        if not os.path.exists(mount.source):
+            raise InvalidSpec("Mount source %s does not exist on the host" % mount.source)
+    if facts.rootfs_exists:
+        facts.net_format = _rootfs.network_format(rootfs)
+    elif req.source["kind"] == "debian":
+        facts.net_format = "ifupdown"  # the template includes it
+    addressed = any(n.address is not None for n in spec.interfaces or [])
+    if addressed and facts.rootfs_exists and facts.net_format is None:
+        raise InvalidSpec("interfaces[].address needs ifupdown or systemd-networkd in the root "
+                          "filesystem %s, and it has neither" % rootfs)
+    if facts.rootfs_exists:
+        facts.files = _rootfs.read_files(rootfs, _managed_paths(rootfs, facts.net_format))
+    return facts
+
+
+def _managed_paths(rootfs, fmt):
+    paths = [_rootfs.HOSTNAME_FILE, _rootfs.IFUPDOWN_FILE, _rootfs.NETWORKD_WANTS]
+    netdir = os.path.join(rootfs, _rootfs.NETWORKD_DIR)
+    if fmt == "networkd" and os.path.isdir(netdir):
+        paths += ["%s/%s" % (_rootfs.NETWORKD_DIR, f) for f in os.listdir(netdir) if f.startswith("50-debvirt-")]
+    return paths
+
+
+def _inspect_existing_map(req, actual):
+    have, spec = actual.spec, req.spec
+    if spec.privileged is not None and spec.privileged != have.privileged or \
+            spec.idmap is not None and spec.idmap != have.idmap:
+        raise InvalidSpec(
+            "Container %s is %s; changing its ID map would leave its root filesystem owned by the "
+            "old one. Create a new container instead" % (
+                req.name, "privileged" if have.privileged else "mapped to host UID %d" % have.idmap["uid"]))
+
+
+def _inspect_new_map(spec):
+    if spec.privileged:
+        return None
+    uids, gids = _rootfs.read_subids(SUBUID), _rootfs.read_subids(SUBGID)
+    if spec.idmap is None:
+        if not uids or not gids:
+            raise InvalidSpec(
+                "An unprivileged container needs a subordinate ID range for root in %s and %s, and "
+                "there is none: run the debvirt.cluster.node role (it adds one), give idmap, or set "
+                "privileged: true" % (SUBUID, SUBGID))
+        count = min(DEFAULT_ID_COUNT, uids[0][1], gids[0][1])
+        return {"uid": uids[0][0], "gid": gids[0][0], "count": count}
+    for kind, ranges, path in (("uid", uids, SUBUID), ("gid", gids, SUBGID)):
+        start, count = spec.idmap[kind], spec.idmap["count"]
+        if not _rootfs.covered(ranges, start, count):
+            have = ", ".join("%d-%d" % (s, s + c - 1) for s, c in ranges) or "none"
+            raise InvalidSpec("idmap %ss %d-%d are not a subordinate range of root in %s (root has: %s)"
+                              % (kind, start, start + count - 1, path, have))
+    return dict(spec.idmap)
+
+
+def _inspect_source(req, path, facts):
+    source = req.source
+    kind = source["kind"]
+    if kind == "directory":
+        raise InvalidSpec("Root filesystem %s does not exist (or is empty) and no source to create it "
+                          "is given: set rootfs.image or rootfs.debian" % path)
+    if kind == "debian":
+        template = _rootfs.template_path(source["release"], source["arch"])
+        if not os.path.isdir(template):
+            if shutil.which("debootstrap") is None:
+                raise InvalidSpec("Building the Debian %s template needs debootstrap (Debian package "
+                                  "debootstrap)" % source["release"])
+            facts.build_template = template
+        facts.create_rootfs = "debian %s" % source["release"]
+    else:
+        image = source["image"]
+        if not _rootfs.is_url(image) and not os.path.isfile(image):
+            raise InvalidSpec("rootfs.image %s does not exist on the host" % image)
+        facts.create_rootfs = "image %s" % image
+
+
+# --- planning --------------------------------------------------------------------------------
+def plan_container(req, actual, facts):
+    """(plan, desired): the ordered changes, and the full desired spec (MACs, names resolved)."""
+    plan = Plan()
+    label = "container %s" % req.name
+    if req.state == "absent":
+        if actual is not None:
+            if actual.active:
+                plan.add("stop", label, before=actual.state, after="stopped")
+            plan.add("undefine", label)
+            created = actual.spec.created
+            if req.remove_storage and created and created["created"] and facts.rootfs_exists:
+                plan.add("delete", "rootfs %s" % actual.spec.rootfs)
+        return plan, None
+
+    desired = req.spec.copy()
+    running = actual is not None and actual.active
+    if facts.build_template:
+        plan.add("create", "template %s" % facts.build_template)
+    if actual is None or desired.rootfs is not None:
+        desired.rootfs = facts.rootfs
+    if facts.create_rootfs:
+        plan.add("create", "rootfs %s" % facts.rootfs, after=facts.create_rootfs)
+        desired.created = {"source": facts.create_rootfs, "created": True}
+    elif actual is None:
+        desired.created = {"source": "directory", "created": False}
+    if actual is None:
+        _new_container_defaults(req, desired, facts)
+        plan.add("define", label)
+    else:
+        _plan_definition(plan, desired, actual, running)
+    _plan_files(plan, req, desired, actual, facts, running)
+    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
+        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
+    _plan_state(plan, req, actual, label)
+    return plan, desired
+
+
+def _new_container_defaults(req, desired, facts):
+    for field, value in CREATE_DEFAULTS.items():
+        if getattr(desired, field) is None:
+            setattr(desired, field, value)
+    if desired.command is None:
+        desired.command = list(SYSTEM_INIT)
+    desired.privileged = bool(desired.privileged)
+    if not desired.privileged:
+        desired.idmap = facts.idmap
+    if desired.hostname is None and req.system:
+        desired.hostname = req.name
+    desired.mounts = desired.mounts or []
+    desired.interfaces = _resolve_nics(desired.interfaces or [], [], None, False)
+
+
+def _plan_definition(plan, desired, actual, running):
+    have = actual.spec
+    # The LXC driver cannot raise a running container's memory above what it started with.
+    hot_memory = desired.memory is not None and have.memory is not None and desired.memory <= have.memory
+    plan.compare("memory", have.memory, desired.memory, cold=running and not hot_memory, live=running and hot_memory)
+    plan.compare("vcpus", have.vcpus, desired.vcpus, live=running)
+    plan.compare("cpu_shares", have.cpu_shares, desired.cpu_shares, live=running)
+    plan.compare("command", have.command, desired.command, cold=running)
+    plan.compare("rootfs", have.rootfs, desired.rootfs, cold=running)
+    plan.compare("hostname", have.hostname, desired.hostname, cold=running)
+    plan.compare("description", have.description, desired.description)
+    plan.compare("tags", have.tags, desired.tags)
+    desired.privileged, desired.idmap = None, None  # inspect() refused any change to them
+    if desired.mounts is not None:
+        _plan_mounts(plan, desired.mounts, have.mounts, running)
+    if desired.interfaces is not None:
+        desired.interfaces = _resolve_nics(desired.interfaces, have.interfaces, plan, running)
+
+
+def _plan_mounts(plan, wanted, have, running):
+    by_target = {m.target: m for m in have}
+    for want in wanted:
+        match = by_target.pop(want.target, None)
+        if match is None:
+            plan.add("add", "mount %s" % want.target, None, want.as_dict(), cold=running)
+            continue
+        if want.source != match.source:
+            plan.add("update", "mount %s source" % want.target, match.source, want.source, cold=running)
+        if want.readonly is not None and bool(want.readonly) != bool(match.readonly):
+            plan.add("update", "mount %s readonly" % want.target, bool(match.readonly), bool(want.readonly),
+                     cold=running)
+        elif want.readonly is None:
+            want.readonly = match.readonly
+    for gone in by_target.values():
+        plan.add("remove", "mount %s" % gone.target, gone.as_dict(), None, cold=running)
+
+
+def _resolve_nics(wanted, have, plan, running):
+    """Match desired interfaces to existing ones: by MAC, by name, by source, then in order.
+
+    Like a guest's, an interface without a MAC in the request keeps the one libvirt gave it. Every
+    change waits for a restart: the container's network configuration is read at its boot.
+    """
+    remaining = list(have)
+    pairs = [None] * len(wanted)
+    rules = (lambda w, h: w.mac is not None and w.mac == h.mac,
+             lambda w, h: w.mac is None and w.dev is not None and w.dev == h.dev,
+             lambda w, h: w.mac is None and w.dev is None and w.source() == h.source(),
+             lambda w, h: w.mac is None and w.dev is None)
+    for rule in rules:
+        for i, want in enumerate(wanted):
+            if pairs[i] is None:
+                pairs[i] = next((h for h in remaining if rule(want, h)), None)
+                if pairs[i] is not None:
+                    remaining.remove(pairs[i])
+    used = {h.dev for h in have if h.dev} | {w.dev for w in wanted if w.dev}
+    resolved = []
+    for want, match in zip(wanted, pairs):
+        if match is None:
+            new = want.copy()
+            new.dev = new.dev or _free_dev(used)
+            used.add(new.dev)
+            resolved.append(new)
+            if plan is not None:
+                plan.add("add", "interface %s" % new.dev, None, new.as_dict(), cold=running)
+            continue
+        merged = match.copy()
+        label = "interface %s" % (match.mac or match.dev)
+        if want.source() != match.source():
+            plan.add("update", "%s source" % label, "%s %s" % match.source(), "%s %s" % want.source(), cold=running)
+            merged.network, merged.bridge = want.network, want.bridge
+        if want.dev is not None and want.dev != match.dev:
+            plan.add("update", "%s name" % label, match.dev, want.dev, cold=running)
+            merged.dev = want.dev
+        if want.address is not None:
+            # Addressing is managed as a whole: a static address without gateway has none.
+            for field in ("address", "gateway"):
+                if getattr(want, field) != getattr(match, field):
+                    plan.add("update", "%s %s" % (label, field), getattr(match, field), getattr(want, field),
+                             cold=running)
+            merged.address, merged.gateway = want.address, want.gateway
+        if merged.dev is None:
+            merged.dev = _free_dev(used)
+            used.add(merged.dev)
+        resolved.append(merged)
+    for gone in remaining:
+        plan.add("remove", "interface %s" % (gone.mac or gone.dev), gone.as_dict(), None, cold=running)
+    return resolved
+
+
+def _free_dev(used):
+    i = 0
+    while "eth%d" % i in used:
+        i += 1
+    return "eth%d" % i
+
+
+def _plan_files(plan, req, desired, actual, facts, running):
+    """Hostname and addressing live in the rootfs, in Debian's own files: compare their content."""
+    hostname = desired.hostname if desired.hostname is not None else None
+    nics = desired.interfaces if desired.interfaces is not None else []
+    want = _rootfs.render_files(req.name, hostname, nics, facts.net_format)
+    addressed = any(n.address is not None for n in nics)
+    if facts.net_format is None and addressed:
+        # An image not unpacked yet: its format is known only then.
+        plan.add("write", "network configuration", cold=running)
+    if hostname is not None and facts.files.get(_rootfs.HOSTNAME_FILE) != want[_rootfs.HOSTNAME_FILE]:
+        plan.add("write", "/" + _rootfs.HOSTNAME_FILE, cold=running)
+    net = {k: v for k, v in want.items() if k != _rootfs.HOSTNAME_FILE}
+    if net and any(facts.files.get(k) != v for k, v in net.items()):
+        plan.add("write", "network configuration", cold=running)
+
+
+def _plan_state(plan, req, actual, label):
+    now = actual.state if actual is not None else "stopped"
+    if now == "crashed":
+        now = "running"
+    want = req.state
+    if want == "running" and now == "stopped":
+        plan.add("start", label, now, want)
+    elif want == "running" and now == "frozen":
+        plan.add("thaw", label, now, want)
+    elif want == "frozen" and now == "stopped":
+        plan.add("start", label, now, want, frozen=True)
+    elif want == "frozen" and now == "running":
+        plan.add("freeze", label, now, want)
+    elif want == "stopped" and now in ("running", "frozen"):
+        plan.add("stop", label, now, want)
+    cold = any(c.cold for c in plan.changes)
+    if cold and req.restart and want in ("running", "present") and now == "running":
+        plan.add("restart", label, "running", "running")
+
+
+def reboot_required(plan):
+    return any(c.cold for c in plan.changes) and not plan.has("restart")
+
+
+# --- applying --------------------------------------------------------------------------------
+_RUN_ACTIONS = ("start", "thaw", "freeze", "stop", "restart")
+
+
+def apply_container(client, req, plan, desired, actual, facts):
+    """Carry out the plan; returns warnings. The only function here that writes."""
+    warnings = []
+    dom = actual.dom if actual is not None else None
+    if req.state == "absent":
+        if plan.has("stop"):
+            _stop(client, dom, req)
+        if plan.has("undefine"):
+            client.undefine_container(dom)
+        if plan.has("delete"):
+            _rootfs.remove_rootfs(actual.spec.rootfs)
+        return warnings
+
+    if facts.create_rootfs:
+        source = req.source
+        template = image = None
+        if source["kind"] == "debian":
+            template = _rootfs.build_template(source["release"], source["arch"], source["mirror"])
+        else:
+            image = _rootfs.fetch_image(source["image"], source["checksum"])
+        idmap = desired.idmap if actual is None else actual.spec.idmap
+        _rootfs.create_rootfs(facts.rootfs, template=template, image=image, idmap=idmap)
+    if plan.has("write"):
+        _write_files(req, desired, actual, facts)
+    if any(c.action not in _RUN_ACTIONS + ("write",) and c.target != "autostart"
+           and not c.target.startswith(("template ", "rootfs /")) for c in plan.changes):
+        base = actual.xml if actual is not None else ContainerXML(parse(NEW_CONTAINER))
+        base.name = req.name
+        dom = client.define_container(desired.to_xml(base).to_string(), req.name)
+        if actual is not None and actual.active:
+            _apply_live(client, dom, plan, desired)
+    for change in plan.changes:
+        if change.target == "autostart":
+            client.set_autostart(dom, change.after)
+        elif change.action == "start":
+            client.start(dom)
+            if change.extra.get("frozen"):
+                client.suspend(dom)
+        elif change.action == "thaw":
+            client.resume(dom)
+        elif change.action == "freeze":
+            client.suspend(dom)
+        elif change.action == "stop":
+            _stop(client, dom, req)
+        elif change.action == "restart":
+            _stop(client, dom, req)
+            client.start(dom)
+    return warnings
+
+
+def _write_files(req, desired, actual, facts):
+    rootfs = facts.rootfs
+    fmt = facts.net_format or _rootfs.network_format(rootfs)
+    nics = desired.interfaces if desired.interfaces is not None else []
+    if fmt is None and any(n.address is not None for n in nics):
+        raise DebvirtError("The root filesystem %s has neither ifupdown nor systemd-networkd: cannot "
+                           "write its addresses" % rootfs)
+    files = _rootfs.render_files(req.name, desired.hostname, nics, fmt)
+    current = _rootfs.read_files(rootfs, list(files))
+    _rootfs.write_files(rootfs, {k: v for k, v in files.items() if current.get(k) != v})
+
+
+def _apply_live(client, dom, plan, desired):
+    for change in plan.changes:
+        if not change.extra.get("live"):
+            continue
+        if change.target == "memory":
+            client.set_memory_live(dom, desired.memory * 1024)
+        elif change.target == "vcpus":
+            client.set_container_cpu_live(dom, quota=desired.vcpus * CFS_PERIOD, period=CFS_PERIOD)
+        elif change.target == "cpu_shares":
+            client.set_container_cpu_live(dom, shares=desired.cpu_shares)
+
+
+def _stop(client, dom, req):
+    if client.domain_state(dom) == "paused":
+        client.resume(dom)
+    try:
+        client.shutdown(dom)
+        client.wait_state(dom, "stopped", req.shutdown_timeout, "shut down")
+    except (WaitTimeout, DebvirtError) as e:
+        if not req.force:
+            raise type(e)("%s; set force: true to stop it forcibly" % e.msg) from None
+        if client.domain_state(dom) != "stopped":
+            client.destroy(dom)
+
+
+# --- results ---------------------------------------------------------------------------------
+def view(req, actual, desired):
+    """(before, after) for the diff: the managed fields and the state."""
+    managed = set(req.spec.view()) | {"state"}
+    before = {}
+    if actual is not None:
+        before = {k: v for k, v in actual.spec.view().items() if k in managed}
+        before["state"] = actual.state
+        if req.autostart is not None:
+            before["autostart"] = actual.autostart
+    if req.state == "absent":
+        return before, {}
+    after = {k: v for k, v in desired.view().items() if k in managed or actual is None}
+    if actual is not None:
+        for field in ("privileged", "idmap"):
+            if field in before:
+                after[field] = before[field]
+    after["state"] = req.state if req.state != "present" else (actual.state if actual else "stopped")
+    if req.autostart is not None:
+        after["autostart"] = req.autostart
+    return before, after
+
+
+def describe(client, actual, details=False):
+    """The container as a result, with the same fields a guest has where they apply."""
+    out = {"name": actual.dom.name(), "uuid": actual.xml.uuid, "kind": "container",
+           "state": actual.state, "autostart": actual.autostart}
+    out.update(actual.spec.view())
+    out.setdefault("tags", [])
+    if details:
+        addresses = client.interface_addresses(actual.dom) if actual.state == "running" else {}
+        for nic in out.get("interfaces", []):
+            nic["addresses"] = addresses.get(nic.get("mac"), [])
+    return out
+
+
+def list_containers(client, names=None, tags=None):
+    """Every container on the host, or those named, or those carrying all the given tags."""
+    found = []
+    for dom in client.domains():
+        if names and dom.name() not in names:
+            continue
+        try:
+            actual = read_container(client, dom.name())
+        except InvalidSpec:
+            continue  # a virtual machine on a URI that has both
+        if actual is None:  # undefined while we listed
+            continue
+        if tags and not set(tags) <= set(actual.spec.tags or []):
+            continue
+        found.append(describe(client, actual, details=True))
+    return sorted(found, key=lambda c: c["name"])
+
+
+def converge(client, req, check_mode):
+    """One container, end to end. Returns the module result (without 'failed')."""
+    actual = read_container(client, req.name)
+    facts = inspect(client, req, actual)
+    plan, desired = plan_container(req, actual, facts)
+    warnings = list(facts.warnings)
+    if plan.changed and not check_mode:
+        warnings += apply_container(client, req, plan, desired, actual, facts)
+    before, after = view(req, actual, desired)
+    if check_mode or req.state == "absent":
+        container = dict(after, name=req.name) if after else {}
+    else:
+        container = describe(client, read_container(client, req.name))
+    return {
+        "changed": plan.changed,
+        "changes": plan.as_list(),
+        "reboot_required": reboot_required(plan) and req.state != "absent",
+        "container": container,
+        "diff": diff(before, after),
+        "warnings": warnings,
+    }

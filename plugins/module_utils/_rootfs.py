@@ -1,0 +1,374 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Containers' root filesystems on the host: Debian templates, image tarballs, ID shifting and
+the few configuration files written into a rootfs (hostname, network addressing).
+
+This works on the host's own filesystem, so the tasks that use it run on the host itself.
+Nothing here decides anything: _container plans, and calls these only when applying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import platform
+import re
+import shutil
+import stat
+import struct
+import subprocess
+from urllib.parse import urlparse
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+
+TEMPLATE_DIR = "/var/cache/debvirt/templates"
+IMAGE_DIR = "/var/cache/debvirt/images"
+CONTAINER_DIR = "/var/lib/debvirt/containers"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# minbase lacks an init and Debian's network configuration, which a system container needs.
+DEBIAN_INCLUDE = ("systemd-sysv", "ifupdown", "isc-dhcp-client", "iproute2", "netbase")
+CHECKSUM_ALGORITHMS = ("sha256", "sha384", "sha512")
+_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "i686": "i386",
+           "ppc64le": "ppc64el", "s390x": "s390x"}
+
+HOSTNAME_FILE = "etc/hostname"
+IFUPDOWN_FILE = "etc/network/interfaces"
+NETWORKD_DIR = "etc/systemd/network"
+NETWORKD_WANTS = "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+NETWORKD_UNIT = "/lib/systemd/system/systemd-networkd.service"
+_HEADER = "# Written by debvirt.cluster for container %s; edits here are overwritten.\n"
+
+
+def host_arch():
+    return _ARCHES.get(platform.machine(), platform.machine())
+
+
+def template_path(release, arch):
+    return os.path.join(TEMPLATE_DIR, "debian-%s-%s" % (release, arch))
+
+
+def is_url(source):
+    return urlparse(source).scheme in ("http", "https")
+
+
+def parse_checksum(value, where="rootfs.checksum"):
+    """(algorithm, hex digest); raises InvalidSpec."""
+    algo, sep, digest = (value or "").partition(":")
+    algo = algo.lower()
+    if not sep or algo not in CHECKSUM_ALGORITHMS:
+        raise InvalidSpec("%s %r is not ALGORITHM:HEX with one of %s"
+                          % (where, value, ", ".join(CHECKSUM_ALGORITHMS)))
+    digest = digest.lower()
+    if not re.match(r"^[0-9a-f]{%d}$" % (hashlib.new(algo).digest_size * 2), digest):
+        raise InvalidSpec("%s: %r is not a %s digest" % (where, digest, algo))
+    return algo, digest
+
+
+def file_digest(path, algo):
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def image_cache_path(url, checksum):
+    algo, digest = parse_checksum(checksum)
+    base = os.path.basename(urlparse(url).path) or "image"
+    # Named by content, so a changed checksum means a new download and equal images share one file.
+    return os.path.join(IMAGE_DIR, "%s-%s-%s" % (algo, digest[:32], base))
+
+
+def non_empty_dir(path):
+    try:
+        return bool(os.listdir(path))
+    except OSError:
+        return False
+
+
+# --- running tools ---------------------------------------------------------------------------
+def _run(argv, what):
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, check=False)
+    except OSError as e:
+        raise DebvirtError("Failed to %s: cannot run %s: %s" % (what, argv[0], e)) from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise DebvirtError("Failed to %s (%s exited %d): %s"
+                           % (what, argv[0], proc.returncode, " / ".join(tail)))
+
+
+# --- making a rootfs -------------------------------------------------------------------------
+def build_template(release, arch, mirror):
+    """Debootstrap a Debian release into the template cache, once; returns its path."""
+    final = template_path(release, arch)
+    if os.path.isdir(final):
+        return final
+    os.makedirs(TEMPLATE_DIR, mode=0o755, exist_ok=True)
+    partial = os.path.join(TEMPLATE_DIR, ".%s.partial-%d" % (os.path.basename(final), os.getpid()))
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        _run(["debootstrap", "--variant=minbase", "--arch=" + arch,
+              "--include=" + ",".join(DEBIAN_INCLUDE), release, partial, mirror or DEBIAN_MIRROR],
+             "build the Debian %s template with debootstrap" % release)
+        try:
+            os.rename(partial, final)
+        except OSError:
+            # Another run finished the same template first; theirs is as good as ours.
+            if not os.path.isdir(final):
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return final
+
+
+def fetch_image(source, checksum, timeout=120):
+    """A local path of the image: the given file, or the cached download of a URL."""
+    if not is_url(source):
+        if checksum:
+            _verify(source, checksum)
+        return source
+    cached = image_cache_path(source, checksum)
+    if os.path.exists(cached):
+        return cached
+    # Imported here: only a download needs it, and it pulls in much of ansible's module_utils.
+    from ansible.module_utils.urls import open_url
+
+    os.makedirs(IMAGE_DIR, mode=0o755, exist_ok=True)
+    part = "%s.part-%d" % (cached, os.getpid())
+    try:
+        try:
+            response = open_url(source, timeout=timeout)
+            with open(part, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        except Exception as e:  # open_url raises several unrelated types for one failure: a download that did not happen
+            raise DebvirtError("Failed to download %s: %s" % (source, e)) from None
+        _verify(part, checksum, source)
+        os.rename(part, cached)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
+    return cached
+
+
+def _verify(path, checksum, label=None):
+    algo, digest = parse_checksum(checksum)
+    actual = file_digest(path, algo)
+    if actual != digest:
+        raise DebvirtError("Checksum mismatch for %s: expected %s:%s, got %s:%s"
+                           % (label or path, algo, digest, algo, actual))
+
+
+def create_rootfs(path, template=None, image=None, idmap=None):
+    """Fill path from a template directory or an image tarball, shifted into idmap.
+
+    The tree is built beside path and renamed into place at the end, so path never holds a
+    half-made rootfs, and an existing non-empty path is never touched.
+    """
+    if non_empty_dir(path):
+        raise DebvirtError("Root filesystem %s already exists; it is never overwritten" % path)
+    parent = os.path.dirname(path.rstrip("/"))
+    os.makedirs(parent, mode=0o755, exist_ok=True)
+    partial = "%s.partial-%d" % (path.rstrip("/"), os.getpid())
+    shutil.rmtree(partial, ignore_errors=True)
+    os.mkdir(partial, 0o755)
+    try:
+        if template is not None:
+            _run(["cp", "-a", "--reflink=auto", template + "/.", partial],
+                 "copy the template %s to %s" % (template, path))
+        else:
+            _run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", image, "-C", partial],
+                 "unpack %s into %s" % (image, path))
+        if idmap is not None:
+            shift_ids(partial, idmap["uid"], idmap["gid"], idmap["count"])
+        if os.path.isdir(path):
+            os.rmdir(path)  # empty, as checked above
+        os.rename(partial, path)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def remove_rootfs(path):
+    shutil.rmtree(path)
+    parent = os.path.dirname(path.rstrip("/"))
+    if os.path.dirname(parent) == CONTAINER_DIR and not os.listdir(parent):
+        os.rmdir(parent)
+
+
+# --- user namespaces -------------------------------------------------------------------------
+def shift_ids(root, uid, gid, count):
+    """Move every owner in the tree from 0..count-1 to uid.. and gid.., as the container sees it."""
+    _shift(root, uid, gid, count)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            _shift(os.path.join(dirpath, name), uid, gid, count)
+
+
+_SETID = stat.S_ISUID | stat.S_ISGID
+_CAPS = "security.capability"
+
+
+def _shift(path, uid, gid, count):
+    st = os.lstat(path)
+    if st.st_uid >= count or st.st_gid >= count:
+        raise DebvirtError("%s is owned by %d:%d, outside the container's %d mapped IDs"
+                           % (path, st.st_uid, st.st_gid, count))
+    caps = None
+    if stat.S_ISREG(st.st_mode):
+        try:
+            caps = os.getxattr(path, _CAPS, follow_symlinks=False)
+        except OSError:
+            caps = None
+    os.chown(path, st.st_uid + uid, st.st_gid + gid, follow_symlinks=False)
+    # chown clears set-ID bits and file capabilities even for root: put them back.
+    if not stat.S_ISLNK(st.st_mode) and st.st_mode & _SETID:
+        os.chmod(path, stat.S_IMODE(st.st_mode))
+    if caps:
+        os.setxattr(path, _CAPS, namespaced_caps(caps, uid), follow_symlinks=False)
+
+
+def namespaced_caps(raw, rootid):
+    """File capabilities as a version 3 xattr owned by the container's root.
+
+    Version 2 capabilities only count in the host's user namespace; the kernel honours a
+    version 3 one in a namespace whose root is rootid.
+    """
+    if len(raw) < 20:
+        return raw
+    magic = struct.unpack("<I", raw[:4])[0]
+    revision = magic & 0xFF000000
+    if revision not in (0x02000000, 0x03000000):
+        return raw
+    return struct.pack("<I", (magic & 0x00FFFFFF) | 0x03000000) + raw[4:20] + struct.pack("<I", rootid)
+
+
+def read_subids(path):
+    """root's subordinate ranges from /etc/subuid or /etc/subgid: [(start, count)]."""
+    ranges = []
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ranges
+    for line in lines:
+        parts = line.strip().split(":")
+        if len(parts) == 3 and parts[0] in ("root", "0") and parts[1].isdigit() and parts[2].isdigit():
+            ranges.append((int(parts[1]), int(parts[2])))
+    return ranges
+
+
+def covered(ranges, start, count):
+    return any(s <= start and start + count <= s + c for s, c in ranges)
+
+
+# --- files in the rootfs ---------------------------------------------------------------------
+def network_format(root):
+    """How the rootfs configures its network: "ifupdown", "networkd" or None."""
+    def has(*rels):
+        return any(os.path.lexists(os.path.join(root, r)) for r in rels)
+    if has("sbin/ifup", "usr/sbin/ifup"):
+        return "ifupdown"
+    if has("lib/systemd/systemd-networkd", "usr/lib/systemd/systemd-networkd"):
+        return "networkd"
+    return None
+
+
+def render_files(name, hostname, nics, fmt):
+    """{path in the rootfs: content} for the managed files; ("link", target) is a symlink."""
+    files = {}
+    if hostname is not None:
+        files[HOSTNAME_FILE] = hostname + "\n"
+    addressed = [n for n in nics or [] if n.address is not None]
+    if not addressed:
+        return files
+    if fmt == "ifupdown":
+        text = _HEADER % name + "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n"
+        for nic in addressed:
+            text += "\nauto %s\n" % nic.dev + _ifupdown_stanza(nic)
+        files[IFUPDOWN_FILE] = text
+    elif fmt == "networkd":
+        for nic in addressed:
+            files["%s/50-debvirt-%s.network" % (NETWORKD_DIR, nic.dev)] = _networkd_unit(name, nic)
+        files[NETWORKD_WANTS] = ("link", NETWORKD_UNIT)
+    return files
+
+
+def _ifupdown_stanza(nic):
+    if nic.address == "dhcp":
+        return "iface %s inet dhcp\n" % nic.dev
+    family = "inet6" if ipaddress.ip_interface(nic.address).version == 6 else "inet"
+    text = "iface %s %s static\n    address %s\n" % (nic.dev, family, nic.address)
+    if nic.gateway:
+        text += "    gateway %s\n" % nic.gateway
+    return text
+
+
+def _networkd_unit(name, nic):
+    text = _HEADER % name + "[Match]\nName=%s\n\n[Network]\n" % nic.dev
+    if nic.address == "dhcp":
+        return text + "DHCP=yes\n"
+    text += "Address=%s\n" % nic.address
+    if nic.gateway:
+        text += "Gateway=%s\n" % nic.gateway
+    return text
+
+
+def _inside(root, rel):
+    """The host path of rel in root, refusing any that a symlink in the rootfs leads out of it."""
+    real_root = os.path.realpath(root)
+    path = os.path.join(real_root, rel)
+    parent = os.path.realpath(os.path.dirname(path))
+    if parent != real_root and not parent.startswith(real_root + os.sep):
+        raise DebvirtError("%s in the root filesystem %s leads outside it (a symlink); not writing it"
+                           % (rel, root))
+    return os.path.join(parent, os.path.basename(path))
+
+
+def read_files(root, rels):
+    """The current content of each rel (None when missing); symlinks as ("link", target)."""
+    out = {}
+    for rel in rels:
+        path = os.path.join(root, rel)
+        if os.path.islink(path):
+            out[rel] = ("link", os.readlink(path))
+            continue
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                out[rel] = f.read()
+        except OSError:
+            out[rel] = None
+    return out
+
+
+def write_files(root, files):
+    """Write files into the rootfs, owned like its root directory (the container's root)."""
+    st = os.stat(root)
+    for rel, content in sorted(files.items()):
+        path = _inside(root, rel)
+        _makedirs(root, os.path.dirname(rel), st)
+        tmp = os.path.join(os.path.dirname(path), ".debvirt-%d.tmp" % os.getpid())
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        if isinstance(content, tuple):
+            os.symlink(content[1], tmp)
+        else:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(content)
+            os.chmod(tmp, 0o644)
+        os.chown(tmp, st.st_uid, st.st_gid, follow_symlinks=False)
+        # rename() replaces a symlink at path instead of writing through it.
+        os.rename(tmp, path)
+
+
+def _makedirs(root, rel_dir, st):
+    current = ""
+    for part in [p for p in rel_dir.split("/") if p]:
+        current = os.path.join(current, part)
+        path = _inside(root, current)
+        if not os.path.isdir(path):
+            os.mkdir(path, 0o755)
+            os.chown(path, st.st_uid, st.st_gid)
