@@ -386,5 +386,25 @@ class LibvirtClient:
         return self.call("read the DHCP leases of", "network %s" % net.name(), net.DHCPLeases)
 
     # --- containers ----------------------------------------------------------------------
+    def container(self, name):
+        return self.find("look up", "container %s" % name, self.conn.lookupByName, name)
+
+    def define_container(self, xml, name):
+        return self.call("define", "container %s" % name, self.conn.defineXML, xml)
+
+    def undefine_container(self, dom):
+        # The LXC driver has no managed save, snapshots or NVRAM, and rejects those flags.
+        self.call("undefine", "container %s" % dom.name(), dom.undefineFlags, 0)
+
+    def set_container_cpu_live(self, dom, shares=None, quota=None, period=None):
+        params = {}
+        if shares is not None:
+            params["cpu_shares"] = shares
+        if period is not None:
+            params["vcpu_period"] = period
+        if quota is not None:
+            params["vcpu_quota"] = quota
+        self.call("set the CPU limits of", "container %s" % dom.name(), dom.setSchedulerParametersFlags,
+                  params, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     # --- cluster -------------------------------------------------------------------------
