@@ -1,0 +1,610 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Virtual networks: read them, check the request, plan, apply.
+
+libvirt changes a running network's DHCP hosts and DNS hosts live (virNetworkUpdate), in the
+running network and its definition at once. Any other change needs the network redefined and
+restarted, which cuts the guests on it off for that moment: the result names them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
+    INT,
+    Prop,
+    XMLObject,
+    append,
+    ensure,
+    parse,
+    remove,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import is_local
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
+BRIDGE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+MODES = ("nat", "route", "open", "isolated", "bridge")
+# What a running network takes without a restart.
+LIVE_SECTIONS = {"dhcp host": "dhcp-host", "dns host": "dns-host"}
+
+
+# --- the XML model ---------------------------------------------------------------------------
+class IpXML(XMLObject):
+    TAG = "ip"
+    address = Prop("@address")
+    prefix = Prop("@prefix", INT)
+    netmask = Prop("@netmask")
+    family = Prop("@family")
+
+    @property
+    def cidr(self):
+        prefix = self.prefix
+        if prefix is None and self.netmask:
+            prefix = ipaddress.ip_network("0.0.0.0/%s" % self.netmask).prefixlen
+        if prefix is None:
+            prefix = 64 if ":" in self.address else 24
+        return "%s/%d" % (ipaddress.ip_address(self.address), prefix)
+
+    @property
+    def ranges(self):
+        return [{"start": n.get("start"), "end": n.get("end")} for n in self.node.findall("dhcp/range")]
+
+    @property
+    def hosts(self):
+        return sorted((_host_dict(n) for n in self.node.findall("dhcp/host")), key=_host_key)
+
+
+def _host_dict(node):
+    out = {"mac": (node.get("mac") or "").lower() or None, "ip": node.get("ip"), "name": node.get("name")}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _host_key(host):
+    return (host.get("mac") or "", host.get("ip") or "", host.get("name") or "")
+
+
+class NetworkXML(XMLObject):
+    TAG = "network"
+    name = Prop("name")
+    uuid = Prop("uuid")
+    forward_mode = Prop("forward/@mode")
+    forward_dev = Prop("forward/@dev")
+    bridge = Prop("bridge/@name")
+    mtu = Prop("mtu/@size", INT)
+    domain = Prop("domain/@name")
+
+    @property
+    def mode(self):
+        if self.node.find("forward") is None:
+            return "isolated"
+        return self.forward_mode or "nat"
+
+    @property
+    def ips(self):
+        return self.children("ip", IpXML)
+
+    @property
+    def dns_hosts(self):
+        out = []
+        for node in self.node.findall("dns/host"):
+            out.append({"ip": node.get("ip"), "hostnames": sorted(h.text for h in node.findall("hostname"))})
+        return sorted(out, key=lambda h: h["ip"])
+
+
+# --- the spec --------------------------------------------------------------------------------
+class NetworkSpec(Spec):
+    FIELDS = ("mode", "bridge", "forward_dev", "mtu", "domain", "addresses", "dns_hosts")
+
+    @classmethod
+    def from_xml(cls, net):
+        addresses = []
+        for ip in net.ips:
+            entry = {"address": ip.cidr}
+            if ip.ranges:
+                entry["dhcp_ranges"] = ip.ranges
+            if ip.hosts:
+                entry["dhcp_hosts"] = ip.hosts
+            addresses.append(entry)
+        return cls(mode=net.mode, bridge=net.bridge, forward_dev=net.forward_dev, mtu=net.mtu,
+                   domain=net.domain, addresses=addresses, dns_hosts=net.dns_hosts)
+
+    def to_xml(self, net):
+        """Write the managed fields into net (libvirt's own document, or a new one)."""
+        if self.mode is not None and self.mode != net.mode:
+            remove(net.node.find("forward"))
+            if self.mode != "isolated":
+                net.node.insert(1 if net.node.find("name") is not None else 0, _new("forward"))
+                net.forward_mode = self.mode
+        if self.forward_dev is not None:
+            net.forward_dev = self.forward_dev or None
+        if self.bridge is not None:
+            net.bridge = self.bridge
+        if self.mtu is not None:
+            net.mtu = self.mtu or None
+        if self.domain is not None:
+            net.domain = self.domain or None
+        if self.dns_hosts is not None:
+            dns = ensure(net.node, "dns")
+            for node in dns.findall("host"):
+                dns.remove(node)
+            for host in self.dns_hosts:
+                node = append(dns, "host")
+                node.set("ip", host["ip"])
+                for name in host["hostnames"]:
+                    append(node, "hostname").text = name
+            if len(dns) == 0 and not dns.attrib:
+                remove(dns)
+        if self.addresses is not None:
+            _write_addresses(net, self.addresses)
+        return net
+
+
+def _new(tag):
+    return parse("<%s/>" % tag)
+
+
+def _write_addresses(net, addresses):
+    existing = {ip.cidr.split("/")[0]: ip for ip in net.ips}
+    wanted = {a["address"].split("/")[0] for a in addresses}
+    for addr, ip in existing.items():
+        if addr not in wanted:
+            remove(ip.node)
+    for entry in addresses:
+        addr, prefix = entry["address"].split("/")
+        ip = existing.get(addr)
+        if ip is None:
+            ip = IpXML()
+            net.node.append(ip.node)
+            ip.address = addr
+            if ":" in addr:
+                ip.family = "ipv6"
+        ip.netmask = None
+        ip.prefix = int(prefix)
+        ranges, hosts = entry.get("dhcp_ranges"), entry.get("dhcp_hosts")
+        if ranges is None and hosts is None:
+            continue
+        dhcp = ensure(ip.node, "dhcp")
+        if ranges is not None:
+            for node in dhcp.findall("range"):
+                dhcp.remove(node)
+            for i, r in enumerate(ranges):
+                node = _new("range")
+                node.set("start", r["start"])
+                node.set("end", r["end"])
+                dhcp.insert(i, node)
+        if hosts is not None:
+            for node in dhcp.findall("host"):
+                dhcp.remove(node)
+            for host in hosts:
+                node = append(dhcp, "host")
+                for key in ("mac", "name", "ip"):
+                    if host.get(key):
+                        node.set(key, host[key])
+        if len(dhcp) == 0:
+            remove(dhcp)
+
+
+def host_xml(section, entry):
+    if section == "dhcp-host":
+        return "<host %s/>" % " ".join("%s='%s'" % (k, _esc(entry[k])) for k in ("mac", "name", "ip") if entry.get(k))
+    names = "".join("<hostname>%s</hostname>" % _esc(n) for n in entry["hostnames"])
+    return "<host ip='%s'>%s</host>" % (_esc(entry["ip"]), names)
+
+
+def _esc(text):
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace("'", "&apos;")
+
+
+# --- the request -----------------------------------------------------------------------------
+class NetworkRequest:
+    def __init__(self, name, spec, state="present", autostart=None):
+        self.name = name
+        self.spec = spec
+        self.state = state
+        self.autostart = autostart
+
+
+def request_from_params(params):
+    """Validate what needs no host and build the request; raises InvalidSpec."""
+    p = params
+    name = p["name"]
+    if not NAME_RE.match(name or ""):
+        raise InvalidSpec("Invalid network name %r: use letters, digits and _.+- (at most 63 "
+                          "characters, starting with a letter or digit)" % name)
+    state = p.get("state") or "present"
+    if state == "absent":
+        return NetworkRequest(name, NetworkSpec(), state)
+    mode = p.get("mode")
+    bridge = p.get("bridge")
+    if bridge is not None and not BRIDGE_RE.match(bridge):
+        raise InvalidSpec("bridge %r is not a Linux interface name (at most 15 letters, digits, _.-)" % bridge)
+    if mode == "bridge" and not bridge:
+        raise InvalidSpec("mode bridge connects guests to an existing host bridge: give bridge")
+    addresses = None
+    if p.get("addresses") is not None:
+        addresses = [_address(i, a) for i, a in enumerate(p["addresses"])]
+        if mode == "bridge" and addresses:
+            raise InvalidSpec("A bridge-mode network has no addresses: the host bridge's own network "
+                              "serves the guests")
+        nets = [ipaddress.ip_interface(a["address"]).network for a in addresses]
+        if len({str(n) for n in nets}) != len(nets):
+            raise InvalidSpec("addresses list the same network more than once")
+    dns_hosts = None
+    if p.get("dns_hosts") is not None:
+        if mode == "bridge" and p["dns_hosts"]:
+            raise InvalidSpec("A bridge-mode network has no DNS server of its own: dns_hosts do not apply")
+        dns_hosts = sorted((_dns_host(i, h) for i, h in enumerate(p["dns_hosts"])), key=lambda h: h["ip"])
+        ips = [h["ip"] for h in dns_hosts]
+        if len(ips) != len(set(ips)):
+            raise InvalidSpec("dns_hosts list the same address more than once: give it all its hostnames")
+    if p.get("forward_dev") and mode not in ("nat", "route", None):
+        raise InvalidSpec("forward_dev applies to nat and route networks only")
+    mtu = p.get("mtu")
+    if mtu is not None and not 68 <= mtu <= 65535:
+        raise InvalidSpec("mtu %s is out of range (68 to 65535)" % mtu)
+    spec = NetworkSpec(mode=mode, bridge=bridge, forward_dev=p.get("forward_dev"), mtu=mtu,
+                       domain=p.get("domain"), addresses=addresses, dns_hosts=dns_hosts)
+    return NetworkRequest(name, spec, state, autostart=p.get("autostart"))
+
+
+def _address(index, a):
+    where = "addresses[%d]" % index
+    try:
+        iface = ipaddress.ip_interface(a["address"])
+    except ValueError:
+        raise InvalidSpec("%s: %r is not an address with a prefix, such as 192.168.100.1/24 or "
+                          "fd00:1::1/64" % (where, a["address"])) from None
+    if "/" not in a["address"]:
+        raise InvalidSpec("%s: %s needs its prefix length, such as /24" % (where, a["address"]))
+    net = iface.network
+    out = {"address": "%s/%d" % (iface.ip, net.prefixlen)}
+    if a.get("dhcp_ranges") is not None:
+        out["dhcp_ranges"] = []
+        for r in a["dhcp_ranges"]:
+            start, end = _in(where, net, r["start"]), _in(where, net, r["end"])
+            if int(start) > int(end):
+                raise InvalidSpec("%s: DHCP range %s-%s ends before it starts" % (where, start, end))
+            out["dhcp_ranges"].append({"start": str(start), "end": str(end)})
+    if a.get("dhcp_hosts") is not None:
+        if iface.version == 6:
+            raise InvalidSpec("%s: static DHCP hosts are supported for IPv4 addresses only" % where)
+        hosts = []
+        for h in a["dhcp_hosts"]:
+            mac = (h.get("mac") or "").lower()
+            if not MAC_RE.match(mac):
+                raise InvalidSpec("%s: %r is not a MAC address" % (where, h.get("mac")))
+            host = {"mac": mac, "ip": str(_in(where, net, h["ip"]))}
+            if h.get("name"):
+                host["name"] = h["name"]
+            hosts.append(host)
+        macs = [h["mac"] for h in hosts]
+        if len(macs) != len(set(macs)):
+            raise InvalidSpec("%s: dhcp_hosts list the same MAC more than once" % where)
+        out["dhcp_hosts"] = sorted(hosts, key=_host_key)
+    return out
+
+
+def _in(where, net, text):
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidSpec("%s: %r is not an IP address" % (where, text)) from None
+    if ip not in net:
+        raise InvalidSpec("%s: %s is outside %s" % (where, ip, net))
+    return ip
+
+
+def _dns_host(index, h):
+    try:
+        ip = str(ipaddress.ip_address(h["ip"]))
+    except ValueError:
+        raise InvalidSpec("dns_hosts[%d]: %r is not an IP address" % (index, h["ip"])) from None
+    if not h.get("hostnames"):
+        raise InvalidSpec("dns_hosts[%d] needs at least one hostname" % index)
+    return {"ip": ip, "hostnames": sorted(set(h["hostnames"]))}
+
+
+# --- reading ---------------------------------------------------------------------------------
+class ActualNetwork:
+    def __init__(self, net, xml, active, autostart, persistent):
+        self.net = net
+        self.xml = xml
+        self.spec = NetworkSpec.from_xml(xml)
+        self.active = active
+        self.autostart = autostart
+        self.persistent = persistent
+
+    @property
+    def state(self):
+        return "running" if self.active else "stopped"
+
+
+def read_network(client, name):
+    net = client.network(name)
+    if net is None:
+        return None
+    return ActualNetwork(net, NetworkXML(parse(client.network_xml(net, inactive=True))),
+                         client.network_active(net), client.network_autostart(net),
+                         client.network_persistent(net))
+
+
+def guests_on(client, name):
+    """Running guests with an interface on network name."""
+    found = []
+    for dom in client.domains():
+        try:
+            if client.domain_state(dom) not in ("running", "paused"):
+                continue
+            xml = DomainXML(parse(client.domain_xml(dom, inactive=False)))
+        except NotFound:
+            continue  # gone while we looked
+        if any(i.type == "network" and i.network == name for i in xml.interfaces):
+            found.append(dom.name())
+    return sorted(found)
+
+
+def inspect_network(client, req, actual):
+    """Read-only checks against the host; raises InvalidSpec before anything is touched."""
+    spec = req.spec
+    if req.state == "absent":
+        return
+    mode = spec.mode or (actual.spec.mode if actual else None)
+    if actual is None and mode is None:
+        raise InvalidSpec("mode is required to define network %s" % req.name)
+    if mode == "bridge" and spec.bridge and is_local(client.uri) and \
+            not os.path.isdir("/sys/class/net/%s/bridge" % spec.bridge):
+        raise InvalidSpec("Bridge %s does not exist on the host: a bridge-mode network uses an existing "
+                          "host bridge" % spec.bridge)
+    if mode == "bridge" and actual is not None and spec.addresses is None and actual.spec.addresses:
+        raise InvalidSpec("Network %s has addresses; a bridge-mode network cannot: give addresses: []"
+                          % req.name)
+    if mode != "bridge" and spec.bridge and (actual is None or actual.spec.bridge != spec.bridge):
+        for other in client.networks():
+            if other.name() == req.name:
+                continue
+            try:
+                xml = NetworkXML(parse(client.network_xml(other)))
+            except NotFound:
+                continue
+            if xml.bridge == spec.bridge and xml.mode != "bridge":
+                raise InvalidSpec("Bridge name %s is already used by network %s" % (spec.bridge, other.name()))
+
+
+# --- planning --------------------------------------------------------------------------------
+def managed_view(spec, desired):
+    out = {}
+    for field in NetworkSpec.FIELDS:
+        want = getattr(desired, field)
+        if want is None:
+            continue
+        value = getattr(spec, field)
+        if field == "addresses":
+            value = _addresses_view(value or [], want)
+        out[field] = value
+    return out
+
+
+def _addresses_view(have, want):
+    """have's addresses, each with only the DHCP parts that want manages for that address."""
+    wanted = {a["address"]: a for a in want}
+    out = []
+    for entry in have:
+        w = wanted.get(entry["address"], {})
+        view = {"address": entry["address"]}
+        for key in ("dhcp_ranges", "dhcp_hosts"):
+            if w.get(key) is not None or (entry["address"] not in wanted and entry.get(key)):
+                view[key] = entry.get(key, [])
+        out.append(view)
+    return out
+
+
+def _desired_view(desired):
+    out = {}
+    for field in NetworkSpec.FIELDS:
+        value = getattr(desired, field)
+        if value is None:
+            continue
+        if field == "addresses":
+            value = [{k: v for k, v in a.items() if v is not None} for a in value]
+        out[field] = value
+    return out
+
+
+def plan_network(req, actual):
+    plan = Plan()
+    label = "network %s" % req.name
+    if req.state == "absent":
+        if actual is not None:
+            if actual.active:
+                plan.add("stop", label, "running", "stopped")
+            if actual.persistent:
+                plan.add("undefine", label)
+        return plan
+    desired = req.spec
+    running = actual is not None and actual.active
+    if actual is None:
+        plan.add("define", label, after=_desired_view(desired))
+    else:
+        before, after = managed_view(actual.spec, desired), _desired_view(desired)
+        live = []
+        for field in ("mode", "bridge", "forward_dev", "mtu", "domain"):
+            if field in after and after[field] != before.get(field) and not (
+                    after[field] in ("", 0) and before.get(field) is None):
+                plan.add("update", field, before.get(field), after[field], cold=running)
+        if "addresses" in after:
+            live += _plan_addresses(plan, before["addresses"], after["addresses"], running)
+        if "dns_hosts" in after:
+            live += _diff_entries("dns host", before["dns_hosts"] or [], after["dns_hosts"], lambda h: h["ip"])
+        cold = any(c.cold for c in plan.changes) or not running
+        for action, target, entry in live:
+            plan.add(action, target, entry if action == "remove" else None, entry if action == "add" else None,
+                     cold=cold and running, live=not cold, entry=entry)
+        if not actual.persistent and not plan.changed:
+            plan.add("define", label, after=after)
+    if req.state == "present" and not running:
+        plan.add("start", label, "stopped", "running")
+    elif req.state == "stopped" and running:
+        plan.add("stop", label, "running", "stopped")
+    elif running and any(c.cold for c in plan.changes):
+        plan.add("restart", label, "running", "running")
+    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
+        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
+    return plan
+
+
+def _plan_addresses(plan, have, want, running):
+    """Adds cold changes to plan; returns the DHCP host changes that can be made live."""
+    live = []
+    have_by = {a["address"].split("/")[0]: a for a in have}
+    want_by = {a["address"].split("/")[0]: a for a in want}
+    for addr, entry in have_by.items():
+        if addr not in want_by:
+            plan.add("remove", "address %s" % entry["address"], entry, None, cold=running)
+    for addr, entry in want_by.items():
+        old = have_by.get(addr)
+        if old is None:
+            plan.add("add", "address %s" % entry["address"], None, entry, cold=running)
+            continue
+        if old["address"] != entry["address"]:
+            plan.add("update", "address %s prefix" % addr, old["address"], entry["address"], cold=running)
+        if entry.get("dhcp_ranges") is not None and entry["dhcp_ranges"] != old.get("dhcp_ranges", []):
+            plan.add("update", "address %s dhcp_ranges" % addr, old.get("dhcp_ranges", []),
+                     entry["dhcp_ranges"], cold=running)
+        if entry.get("dhcp_hosts") is not None:
+            changes = _diff_entries("dhcp host", old.get("dhcp_hosts", []), entry["dhcp_hosts"],
+                                    lambda h: h["mac"])
+            if ipaddress.ip_address(addr).version == 4 and _first_v4(want_by) == addr:
+                live += changes
+            else:
+                for action, target, h in changes:
+                    plan.add(action, target, h if action == "remove" else None,
+                             h if action == "add" else None, cold=running)
+    return live
+
+
+def _first_v4(want_by):
+    # virNetworkUpdate picks the first IPv4 address for a DHCP host: only that one is live.
+    return next((a for a in want_by if ipaddress.ip_address(a).version == 4), None)
+
+
+def _diff_entries(kind, have, want, key):
+    """remove/add pairs for entries that differ; an entry that changes is removed and added."""
+    have_by = {key(e): e for e in have}
+    want_by = {key(e): e for e in want}
+    out = []
+    for k, entry in sorted(have_by.items()):
+        if want_by.get(k) != entry:
+            out.append(("remove", "%s %s" % (kind, k), entry))
+    for k, entry in sorted(want_by.items()):
+        if have_by.get(k) != entry:
+            out.append(("add", "%s %s" % (kind, k), entry))
+    return out
+
+
+# --- applying --------------------------------------------------------------------------------
+def apply_network(client, req, plan, actual):
+    """The only function here that writes."""
+    net = actual.net if actual is not None else None
+    if req.state == "absent":
+        if plan.has("stop"):
+            client.stop_network(net)
+        if plan.has("undefine"):
+            client.undefine_network(net)
+        return
+    live = [c for c in plan.changes if c.extra.get("live")]
+    definition = [c for c in plan.changes if c.action in ("define", "update", "add", "remove")
+                  and c.target != "autostart" and not c.extra.get("live")]
+    if definition:
+        base = actual.xml if actual is not None else NetworkXML()
+        base.name = req.name
+        net = client.define_network(req.spec.to_xml(base).to_string(), req.name)
+    for change in live:
+        section = LIVE_SECTIONS[change.target.rsplit(" ", 1)[0]]
+        command = "add" if change.action == "add" else "delete"
+        client.update_network(net, command, section, host_xml(section, change.extra["entry"]), live=True)
+    if plan.has("stop", "restart"):
+        client.stop_network(net)
+    if plan.has("start", "restart"):
+        client.start_network(net)
+    for change in plan.changes:
+        if change.target == "autostart":
+            client.set_network_autostart(net, change.after)
+
+
+# --- results ---------------------------------------------------------------------------------
+def view(req, actual):
+    before = {}
+    if actual is not None:
+        before = managed_view(actual.spec, req.spec) if req.state != "absent" else actual.spec.as_dict()
+        before["state"] = actual.state
+        if req.autostart is not None:
+            before["autostart"] = actual.autostart
+    if req.state == "absent":
+        return before, {}
+    after = _desired_view(req.spec)
+    if actual is not None and "addresses" in after:
+        # Unmanaged DHCP parts of an address keep what libvirt has, in the diff as in the network.
+        have = {a["address"]: a for a in before.get("addresses", [])}
+        after["addresses"] = [dict(have.get(a["address"], {}), **a) for a in after["addresses"]]
+    after["state"] = "running" if req.state == "present" else "stopped"
+    if req.autostart is not None:
+        after["autostart"] = req.autostart
+    return before, after
+
+
+def describe(client, actual):
+    out = {"name": actual.net.name(), "uuid": actual.xml.uuid, "state": actual.state,
+           "autostart": actual.autostart, "persistent": actual.persistent}
+    out.update(actual.spec.as_dict())
+    return out
+
+
+def list_networks(client, names=None, leases=True):
+    found = []
+    for net in client.networks():
+        if names and net.name() not in names:
+            continue
+        actual = read_network(client, net.name())
+        if actual is None:
+            continue
+        out = describe(client, actual)
+        if actual.active:
+            out["guests"] = guests_on(client, net.name())
+            if leases and actual.spec.addresses:
+                out["leases"] = sorted(
+                    ({"mac": l.get("mac"), "ip": "%s/%s" % (l.get("ipaddr"), l.get("prefix")),
+                      "hostname": l.get("hostname"), "expires": l.get("expirytime")}
+                     for l in client.network_leases(actual.net)), key=lambda l: l["ip"])
+        found.append(out)
+    return sorted(found, key=lambda n: n["name"])
+
+
+def converge_network(client, req, check_mode):
+    actual = read_network(client, req.name)
+    inspect_network(client, req, actual)
+    plan = plan_network(req, actual)
+    interrupted = []
+    if actual is not None and actual.active and plan.has("restart", "stop"):
+        interrupted = guests_on(client, req.name)
+    warnings = []
+    if plan.changed and not check_mode:
+        apply_network(client, req, plan, actual)
+    if interrupted:
+        warnings.append("Guests %s %s their connection on network %s while it %s"
+                        % (", ".join(interrupted), "would lose" if check_mode else "lost", req.name,
+                           "restarts" if plan.has("restart") else "is stopped"))
+    before, after = view(req, actual)
+    if check_mode or req.state == "absent":
+        network = dict(after, name=req.name) if after else {}
+    else:
+        network = describe(client, read_network(client, req.name))
+    return {"changed": plan.changed, "changes": plan.as_list(), "network": network,
+            "interrupted_guests": interrupted, "diff": diff(before, after), "warnings": warnings}
