@@ -377,8 +377,6 @@ def _source_from_params(rootfs):
         raise InvalidSpec("rootfs takes at most one source, image or debian, not both")
     if rootfs.get("checksum") and not rootfs.get("image"):
         raise InvalidSpec("rootfs.checksum belongs to rootfs.image")
-    if rootfs.get("mirror") and not rootfs.get("debian"):
-        raise InvalidSpec("rootfs.mirror belongs to rootfs.debian")
     if rootfs.get("image"):
         image = rootfs["image"]
         if _rootfs.is_url(image):
@@ -708,11 +706,11 @@ def _plan_mounts(plan, wanted, have, running):
             continue
         if want.source != match.source:
             plan.add("update", "mount %s source" % want.target, match.source, want.source, cold=running)
-        if want.readonly is not None and bool(want.readonly) != bool(match.readonly):
+        if want.readonly is None:
+            want.readonly = match.readonly
+        elif bool(want.readonly) != bool(match.readonly):
             plan.add("update", "mount %s readonly" % want.target, bool(match.readonly), bool(want.readonly),
                      cold=running)
-        elif want.readonly is None:
-            want.readonly = match.readonly
     for gone in by_target.values():
         plan.add("remove", "mount %s" % gone.target, gone.as_dict(), None, cold=running)
 

@@ -201,18 +201,23 @@ def remove_rootfs(path):
 # --- user namespaces -------------------------------------------------------------------------
 def shift_ids(root, uid, gid, count):
     """Move every owner in the tree from 0..count-1 to uid.. and gid.., as the container sees it."""
-    _shift(root, uid, gid, count)
+    seen = set()  # a hard-linked file is shifted once, not once per name
+    _shift(root, uid, gid, count, seen)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
-            _shift(os.path.join(dirpath, name), uid, gid, count)
+            _shift(os.path.join(dirpath, name), uid, gid, count, seen)
 
 
 _SETID = stat.S_ISUID | stat.S_ISGID
 _CAPS = "security.capability"
 
 
-def _shift(path, uid, gid, count):
+def _shift(path, uid, gid, count, seen):
     st = os.lstat(path)
+    if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
     if st.st_uid >= count or st.st_gid >= count:
         raise DebvirtError("%s is owned by %d:%d, outside the container's %d mapped IDs"
                            % (path, st.st_uid, st.st_gid, count))
