@@ -1,0 +1,608 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A corosync cluster seen from one of its members.
+
+The member a module runs on reaches the others over SSH, with the root key and pinned host
+keys that role cluster manages (the same trust libvirt's qemu+ssh:// uses). That keeps one
+rule true without a shared file system: every change to the nodelist is planned once, from
+one reading of every member, and written to every member in the same task.
+
+read_*() and status only read; plan_member() is pure; apply_member() is the only writer.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+import time
+from urllib.parse import urlparse, urlunparse
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import (
+    CorosyncConf,
+    assign_nodeids,
+    check_nodes,
+    new_conf,
+    validate_cluster_name,
+    validate_name,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
+    DebvirtError,
+    InvalidSpec,
+    WaitTimeout,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+
+CONF = "/etc/corosync/corosync.conf"
+AUTHKEY = "/etc/corosync/authkey"
+CIB_DIR = "/var/lib/pacemaker/cib"
+# A removed node's config is kept here, not deleted: it says which cluster the node was in.
+REMOVED_SUFFIX = ".debvirt-removed"
+SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5"]
+
+
+class ClusterError(DebvirtError):
+    """A cluster command failed, or the cluster is not in a state the request can work with."""
+
+
+# --- running commands here and on the other members -------------------------------------
+class Shell:
+    """Commands on this host (host None) or on another member over SSH."""
+
+    def __init__(self, run_command, user="root"):
+        self._run = run_command
+        self.user = user
+
+    def run(self, host, argv, data=None):
+        if host is not None:
+            argv = ["ssh"] + SSH_OPTIONS + ["%s@%s" % (self.user, host), shlex.join(argv)]
+        kwargs = {"binary_data": True, "data": data} if data is not None else {}
+        return self._run(argv, **kwargs)
+
+    def check(self, host, argv, what, data=None):
+        rc, out, err = self.run(host, argv, data)
+        if rc != 0:
+            raise ClusterError("Failed to %s on %s: %s" % (what, host or "this host",
+                                                          (err or out).strip() or "exit %d" % rc))
+        return out
+
+    def reachable(self, host):
+        return self.run(host, ["true"])[0] == 0
+
+    def read_file(self, host, path):
+        """The file's text, or None when it does not exist."""
+        rc, out, err = self.run(host, ["sh", "-c", 'test -e "$1" || exit 3; cat "$1"', "sh", path])
+        if rc == 3:
+            return None
+        if rc != 0:
+            raise ClusterError("Failed to read %s on %s: %s" % (path, host or "this host", err.strip()))
+        return out
+
+    def write_file(self, host, path, data, mode):
+        # Written beside the target and renamed: a reader never sees half a file, and the
+        # umask makes it born with its final mode (an authkey is never readable by others).
+        umask = "%03o" % (0o777 & ~mode)
+        script = 'umask %s; cat > "$1.debvirt-new" && mv -f "$1.debvirt-new" "$1"' % umask
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.check(host, ["sh", "-c", script, "sh", path], "write %s" % path, data=data)
+
+    def unit_active(self, host, unit):
+        return self.run(host, ["systemctl", "is-active", "--quiet", unit])[0] == 0
+
+
+# --- corosync's runtime view --------------------------------------------------------------
+def parse_quorum(text):
+    """corosync-quorumtool -s -p output as a dict."""
+    out = {"members": []}
+    fields = {"Quorate": "quorate", "Expected votes": "expected_votes", "Total votes": "total_votes",
+              "Quorum": "quorum", "Nodes": "nodes", "Node ID": "node_id", "Ring ID": "ring_id",
+              "Flags": "flags"}
+    in_members = False
+    for line in text.splitlines():
+        if line.startswith("Membership information"):
+            in_members = True
+            continue
+        if in_members:
+            parts = line.split()
+            if len(parts) >= 3 and parts[0].isdigit():
+                # Nodeid Votes [Qdevice] Name [(local)]
+                rest = parts[2:]
+                if rest and rest[0] in ("NR", "NV", "NMW", "A", "V", "MW") or (rest and "," in rest[0]):
+                    rest = rest[1:]
+                name = rest[0] if rest else ""
+                out["members"].append({"nodeid": int(parts[0]), "votes": int(parts[1]), "name": name,
+                                       "local": "(local)" in rest})
+            continue
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in fields:
+            value = value.strip()
+            field = fields[key.strip()]
+            if field == "quorate":
+                out[field] = value == "Yes"
+            elif field in ("ring_id", "flags"):
+                out[field] = value
+            else:
+                try:
+                    out[field] = int(value.split()[0])
+                except (ValueError, IndexError):
+                    out[field] = None
+    out["quorate"] = out.get("quorate", False)
+    return out
+
+
+_NODE_LINE = re.compile(r"^nodeid:?\s+(\d+)(?::)?\s*(\S.*)?$")
+_LINK_LINE = re.compile(r"^LINK:?\s+(\d+)\b.*?\b(connected|disconnected)\b", re.I)
+
+
+def parse_links(text):
+    """corosync-cfgtool -n output: {nodeid: {"reachable": bool, "links": {n: "connected"...}}}."""
+    out = {}
+    current = None
+    for line in text.splitlines():
+        line = line.strip()
+        match = _NODE_LINE.match(line)
+        if match:
+            current = out.setdefault(int(match.group(1)), {"reachable": "unreachable" not in (match.group(2) or ""),
+                                                           "links": {}})
+            continue
+        match = _LINK_LINE.match(line)
+        if match and current is not None:
+            current["links"][int(match.group(1))] = match.group(2).lower()
+    return out
+
+
+def quorum_status(shell, host=None):
+    """The runtime quorum of the cluster as host's corosync sees it; None when corosync does not
+    run there."""
+    rc, out, err = shell.run(host, ["corosync-quorumtool", "-s", "-p"])
+    # 0: quorate, 2: not quorate; both come with the status printed.
+    if rc not in (0, 2) or "Quorum information" not in out:
+        return None
+    return parse_quorum(out)
+
+
+def wait_for(shell, what, predicate, timeout, host=None):
+    deadline = time.monotonic() + timeout
+    status = None
+    while True:
+        status = quorum_status(shell, host)
+        if status is not None and predicate(status):
+            return status
+        if time.monotonic() >= deadline:
+            seen = ("quorate" if status and status["quorate"] else "not quorate") if status else "corosync down"
+            members = ", ".join(m["name"] for m in status["members"]) if status else "none"
+            raise WaitTimeout("Timed out after %ss waiting for %s (now: %s; members: %s)"
+                              % (timeout, what, seen, members))
+        time.sleep(1)
+
+
+# --- this host ----------------------------------------------------------------------------
+def local_addresses(shell):
+    rc, out, _err = shell.run(None, ["ip", "-o", "addr", "show"])
+    found = set()
+    if rc == 0:
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) > 3 and parts[2] in ("inet", "inet6"):
+                found.add(parts[3].split("/")[0])
+    return found
+
+
+def find_self(conf, shell, hostname=None):
+    """This host's node in conf: by address first (names may be aliases), then by name."""
+    addrs = local_addresses(shell)
+    nodes = conf.nodes()
+    for node in nodes:
+        if any(a in addrs for a in node["addresses"]):
+            return node
+    hostname = hostname or socket.gethostname()
+    for node in nodes:
+        if node["name"] in (hostname, hostname.split(".")[0]):
+            return node
+    return None
+
+
+def member_uri(uri, host):
+    """The libvirt URI of another member: the same driver and path over SSH."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.split("+")[0]
+    query = parsed.query + ("&" if parsed.query else "") + "no_tty=1"
+    return urlunparse((scheme + "+ssh", "root@%s" % host, parsed.path or "/system", "", query, ""))
+
+
+# --- the request ----------------------------------------------------------------------------
+class MemberRequest:
+    def __init__(self, name, addresses=None, nodeid=None, state="present", cluster_name=None,
+                 force=False, timeout=60, settings=None):
+        self.name = name
+        self.addresses = addresses or []
+        self.nodeid = nodeid
+        self.state = state
+        self.cluster_name = cluster_name
+        self.force = force
+        self.timeout = timeout
+        self.settings = settings or {}
+
+
+def request_from_params(p):
+    validate_name("node name", p["name"])
+    if p.get("cluster_name") is not None:
+        validate_cluster_name(p["cluster_name"])
+    addresses = list(p.get("addresses") or [])
+    if len(addresses) > 8:
+        raise InvalidSpec("knet has at most 8 links, got %d addresses" % len(addresses))
+    if p.get("nodeid") is not None and p["nodeid"] < 1:
+        raise InvalidSpec("nodeid must be at least 1, got %s" % p["nodeid"])
+    if p.get("timeout", 60) < 1:
+        raise InvalidSpec("timeout must be at least 1 second")
+    settings = {k: p.get(k) for k in ("token", "token_coefficient", "two_node", "wait_for_all", "qdevice")}
+    if settings.get("qdevice") and not settings["qdevice"].get("host"):
+        raise InvalidSpec("qdevice needs a host")
+    if settings.get("two_node") and settings.get("qdevice"):
+        raise InvalidSpec("two_node and qdevice exclude each other: the QDevice breaks the tie")
+    return MemberRequest(p["name"], addresses, p.get("nodeid"), p.get("state", "present"),
+                         p.get("cluster_name"), p.get("force", False), p.get("timeout", 60), settings)
+
+
+# --- reading the cluster ----------------------------------------------------------------------
+class Member:
+    """One member as read: its address, its conf (None when unreachable), corosync running."""
+
+    def __init__(self, node, host, conf=None, reachable=True, running=False):
+        self.node = node
+        self.host = host
+        self.conf = conf
+        self.reachable = reachable
+        self.running = running
+
+
+class Actual:
+    def __init__(self, conf, text, me, members, target, quorum):
+        self.conf = conf            # this host's corosync.conf
+        self.text = text
+        self.me = me                # this host's node, None when not in a cluster
+        self.members = members      # name -> Member, this host included
+        self.target = target        # the node named in the request, as a Member (or None)
+        self.quorum = quorum        # runtime quorum as this host sees it
+
+
+def read_cluster(shell, req):
+    text = shell.read_file(None, CONF)
+    if text is None:
+        raise ClusterError("%s does not exist on this host: is corosync installed? (role "
+                           "debvirt.cluster.cluster installs it)" % CONF)
+    conf = CorosyncConf.parse(text)
+    me = None if conf.is_default() else find_self(conf, shell)
+    members = {}
+    if me is not None:
+        for node in conf.nodes():
+            host = None if node["name"] == me["name"] else node["addresses"][0]
+            member = Member(node, host)
+            if host is not None and not shell.reachable(host):
+                member.reachable = False
+            elif host is not None:
+                member_text = shell.read_file(host, CONF)
+                member.conf = CorosyncConf.parse(member_text) if member_text is not None else None
+            else:
+                member.conf = conf
+            if member.reachable:
+                member.running = shell.unit_active(host, "corosync")
+            members[node["name"]] = member
+    target = members.get(req.name)
+    if target is None and req.state == "present" and me is not None and req.addresses:
+        host = req.addresses[0]
+        target = Member({"name": req.name, "nodeid": req.nodeid, "addresses": req.addresses}, host)
+        target.reachable = shell.reachable(host)
+        if target.reachable:
+            target_text = shell.read_file(host, CONF)
+            target.conf = CorosyncConf.parse(target_text) if target_text is not None else None
+            target.running = shell.unit_active(host, "corosync")
+    quorum = quorum_status(shell) if me is not None else None
+    return Actual(conf, text, me, members, target, quorum)
+
+
+def running_guests(libvirt_client_for, host):
+    """Names of the guests running on host (None: this host)."""
+    client = libvirt_client_for(host)
+    try:
+        return sorted(dom.name() for dom in client.domains() if client.domain_state(dom) in ("running", "paused"))
+    finally:
+        client.close()
+
+
+# --- planning ------------------------------------------------------------------------------------
+def nodelist_view(conf):
+    if conf is None or conf.is_default():
+        return {}
+    return {"cluster_name": conf.cluster_name, "config_version": conf.config_version,
+            "nodelist": conf.nodes()}
+
+
+def _synced(member, conf):
+    return (member.conf is not None and member.conf.config_version == conf.config_version
+            and member.conf.nodes() == conf.nodes() and member.conf.cluster_name == conf.cluster_name)
+
+
+def plan_member(req, actual, guests=None, hostname=None):
+    """(Plan, new conf or None). guests: the target's running guests (for absent), None if unknown."""
+    plan = Plan()
+    if actual.me is None:
+        return _plan_create(plan, req, actual, hostname)
+    conf = actual.conf
+    if req.cluster_name is not None and req.cluster_name != conf.cluster_name:
+        raise ClusterError("Cluster name mismatch: this host is a member of cluster %r, not %r; nothing "
+                           "was changed" % (conf.cluster_name, req.cluster_name))
+    unreachable = sorted(n for n, m in actual.members.items() if not m.reachable and n != req.name)
+    if req.state == "present":
+        return _plan_present(plan, req, actual, unreachable)
+    return _plan_absent(plan, req, actual, unreachable, guests)
+
+
+def _plan_create(plan, req, actual, hostname):
+    hostname = hostname or socket.gethostname()
+    if req.state == "absent":
+        # Nothing is a member of a cluster here, so nothing is to be removed.
+        return plan, None
+    if req.name not in (hostname, hostname.split(".")[0]):
+        raise ClusterError("This host (%s) is not a member of a cluster. Run cluster_member through a "
+                           "current member to add %s, or on %s itself to create a cluster"
+                           % (hostname, req.name, req.name))
+    if not req.cluster_name:
+        raise InvalidSpec("Creating a cluster on %s needs cluster_name" % req.name)
+    if not req.addresses:
+        raise InvalidSpec("Creating a cluster on %s needs addresses" % req.name)
+    node = {"name": req.name, "nodeid": req.nodeid or 1, "addresses": req.addresses}
+    check_nodes([node])
+    s = req.settings
+    conf = new_conf(req.cluster_name, [node], token=s.get("token"), token_coefficient=s.get("token_coefficient"),
+                    two_node=bool(s.get("two_node")), wait_for_all=s.get("wait_for_all"),
+                    qdevice=s.get("qdevice"))
+    plan.add("create", "cluster %s" % req.cluster_name, after=req.name)
+    plan.add("add", "node %s" % req.name, after=node)
+    plan.add("start", "corosync on %s" % req.name)
+    return plan, conf
+
+
+def _plan_present(plan, req, actual, unreachable):
+    conf = actual.conf
+    current = conf.node(req.name)
+    if current is not None:
+        if req.addresses and req.addresses != current["addresses"]:
+            raise ClusterError("Node %s is a member with addresses %s, not %s: changing a member's "
+                               "addresses is not supported; remove it and add it again"
+                               % (req.name, ", ".join(current["addresses"]), ", ".join(req.addresses)))
+        if req.nodeid is not None and req.nodeid != current["nodeid"]:
+            raise ClusterError("Node %s is a member with nodeid %s, not %s" % (req.name, current["nodeid"], req.nodeid))
+        # A member whose copy fell behind (an earlier run stopped half way) gets the current one.
+        for name, member in sorted(actual.members.items()):
+            if member.reachable and not _synced(member, conf):
+                plan.add("write", "corosync.conf on %s" % name, before=member.conf.config_version if member.conf else None,
+                         after=conf.config_version, host=member.host)
+        target = actual.members[req.name]
+        if not target.reachable:
+            raise ClusterError("Node %s is a member but unreachable over SSH from this host: cannot check "
+                               "that corosync runs there" % req.name)
+        if not target.running:
+            plan.add("start", "corosync on %s" % req.name, host=target.host)
+        return plan, (conf if plan.has("write") else None)
+
+    if not req.addresses:
+        raise InvalidSpec("Adding %s to cluster %s needs addresses" % (req.name, conf.cluster_name))
+    if unreachable:
+        raise ClusterError("Cannot add %s: member(s) %s unreachable over SSH from this host, and every "
+                           "member must get the new nodelist; nothing was changed"
+                           % (req.name, ", ".join(unreachable)))
+    target = actual.target
+    if not target.reachable:
+        raise ClusterError("Cannot add %s: %s is unreachable over SSH from this host (role cluster sets up "
+                           "the trust); nothing was changed" % (req.name, target.host))
+    if target.conf is not None and not target.conf.is_default():
+        raise ClusterError("%s already belongs to cluster %r (members: %s); remove it from there first. "
+                           "Nothing was changed" % (req.name, target.conf.cluster_name,
+                                                    ", ".join(n["name"] for n in target.conf.nodes())))
+    new_node = {"name": req.name, "nodeid": req.nodeid, "addresses": req.addresses}
+    nodes = assign_nodeids(conf.nodes() + [new_node])
+    check_nodes(nodes)
+    links = len(conf.nodes()[0]["addresses"]) if conf.nodes() else len(req.addresses)
+    if len(req.addresses) != links:
+        raise InvalidSpec("Cluster %s uses %d link(s): %s needs %d address(es), got %d"
+                          % (conf.cluster_name, links, req.name, links, len(req.addresses)))
+    new = CorosyncConf.parse(actual.text)
+    new.set_nodes(nodes)
+    version = max([conf.config_version] + [m.conf.config_version for m in actual.members.values() if m.conf]) + 1
+    new.set_config_version(version)
+    plan.add("add", "node %s" % req.name, after=nodes[-1])
+    plan.add("update", "config_version", before=conf.config_version, after=version)
+    for name, member in sorted(actual.members.items()):
+        plan.add("write", "corosync.conf on %s" % name, host=member.host)
+    plan.add("reload", "corosync")
+    plan.add("copy", "authkey to %s" % req.name, host=target.host)
+    plan.add("write", "corosync.conf on %s" % req.name, host=target.host)
+    plan.add("start", "corosync on %s" % req.name, host=target.host)
+    return plan, new
+
+
+def _plan_absent(plan, req, actual, unreachable, guests):
+    conf = actual.conf
+    if conf.node(req.name) is None:
+        return plan, None
+    if req.name == actual.me["name"]:
+        raise ClusterError("Cannot remove %s through itself: run cluster_member on another member" % req.name)
+    if unreachable:
+        raise ClusterError("Cannot remove %s: member(s) %s unreachable over SSH from this host, and every "
+                           "member must get the new nodelist; nothing was changed"
+                           % (req.name, ", ".join(unreachable)))
+    target = actual.members[req.name]
+    if guests is None and not req.force:
+        raise ClusterError("Cannot check the guests of %s (unreachable); force=true removes it anyway. "
+                           "Nothing was changed" % req.name)
+    if guests and not req.force:
+        raise ClusterError("%s still runs guest(s) %s: migrate or stop them first, or force=true. Nothing "
+                           "was changed" % (req.name, ", ".join(guests)))
+    remaining = [n for n in conf.nodes() if n["name"] != req.name]
+    online = {m["nodeid"] for m in (actual.quorum or {}).get("members", [])}
+    remaining_online = [n for n in remaining if n["nodeid"] in online]
+    needed = len(remaining) // 2 + 1
+    if len(remaining) == 2 and str(conf.quorum().get("two_node", "0")) == "1":
+        needed = 1
+    if len(remaining_online) < needed:
+        raise ClusterError("Removing %s would leave cluster %s without quorum: %d of the %d remaining members "
+                           "are online, %d needed. Nothing was changed"
+                           % (req.name, conf.cluster_name, len(remaining_online), len(remaining), needed))
+    new = CorosyncConf.parse(actual.text)
+    new.set_nodes(remaining)
+    version = max([conf.config_version] + [m.conf.config_version for m in actual.members.values() if m.conf]) + 1
+    new.set_config_version(version)
+    if target.reachable:
+        plan.add("stop", "pacemaker and corosync on %s" % req.name, host=target.host)
+        plan.add("move", "corosync.conf on %s aside" % req.name, host=target.host,
+                 after=CONF + REMOVED_SUFFIX)
+    plan.add("remove", "node %s" % req.name, before=conf.node(req.name))
+    plan.add("update", "config_version", before=conf.config_version, after=version)
+    for name, member in sorted(actual.members.items()):
+        if name != req.name:
+            plan.add("write", "corosync.conf on %s" % name, host=member.host)
+    plan.add("reload", "corosync")
+    plan.add("forget", "node %s in pacemaker" % req.name)
+    return plan, new
+
+
+# --- applying --------------------------------------------------------------------------------------
+def apply_member(shell, req, plan, actual, new):
+    for change in plan.changes:
+        host = change.extra.get("host")
+        action = change.action
+        if action == "create":
+            _create(shell, new)
+        elif action == "write":
+            shell.write_file(host, CONF, new.write(), 0o644)
+        elif action == "reload":
+            shell.check(None, ["corosync-cfgtool", "-R"], "reload corosync.conf in the cluster")
+        elif action == "copy":
+            key = shell.check(None, ["base64", "-w0", AUTHKEY], "read the authkey")
+            # The key travels as base64 on stdin: never on a command line, never in a result.
+            shell.check(host, ["sh", "-c", 'umask 377; base64 -d > "$1.debvirt-new" && mv -f "$1.debvirt-new" "$1"',
+                               "sh", AUTHKEY], "install the authkey", data=key.encode("ascii"))
+            _reset_fresh_node(shell, host, actual.target)
+        elif action == "start":
+            shell.check(host, ["systemctl", "enable", "--now", "corosync"], "start corosync")
+        elif action == "stop":
+            shell.check(host, ["systemctl", "disable", "--now", "pacemaker", "corosync"],
+                        "stop pacemaker and corosync")
+        elif action == "move":
+            shell.check(host, ["mv", "-f", CONF, CONF + REMOVED_SUFFIX], "move corosync.conf aside")
+        elif action == "forget":
+            # Pacemaker keeps a removed node in its CIB as offline; forgetting it is cosmetic,
+            # so a failure (pacemaker not running here) is not one of the removal.
+            shell.run(None, ["crm_node", "--force", "-R", req.name])
+    if plan.has("create"):
+        wait_for(shell, "cluster %s to be quorate on %s" % (new.cluster_name, req.name),
+                 lambda s: s["quorate"], req.timeout)
+    elif plan.has("start") and actual.me is not None:
+        nodeid = (new or actual.conf).node(req.name)["nodeid"]
+        wait_for(shell, "%s to join the cluster with quorum" % req.name,
+                 lambda s: s["quorate"] and nodeid in {m["nodeid"] for m in s["members"]}, req.timeout)
+    elif plan.has("remove"):
+        nodeid = actual.conf.node(req.name)["nodeid"]
+        wait_for(shell, "%s to leave with the rest quorate" % req.name,
+                 lambda s: s["quorate"] and nodeid not in {m["nodeid"] for m in s["members"]}, req.timeout)
+
+
+def _reset_fresh_node(shell, host, target):
+    """A node that ran the package's loopback-only cluster has a pacemaker CIB of that cluster
+    (node "node1", cluster-name "debian"); it is set aside, not deleted, before the node joins."""
+    shell.run(host, ["systemctl", "stop", "pacemaker", "corosync"])
+    shell.run(host, ["sh", "-c", 'd="$1"; ls "$d"/cib* >/dev/null 2>&1 || exit 0; '
+                     'mkdir -p "$d.debvirt-before-join" && mv -f "$d"/cib* "$d.debvirt-before-join"/',
+                     "sh", CIB_DIR])
+
+
+def _create(shell, conf):
+    if shell.read_file(None, AUTHKEY) is None:
+        shell.check(None, ["corosync-keygen", "-k", AUTHKEY], "generate the corosync authkey")
+    shell.check(None, ["chmod", "0400", AUTHKEY], "restrict the authkey")
+    _reset_fresh_node(shell, None, None)
+    shell.write_file(None, CONF, conf.write(), 0o644)
+    shell.check(None, ["systemctl", "enable", "--now", "corosync"], "start corosync")
+
+
+def converge_member(shell, req, check_mode, libvirt_client_for=None):
+    actual = read_cluster(shell, req)
+    guests = None
+    if (req.state == "absent" and actual.me is not None and actual.conf.node(req.name) is not None
+            and req.name != actual.me["name"]):
+        target = actual.members[req.name]
+        if target.reachable and libvirt_client_for is not None:
+            try:
+                guests = running_guests(libvirt_client_for, target.host)
+            except DebvirtError:
+                guests = None
+    plan, new = plan_member(req, actual, guests)
+    if plan.changed and not check_mode:
+        apply_member(shell, req, plan, actual, new)
+    before = nodelist_view(actual.conf)
+    after = nodelist_view(new) if new is not None else before
+    return {
+        "changed": plan.changed,
+        "changes": plan.as_list(),
+        "cluster": after,
+        "diff": diff(before, after),
+    }
+
+
+# --- the cluster-wide view ------------------------------------------------------------------------
+def cluster_info(shell, libvirt_client_for=None):
+    """Name, quorum, members with ids, addresses, link status and guests, from this member."""
+    text = shell.read_file(None, CONF)
+    conf = CorosyncConf.parse(text) if text is not None else None
+    if conf is None or conf.is_default():
+        return {"member": False, "cluster_name": None, "config_version": None, "quorum": None,
+                "members": [], "warnings": []}
+    me = find_self(conf, shell)
+    quorum = quorum_status(shell)
+    rc, out, _err = shell.run(None, ["corosync-cfgtool", "-n"])
+    links = parse_links(out) if rc == 0 else {}
+    online = {m["nodeid"]: m for m in (quorum or {}).get("members", [])}
+    warnings = []
+    members = []
+    for node in conf.nodes():
+        local = me is not None and node["name"] == me["name"]
+        seen = online.get(node["nodeid"])
+        entry = {
+            "name": node["name"],
+            "nodeid": node["nodeid"],
+            "addresses": node["addresses"],
+            "local": local,
+            "online": seen is not None,
+            "votes": seen["votes"] if seen else 0,
+        }
+        if local:
+            entry["links"] = {str(i): "local" for i in range(len(node["addresses"]))}
+        else:
+            found = links.get(node["nodeid"], {})
+            entry["links"] = {str(i): found.get("links", {}).get(i, "disconnected")
+                              for i in range(len(node["addresses"]))}
+        entry["guests"] = None
+        if libvirt_client_for is not None and (local or seen is not None):
+            try:
+                entry["guests"] = _guests(libvirt_client_for, None if local else node["addresses"][0])
+            except DebvirtError as e:
+                warnings.append("Guests of %s unknown: %s" % (node["name"], e.msg))
+        members.append(entry)
+    q = None
+    if quorum is not None:
+        q = {k: quorum.get(k) for k in ("quorate", "expected_votes", "total_votes", "quorum", "node_id")}
+        q["nodes"] = quorum.get("nodes")
+    return {"member": me is not None, "cluster_name": conf.cluster_name, "config_version": conf.config_version,
+            "local_node": me["name"] if me else None, "quorum": q, "members": members, "warnings": warnings}
+
+
+def _guests(libvirt_client_for, host):
+    client = libvirt_client_for(host)
+    try:
+        return sorted(({"name": dom.name(), "state": client.domain_state(dom)} for dom in client.domains()),
+                      key=lambda g: g["name"])
+    finally:
+        client.close()
