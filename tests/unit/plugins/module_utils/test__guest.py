@@ -1,0 +1,612 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""request_from_params() and plan_guest(): pure functions, tested without libvirt.
+
+The planner tables give (request, actual guest, facts) and the expected changes as
+(action, target, cold) triples, in order. Facts are built by hand: they are what inspect()
+would have learnt from the host.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._domain import NEW_DOMAIN, DomainXML
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import (
+    Actual,
+    Facts,
+    plan_guest,
+    reboot_required,
+    request_from_params,
+    view,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
+
+GIB = 1024 ** 3
+
+# A running guest as libvirt reports it: vda is a volume this collection created, vdb a volume
+# it did not, sda an installer ISO; two NICs with libvirt's MACs.
+ACTUAL_XML = """<domain type='kvm'>
+  <name>web01</name>
+  <uuid>0b6f1a6c-52e5-4b8e-8d43-5b7d2c1f9a01</uuid>
+  <metadata>
+    <dv:guest xmlns:dv='urn:debvirt:cluster:1'>
+      <dv:created-volume>default-pool/web01.qcow2</dv:created-volume>
+      <dv:tag>prod</dv:tag>
+      <dv:tag>web</dv:tag>
+    </dv:guest>
+  </metadata>
+  <memory unit='KiB'>4194304</memory>
+  <currentMemory unit='KiB'>2097152</currentMemory>
+  <vcpu placement='static' current='2'>4</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <cpu mode='host-passthrough' check='none' migratable='on'/>
+  <devices>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source pool='default-pool' volume='web01.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>
+    </disk>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source pool='default-pool' volume='data.qcow2'/>
+      <target dev='vdb' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='/srv/iso/debian.iso'/>
+      <target dev='sda' bus='sata'/>
+      <readonly/>
+      <address type='drive' controller='0' bus='0' target='0' unit='0'/>
+    </disk>
+    <interface type='network'>
+      <mac address='52:54:00:aa:00:01'/>
+      <source network='default'/>
+      <model type='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </interface>
+    <interface type='bridge'>
+      <mac address='52:54:00:aa:00:02'/>
+      <source bridge='br0'/>
+      <model type='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>
+    </interface>
+    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>
+      <listen type='address' address='127.0.0.1'/>
+    </graphics>
+  </devices>
+</domain>
+"""
+
+VDA = {"pool": "default-pool", "volume": "web01.qcow2"}
+VDB = {"pool": "default-pool", "volume": "data.qcow2"}
+SDA = {"path": "/srv/iso/debian.iso", "device": "cdrom"}
+DISKS = [VDA, VDB, SDA]
+NICS = [{"network": "default"}, {"bridge": "br0"}]
+LABEL = "guest web01"
+# The same guest with a cloud-init seed at sda instead of the installer ISO.
+SEEDED_XML = ACTUAL_XML.replace(
+    "<dv:tag>prod</dv:tag>", "<dv:cloud-init path='/srv/web01-cidata.iso' sha256='ab'/>"
+).replace("/srv/iso/debian.iso", "/srv/web01-cidata.iso")
+
+
+def make_actual(state="running", xml=ACTUAL_XML, autostart=False):
+    return Actual(None, DomainXML(parse(xml)), state, autostart)
+
+
+def make_facts(**values):
+    facts = Facts()
+    for name, value in values.items():
+        assert hasattr(facts, name), name
+        setattr(facts, name, value)
+    return facts
+
+
+def run_plan(params, actual_state="running", facts=None, xml=ACTUAL_XML, autostart=False):
+    req = request_from_params(dict({"name": "web01"}, **params))
+    actual = None if actual_state is None else make_actual(actual_state, xml, autostart)
+    plan, desired = plan_guest(req, actual, facts or Facts())
+    return req, actual, plan, desired
+
+
+def summary(plan):
+    return [(c.action, c.target, c.cold) for c in plan.changes]
+
+
+def fake_define(desired, actual, machine=None):
+    """What libvirt would hand back after defining desired: MACs for new NICs, machine aliases resolved."""
+    base = actual.xml if actual is not None else DomainXML(parse(NEW_DOMAIN))
+    base.name = "web01"
+    domain = DomainXML(parse(desired.to_xml(base).to_string()))
+    if machine is not None:
+        domain.machine = machine
+    for i, nic in enumerate(domain.interfaces):
+        if nic.mac is None:
+            nic.mac = "52:54:00:ff:00:%02x" % i
+    return domain
+
+
+NEW_VOLUME = make_facts(
+    new_volumes=[("default-pool", "web01.qcow2", 10 * GIB, "qcow2")],
+    volume_formats={("volume", "default-pool", "web01.qcow2"): "qcow2"},
+    virt_type="kvm",
+)
+CREATE = {"memory": 1024, "disks": [dict(VDA, size="10G")], "interfaces": [{"network": "default"}]}
+
+# (id, params, actual state or None for "no such guest", facts, expected changes)
+PLANS = [
+    ("create", CREATE, None, NEW_VOLUME, [
+        ("create", "volume default-pool/web01.qcow2", False), ("define", LABEL, False)]),
+    ("create-running", dict(CREATE, state="running"), None, NEW_VOLUME, [
+        ("create", "volume default-pool/web01.qcow2", False), ("define", LABEL, False), ("start", LABEL, False)]),
+    ("create-paused", {"state": "paused"}, None, None, [("define", LABEL, False), ("start", LABEL, False)]),
+    ("create-autostart", {"autostart": True}, None, None, [("define", LABEL, False), ("update", "autostart", False)]),
+    ("create-absent", {"state": "absent"}, None, None, []),
+    ("noop-name-only", {}, "running", None, []),
+    ("noop-full-spec", {"memory": 2048, "max_memory": 4096, "vcpus": 2, "max_vcpus": 4, "machine": "pc-q35-7.2",
+                        "cpu_mode": "host-passthrough", "firmware": "bios", "tags": ["web", "prod", "web"],
+                        "graphics": {"type": "vnc"}, "disks": DISKS, "interfaces": NICS, "autostart": False},
+     "running", None, []),
+    ("noop-macs-given", {"interfaces": [{"network": "default", "mac": "52:54:00:AA:00:01"},
+                                        {"bridge": "br0", "mac": "52:54:00:aa:00:02"}]}, "running", None, []),
+    ("noop-nic-order", {"interfaces": [{"bridge": "br0"}, {"network": "default"}]}, "running", None, []),
+    ("noop-disk-fields", {"disks": [dict(VDA, format="qcow2", bus="virtio", size="50G"), VDB, dict(SDA, readonly=True)]},
+     "running", None, []),
+    ("noop-disk-order", {"disks": [SDA, VDB, VDA]}, "running", None, []),
+    ("hot-memory", {"memory": 3072}, "running", None, [("update", "memory", False)]),
+    ("hot-memory-down", {"memory": 1024}, "running", None, [("update", "memory", False)]),
+    ("cold-memory", {"memory": 8192}, "running", None, [("update", "max_memory", True), ("update", "memory", True)]),
+    ("memory-stopped", {"memory": 8192}, "stopped", None, [("update", "max_memory", False), ("update", "memory", False)]),
+    ("cold-max-memory", {"max_memory": 8192}, "running", None, [("update", "max_memory", True)]),
+    ("hot-vcpus", {"vcpus": 4}, "running", None, [("update", "vcpus", False)]),
+    ("cold-vcpus", {"vcpus": 6}, "running", None, [("update", "max_vcpus", True), ("update", "vcpus", True)]),
+    ("disk-add-virtio", {"disks": DISKS + [{"pool": "default-pool", "volume": "extra.qcow2"}]}, "running",
+     make_facts(volume_formats={("volume", "default-pool", "extra.qcow2"): "qcow2"}), [("add", "disk vdc", False)]),
+    ("disk-add-sata", {"disks": DISKS + [{"path": "/srv/extra.raw", "bus": "sata"}]}, "running", None,
+     [("add", "disk sdb", True)]),
+    ("disk-add-sata-stopped", {"disks": DISKS + [{"path": "/srv/extra.raw", "bus": "sata"}]}, "stopped", None,
+     [("add", "disk sdb", False)]),
+    ("disk-add-scsi", {"disks": DISKS + [{"path": "/srv/extra.raw", "bus": "scsi"}]}, "running", None,
+     [("add", "disk sdb", False)]),
+    ("cdrom-add", {"disks": DISKS + [{"path": "/srv/iso/tools.iso", "device": "cdrom"}]}, "running", None,
+     [("add", "disk sdb", True)]),
+    ("disk-add-new-volume", {"disks": DISKS + [{"pool": "default-pool", "volume": "new.qcow2", "size": "1G"}]}, "running",
+     make_facts(new_volumes=[("default-pool", "new.qcow2", GIB, "qcow2")],
+                volume_formats={("volume", "default-pool", "new.qcow2"): "qcow2"}),
+     [("create", "volume default-pool/new.qcow2", False), ("add", "disk vdc", False)]),
+    ("disk-remove-virtio", {"disks": [VDA, SDA]}, "running", None, [("remove", "disk vdb", False)]),
+    ("disk-remove-cdrom", {"disks": [VDA, VDB]}, "running", None, [("remove", "disk sda", True)]),
+    ("disk-remove-all", {"disks": []}, "stopped", None,
+     [("remove", "disk vda", False), ("remove", "disk vdb", False), ("remove", "disk sda", False)]),
+    ("disk-target-new-source", {"disks": [VDA, {"target": "vdb", "pool": "default-pool", "volume": "other.qcow2"}, SDA]},
+     "running", None, [("update", "disk vdb source", True)]),
+    ("disk-cache", {"disks": [dict(VDA, cache="none"), VDB, SDA]}, "running", None, [("update", "disk vda cache", True)]),
+    ("disk-boot-order", {"disks": [dict(VDA, boot_order=1), VDB, SDA]}, "stopped", None,
+     [("update", "disk vda boot_order", False)]),
+    ("nic-source-positional", {"interfaces": [{"network": "default"}, {"network": "backend"}]}, "running", None,
+     [("update", "interface 52:54:00:aa:00:02 source", True)]),
+    ("nic-remove", {"interfaces": [{"network": "default"}]}, "running", None,
+     [("remove", "interface 52:54:00:aa:00:02", False)]),
+    ("nic-add", {"interfaces": NICS + [{"network": "backend"}]}, "running", None,
+     [("add", "interface on network backend", False)]),
+    ("nic-model", {"interfaces": [{"network": "default", "model": "e1000e"}, {"bridge": "br0"}]}, "running", None,
+     [("update", "interface 52:54:00:aa:00:01 model", True)]),
+    ("nic-new-mac", {"interfaces": [{"network": "default", "mac": "52:54:00:aa:00:09"}, {"bridge": "br0"}]}, "running",
+     None, [("add", "interface on network default", False), ("remove", "interface 52:54:00:aa:00:01", False)]),
+    ("graphics-same", {"graphics": {"type": "vnc", "listen": "127.0.0.1"}}, "running", None, []),
+    ("graphics-none", {"graphics": {"type": "none"}}, "running", None, [("update", "graphics", True)]),
+    ("graphics-listen", {"graphics": {"type": "vnc", "listen": "0.0.0.0"}}, "running", None, [("update", "graphics", True)]),
+    ("graphics-port", {"graphics": {"type": "vnc", "port": 5901}}, "running", None, [("update", "graphics", True)]),
+    ("description", {"description": "Web frontend"}, "running", None, [("update", "description", False)]),
+    ("tags", {"tags": ["db"]}, "running", None, [("update", "tags", False)]),
+    ("tags-none-left", {"tags": []}, "running", None, [("update", "tags", False)]),
+    ("machine-alias-same", {"machine": "q35"}, "running", make_facts(machine="pc-q35-7.2"), []),
+    ("machine-alias-other", {"machine": "pc"}, "running", make_facts(machine="pc-i440fx-7.2"),
+     [("update", "machine", True)]),
+    ("firmware", {"firmware": "uefi"}, "stopped", None, [("update", "firmware", False)]),
+    ("cpu-model", {"cpu_model": "Haswell"}, "running", None, [("update", "cpu_mode", True), ("update", "cpu_model", True)]),
+    ("virt-type", {"virt_type": "qemu"}, "running", None, [("update", "virt_type", True)]),
+    ("kernel", {"kernel": "/boot/vmlinuz", "cmdline": "console=ttyS0"}, "running", None,
+     [("update", "kernel", True), ("update", "cmdline", True)]),
+    ("serial-log", {"serial_log": "/var/log/web01.log"}, "running", None, [("update", "serial_log", True)]),
+    ("autostart-same", {"autostart": False}, "running", None, []),
+    ("autostart", {"autostart": True}, "running", None, [("update", "autostart", False)]),
+]
+
+
+@pytest.mark.parametrize("params, actual_state, facts, expected", [p[1:] for p in PLANS], ids=[p[0] for p in PLANS])
+def test_plan(params, actual_state, facts, expected):
+    _req, _actual, plan, _desired = run_plan(params, actual_state, facts)
+    assert summary(plan) == expected
+
+
+@pytest.mark.parametrize("params, actual_state, facts", [p[1:4] for p in PLANS if p[2] is not None],
+                         ids=[p[0] for p in PLANS if p[2] is not None])
+def test_applying_the_plan_converges(params, actual_state, facts):
+    """Apply a plan (to_xml as apply_guest does), read it back: the second plan is empty."""
+    req, actual, plan, desired = run_plan(params, actual_state, facts)
+    after = Actual(None, fake_define(desired, actual, facts and facts.machine), actual.state, bool(req.autostart))
+    if plan.has("start", "resume"):
+        after.state = "running"
+    elif plan.has("stop"):
+        after.state = "stopped"
+    elif plan.has("pause"):
+        after.state = "paused"
+    # The volumes exist now: inspect() would report their formats and nothing new to create.
+    again_facts = make_facts(volume_formats=dict(facts.volume_formats) if facts else {},
+                             machine=facts.machine if facts else None)
+    again, _desired = plan_guest(req, after, again_facts)
+    assert summary(again) == []
+
+
+@pytest.mark.parametrize("params, facts", [
+    (CREATE, NEW_VOLUME),
+    ({"memory": 512, "vcpus": 2, "interfaces": NICS + [{"network": "default", "mac": "52:54:00:12:34:56"}],
+      "graphics": {"type": "vnc"}, "tags": ["b", "a"], "description": "x", "firmware": "uefi",
+      "machine": "q35", "cpu_mode": "host-model",
+      "disks": [{"path": "/srv/a.qcow2"}, {"path": "/srv/b.iso", "device": "cdrom"}, {"path": "/dev/vg/c", "bus": "sata"}]},
+     make_facts(virt_type="qemu", machine="pc-q35-7.2")),
+], ids=["volume-and-network", "everything"])
+def test_created_guest_converges(params, facts):
+    req, _actual, plan, desired = run_plan(params, None, facts)
+    assert plan.has("define")
+    created = Actual(None, fake_define(desired, None, facts.machine), "stopped", False)
+    again, _desired = plan_guest(req, created, make_facts(volume_formats=dict(facts.volume_formats), machine=facts.machine))
+    assert summary(again) == []
+
+
+def test_create_fills_defaults_and_records_created_volumes():
+    _req, _actual, _plan, desired = run_plan(CREATE, None, NEW_VOLUME)
+    assert (desired.virt_type, desired.memory, desired.max_memory, desired.vcpus, desired.max_vcpus) == \
+        ("kvm", 1024, 1024, 1, 1)
+    assert [d.as_dict() for d in desired.disks] == [
+        {"target": "vda", "device": "disk", "bus": "virtio", "format": "qcow2", "pool": "default-pool",
+         "volume": "web01.qcow2"}]
+    assert desired.interfaces[0].model == "virtio"
+    assert desired.created == ["default-pool/web01.qcow2"]
+
+
+def test_new_volume_on_existing_guest_is_added_to_created():
+    facts = make_facts(new_volumes=[("default-pool", "new.qcow2", GIB, "qcow2")])
+    new = {"pool": "default-pool", "volume": "new.qcow2", "size": "1G"}
+    _req, _actual, _plan, desired = run_plan({"disks": DISKS + [new]}, "running", facts)
+    assert desired.created == ["default-pool/new.qcow2", "default-pool/web01.qcow2"]
+
+
+def test_hot_changes_are_marked_live_and_cold_ones_not():
+    _req, _actual, plan, _desired = run_plan({"memory": 3072, "vcpus": 3}, "running")
+    assert [(c.target, c.extra.get("live"), c.cold) for c in plan.changes] == [("memory", True, False), ("vcpus", True, False)]
+    _req, _actual, plan, _desired = run_plan({"memory": 3072}, "stopped")
+    assert [(c.target, c.extra.get("live"), c.cold) for c in plan.changes] == [("memory", False, False)]
+    _req, _actual, plan, _desired = run_plan({"disks": [VDA, SDA]}, "running")
+    assert plan.changes[0].extra == {"live": True}
+
+
+def test_kept_interfaces_keep_their_macs():
+    _req, actual, _plan, desired = run_plan({"interfaces": [{"bridge": "br0"}, {"network": "default"}]})
+    assert [(n.bridge, n.network, n.mac) for n in desired.interfaces] == [
+        ("br0", None, "52:54:00:aa:00:02"), (None, "default", "52:54:00:aa:00:01")]
+    domain = fake_define(desired, actual)
+    assert sorted(i.mac for i in domain.interfaces) == ["52:54:00:aa:00:01", "52:54:00:aa:00:02"]
+
+
+def test_positional_match_keeps_the_mac_and_the_address():
+    _req, actual, _plan, desired = run_plan({"interfaces": [{"network": "default"}, {"network": "backend"}]})
+    assert [(n.network, n.mac) for n in desired.interfaces] == [
+        ("default", "52:54:00:aa:00:01"), ("backend", "52:54:00:aa:00:02")]
+    nic = fake_define(desired, actual).interfaces[1]
+    assert (nic.type, nic.network, nic.bridge) == ("network", "backend", None)
+    assert nic.node.find("address").get("bus") == "0x02"
+
+
+def test_new_disks_get_free_targets_and_defaults():
+    params = {"disks": DISKS + [{"pool": "default-pool", "volume": "x.raw"}, {"path": "/srv/y.qcow2"},
+                                {"path": "/srv/z.iso", "device": "cdrom"}]}
+    facts = make_facts(volume_formats={("volume", "default-pool", "x.raw"): "raw"})
+    _req, _actual, _plan, desired = run_plan(params, "stopped", facts)
+    assert [(d.target, d.bus, d.format, d.readonly) for d in desired.disks[3:]] == [
+        ("vdc", "virtio", "raw", None), ("vdd", "virtio", "qcow2", None), ("sdb", "sata", "raw", True)]
+    assert all(d.size is None for d in desired.disks)
+
+
+def test_change_details_for_the_diff():
+    _req, _actual, plan, _desired = run_plan({"memory": 8192, "interfaces": [{"network": "default"}]})
+    assert plan.as_list() == [
+        {"action": "update", "target": "max_memory", "before": 4096, "after": 8192, "needs_restart": True},
+        {"action": "update", "target": "memory", "before": 2048, "after": 8192, "needs_restart": True},
+        {"action": "remove", "target": "interface 52:54:00:aa:00:02",
+         "before": {"bridge": "br0", "model": "virtio", "mac": "52:54:00:aa:00:02"}},
+    ]
+
+
+# --- state ------------------------------------------------------------------------------------
+STATES = [
+    ("running", "stopped", [("start", LABEL)]),
+    ("running", "paused", [("resume", LABEL)]),
+    ("running", "running", []),
+    ("running", "crashed", []),
+    ("paused", "stopped", [("start", LABEL)]),
+    ("paused", "running", [("pause", LABEL)]),
+    ("paused", "paused", []),
+    ("stopped", "running", [("stop", LABEL)]),
+    ("stopped", "paused", [("stop", LABEL)]),
+    ("stopped", "crashed", [("stop", LABEL)]),
+    ("stopped", "stopped", []),
+    ("present", "running", []),
+    ("present", "paused", []),
+    ("present", "stopped", []),
+    ("absent", "running", [("stop", LABEL), ("undefine", LABEL)]),
+    ("absent", "paused", [("stop", LABEL), ("undefine", LABEL)]),
+    ("absent", "stopped", [("undefine", LABEL)]),
+    ("absent", None, []),
+]
+
+
+@pytest.mark.parametrize("state, actual_state, expected", STATES)
+def test_state_transitions(state, actual_state, expected):
+    _req, _actual, plan, desired = run_plan({"state": state}, actual_state)
+    assert [(c.action, c.target) for c in plan.changes] == expected
+    assert (desired is None) == (state == "absent")
+
+
+def test_start_paused_is_flagged():
+    _req, _actual, plan, _desired = run_plan({"state": "paused"}, "stopped")
+    assert plan.changes[0].extra == {"paused": True}
+
+
+@pytest.mark.parametrize("actual_state, prefix", [("running", [("stop", LABEL)]), ("stopped", [])])
+def test_absent_with_remove_storage_deletes_only_created_volumes(actual_state, prefix):
+    _req, _actual, plan, _desired = run_plan({"state": "absent", "remove_storage": True, "disks": DISKS}, actual_state)
+    assert [(c.action, c.target) for c in plan.changes] == prefix + [
+        ("undefine", LABEL), ("delete", "volume default-pool/web01.qcow2")]
+
+
+def test_absent_with_remove_storage_deletes_the_seed():
+    xml = ACTUAL_XML.replace("<dv:tag>prod</dv:tag>", "<dv:cloud-init path='/srv/web01-cidata.iso' sha256='ab'/>")
+    _req, _actual, plan, _desired = run_plan({"state": "absent", "remove_storage": True}, "stopped", xml=xml)
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("undefine", LABEL), ("delete", "volume default-pool/web01.qcow2"), ("delete", "cloud-init seed /srv/web01-cidata.iso")]
+
+
+def test_absent_keeps_storage_unless_asked():
+    _req, _actual, plan, _desired = run_plan({"state": "absent"}, "stopped")
+    assert not plan.has("delete")
+
+
+# --- restart ----------------------------------------------------------------------------------
+RESTARTS = [
+    # (params, actual state, expected tail of the plan, reboot_required)
+    ({"memory": 8192, "restart": True}, "running", [("update", "memory", True), ("restart", LABEL, False)], False),
+    ({"memory": 8192, "restart": True, "state": "running"}, "running",
+     [("update", "memory", True), ("restart", LABEL, False)], False),
+    ({"memory": 8192}, "running", [("update", "memory", True)], True),
+    ({"memory": 3072, "restart": True}, "running", [("update", "memory", False)], False),
+    ({"description": "x", "restart": True}, "running", [("update", "description", False)], False),
+    ({"memory": 8192, "restart": True, "state": "running"}, "stopped",
+     [("update", "memory", False), ("start", LABEL, False)], False),
+    ({"memory": 8192, "restart": True}, "paused", [("update", "memory", True)], True),
+]
+
+
+@pytest.mark.parametrize("params, actual_state, tail, rebooted", RESTARTS)
+def test_restart_only_for_cold_changes_when_asked(params, actual_state, tail, rebooted):
+    _req, _actual, plan, _desired = run_plan(params, actual_state)
+    assert summary(plan)[-len(tail):] == tail
+    assert plan.has("restart") == any(a == "restart" for a, _t, _c in tail)
+    assert reboot_required(plan) is rebooted
+
+
+# --- the diff ---------------------------------------------------------------------------------
+def test_view_shows_managed_fields_and_state():
+    req, actual, _plan, desired = run_plan({"memory": 3072, "interfaces": [{"network": "default"}], "autostart": True})
+    before, after = view(req, actual, desired)
+    assert before == {"memory": 2048, "state": "running", "autostart": False,
+                      "interfaces": [{"network": "default", "model": "virtio", "mac": "52:54:00:aa:00:01"},
+                                     {"bridge": "br0", "model": "virtio", "mac": "52:54:00:aa:00:02"}]}
+    assert after == {"memory": 3072, "state": "running", "autostart": True,
+                     "interfaces": [{"network": "default", "model": "virtio", "mac": "52:54:00:aa:00:01"}]}
+
+
+def test_view_of_create_shows_the_whole_guest_and_absent_nothing():
+    req, actual, _plan, desired = run_plan(CREATE, None, NEW_VOLUME)
+    before, after = view(req, actual, desired)
+    assert before == {}
+    assert after["state"] == "stopped"
+    assert after["max_memory"] == 1024
+    assert "created" not in after
+    req, actual, _plan, desired = run_plan({"state": "absent"}, "running")
+    assert view(req, actual, desired) == ({"state": "running"}, {})
+
+
+def test_view_hides_the_vnc_password():
+    req, actual, _plan, desired = run_plan({"graphics": {"type": "vnc", "password": "s3cret"}})
+    _before, after = view(req, actual, desired)
+    assert after["graphics"]["password"] == "********"
+
+
+# --- cloud-init seed ----------------------------------------------------------------------------
+def seed_facts(path, sha256="ab"):
+    return make_facts(seed={"path": str(path), "sha256": sha256, "files": {"user-data": "#cloud-config\n{}\n"}})
+
+
+def test_seed_of_a_new_guest(tmp_path):
+    path = tmp_path / "web01-cidata.iso"
+    _req, _actual, plan, desired = run_plan({"disks": [{"path": "/srv/web01.qcow2"}], "cloud_init": {}}, None,
+                                            seed_facts(path))
+    assert summary(plan) == [("define", LABEL, False), ("create", "cloud-init seed %s" % path, False)]
+    # The seed takes the first free SATA target, beside the user's virtio disk.
+    assert (desired.seed["path"], desired.seed["target"]) == (str(path), "sda")
+
+
+@pytest.mark.parametrize("sha256, exists, expected", [
+    ("ab", True, []),
+    ("cd", True, [("update", "cloud-init seed %s", True)]),
+    ("ab", False, [("update", "cloud-init seed %s", True)]),
+])
+def test_seed_of_an_existing_guest(tmp_path, sha256, exists, expected):
+    path = tmp_path / "web01-cidata.iso"
+    if exists:
+        path.write_bytes(b"iso")
+    xml = SEEDED_XML.replace("/srv/web01-cidata.iso", str(path))
+    _req, actual, plan, desired = run_plan({"cloud_init": {}}, "running", seed_facts(path, sha256), xml=xml)
+    assert summary(plan) == [(a, t % path, c) for a, t, c in expected]
+    assert desired.seed["target"] == "sda"
+    assert [d.target for d in fake_define(desired, actual).disks] == ["vda", "vdb", "sda"]
+
+
+# --- bugs -------------------------------------------------------------------------------------
+def test_changing_the_vnc_password_is_planned():
+    xml = ACTUAL_XML.replace("listen='127.0.0.1'>", "listen='127.0.0.1' passwd='old-secret'>")
+    _req, _actual, plan, _desired = run_plan({"graphics": {"type": "vnc", "password": "new-secret"}}, xml=xml)
+    assert summary(plan) == [("update", "graphics", True)], \
+        "BUG: a new VNC password is never applied: GraphicsSpec.__eq__ compares as_dict(), which masks both passwords"
+
+
+@pytest.mark.parametrize("field", ["description", "kernel", "initrd", "cmdline"])
+def test_empty_string_converges(field):
+    """"" clears a field (to_xml writes `value or None`); the guest then has none, so no change."""
+    params = {field: ""}
+    if field == "initrd":
+        params["kernel"] = ""
+    req, actual, _plan, desired = run_plan(params)
+    after = Actual(None, fake_define(desired, actual), "running", False)
+    assert getattr(after.spec, field) is None
+    again, _desired = plan_guest(req, after, Facts())
+    assert summary(again) == [], "BUG: %s '' plans 'update %s None -> \"\"' on every run" % (field, field)
+
+
+@pytest.mark.parametrize("vcpu", ["<vcpu placement='static' current='2'>4</vcpu>", "<vcpu placement='static'>2</vcpu>"],
+                         ids=["with-current", "without-current"])
+def test_max_vcpus_alone_plans_what_happens(vcpu):
+    """Raising only max_vcpus must not change the vCPU count behind the plan's back.
+
+    libvirt leaves out current= when every vCPU is online, which is how most guests look.
+    """
+    xml = ACTUAL_XML.replace("<vcpu placement='static' current='2'>4</vcpu>", vcpu)
+    req, actual, plan, desired = run_plan({"max_vcpus": 8}, xml=xml)
+    assert summary(plan) == [("update", "max_vcpus", True)]
+    after = fake_define(desired, actual)
+    assert make_actual(xml=after.to_string()).spec.vcpus == 2, \
+        "BUG: the plan says only max_vcpus -> 8, but the guest is defined with 8 vCPUs online"
+
+
+def test_new_cdrom_does_not_take_the_seed_target():
+    """The cloud-init seed sits at sda and is not one of the user's disks; a new cdrom needs sdb."""
+    req, actual, plan, desired = run_plan({"disks": [VDA, VDB, {"path": "/srv/iso/tools.iso", "device": "cdrom"}]},
+                                          xml=SEEDED_XML)
+    assert actual.spec.seed["path"] == "/srv/web01-cidata.iso"
+    after = fake_define(desired, actual)
+    assert sorted((d.target, d.path) for d in after.disks if d.device == "cdrom") == [
+        ("sda", "/srv/web01-cidata.iso"), ("sdb", "/srv/iso/tools.iso")], \
+        "BUG: the new cdrom got target sda and to_xml overwrote the cloud-init seed disk with it"
+    assert summary(plan) == [("add", "disk sdb", True)]
+
+
+# --- request_from_params ----------------------------------------------------------------------
+INVALID = [
+    ({"name": ""}, "Invalid guest name ''"),
+    ({"name": "-web"}, "Invalid guest name '-web'"),
+    ({"name": "web 01"}, "Invalid guest name 'web 01'"),
+    ({"name": "web/01"}, "Invalid guest name"),
+    ({"name": "a" * 64}, "at most 63 characters"),
+    ({"name": None}, "Invalid guest name None"),
+    ({"disks": [{"path": "/a.qcow2", "pool": "p", "volume": "v"}]}, r"disks\[0\] needs exactly one of path or pool \(with volume\)"),
+    ({"disks": [{}]}, r"disks\[0\] needs exactly one of path or pool"),
+    ({"disks": [{"path": "/a"}, {"pool": "default-pool"}]}, r"disks\[1\]: pool default-pool needs volume \(the volume's name\)"),
+    ({"disks": [{"path": "/a", "volume": "v"}]}, r"disks\[0\]: volume v needs pool"),
+    ({"disks": [{"path": "/a", "size": "10G"}]}, r"disks\[0\]: size creates a volume and needs pool and volume"),
+    ({"disks": [{"pool": "p", "volume": "v", "size": "ten gigs"}]}, r"disks\[0\]: size 'ten gigs' is not a size like 10G or 512MiB"),
+    ({"disks": [{"pool": "p", "volume": "v", "size": "10X"}]}, "is not a size like"),
+    ({"disks": [{"pool": "p", "volume": "v", "size": "0"}]}, r"disks\[0\]: size must be positive, got '0'"),
+    ({"disks": [{"pool": "p", "volume": "v", "size": -5}]}, "size must be positive, got -5"),
+    ({"disks": [{"path": "/a", "target": "xyz"}]}, r"disks\[0\]: target 'xyz' is not a disk name like vdb or sdc"),
+    ({"memory": 4096, "max_memory": 2048}, r"memory \(4096 MiB\) is larger than max_memory \(2048 MiB\)"),
+    ({"vcpus": 8, "max_vcpus": 4}, r"vcpus \(8\) is larger than max_vcpus \(4\)"),
+    ({"memory": 0}, "memory must be at least 1, got 0"),
+    ({"max_vcpus": -1}, "max_vcpus must be at least 1, got -1"),
+    ({"cpu_model": "Haswell", "cpu_mode": "host-model"}, "cpu_model 'Haswell' needs cpu_mode custom, not host-model"),
+    ({"cpu_model": "Haswell", "cpu_mode": "host-passthrough"}, "needs cpu_mode custom, not host-passthrough"),
+    ({"cpu_mode": "custom"}, "cpu_mode custom needs cpu_model"),
+    ({"initrd": "/boot/initrd.img"}, r"initrd and cmdline need kernel \(direct kernel boot\)"),
+    ({"cmdline": "console=ttyS0"}, "initrd and cmdline need kernel"),
+    ({"interfaces": [{"network": "default", "mac": "52:54:00:zz:00:01"}]},
+     r"interfaces\[0\]: '52:54:00:zz:00:01' is not a unicast MAC address"),
+    ({"interfaces": [{"network": "default", "mac": "52:54:00:00:01"}]}, "is not a unicast MAC address"),
+    ({"interfaces": [{"network": "default"}, {"network": "default", "mac": "01:00:5e:00:00:01"}]},
+     r"interfaces\[1\]: '01:00:5e:00:00:01' is not a unicast MAC address"),
+    ({"interfaces": [{"network": "default", "bridge": "br0"}]}, r"interfaces\[0\] needs exactly one of network or bridge"),
+    ({"interfaces": [{}]}, r"interfaces\[0\] needs exactly one of network or bridge"),
+    ({"disks": [{"path": "/a.qcow2"}, {"path": "/b.qcow2"}, {"path": "/a.qcow2"}]},
+     "disks list the same source more than once: /a.qcow2$"),
+    ({"disks": [{"pool": "p", "volume": "v"}, {"pool": "p", "volume": "v", "size": "1G"}]},
+     "disks list the same source more than once: p/v$"),
+    ({"disks": [{"path": "/a", "target": "vdb"}, {"path": "/b", "target": "vdb"}]}, "disks list the same target more than once"),
+    ({"interfaces": [{"network": "default", "mac": "52:54:00:00:00:01"}, {"bridge": "br0", "mac": "52:54:00:00:00:01"}]},
+     "interfaces list the same MAC more than once"),
+    # The same MAC in two spellings is still the same MAC.
+    ({"interfaces": [{"network": "default", "mac": "52:54:00:AB:00:01"}, {"bridge": "br0", "mac": "52:54:00:ab:00:01"}]},
+     "interfaces list the same MAC more than once"),
+]
+
+
+@pytest.mark.parametrize("params, message", INVALID, ids=[str(n) for n in range(len(INVALID))])
+def test_invalid_requests(params, message):
+    with pytest.raises(InvalidSpec, match=message):
+        request_from_params(dict({"name": "web01"}, **params))
+
+
+@pytest.mark.parametrize("name", ["web01\n", "web01\r\n"])
+def test_name_with_trailing_newline_is_rejected(name):
+    """libvirt refuses the name only at define, after new volumes were already created."""
+    with pytest.raises(InvalidSpec, match="Invalid guest name"):
+        request_from_params({"name": name})
+
+
+def test_mac_with_trailing_newline_is_rejected():
+    with pytest.raises(InvalidSpec, match="is not a unicast MAC address"):
+        request_from_params({"name": "web01", "interfaces": [{"network": "default", "mac": "52:54:00:00:00:01\n"}]})
+
+
+@pytest.mark.parametrize("name", ["a", "web01", "Web-01.example_com+x", "0" + "a" * 62])
+def test_valid_names(name):
+    assert request_from_params({"name": name}).name == name
+
+
+@pytest.mark.parametrize("size, expected", [
+    ("10G", 10 * GIB), ("10GiB", 10 * GIB), ("10g", 10 * GIB), ("512M", 512 * 1024 ** 2), ("512MiB", 512 * 1024 ** 2),
+    ("1.5G", 3 * GIB // 2), (" 2 T ", 2 * 1024 ** 4), ("4096", 4096), ("1024K", 1024 ** 2), (1024, 1024),
+])
+def test_sizes(size, expected):
+    req = request_from_params({"name": "web01", "disks": [{"pool": "p", "volume": "v", "size": size}]})
+    assert req.spec.disks[0].size == expected
+
+
+def test_request_normalises_and_keeps_unset_fields_unmanaged():
+    req = request_from_params({
+        "name": "web01", "cpu_model": "Haswell", "tags": ["web", "prod", "web"], "virt_type": "auto",
+        "graphics": {"type": "vnc"}, "interfaces": [{"network": "default", "mac": "52:54:00:AB:CD:EF"}],
+        "disks": [{"path": "/a.qcow2"}], "state": None,
+    })
+    assert req.spec.cpu_mode == "custom"
+    assert req.spec.tags == ["prod", "web"]
+    assert req.spec.virt_type is None
+    assert req.virt_type == "auto"
+    assert req.spec.graphics.as_dict() == {"type": "vnc", "listen": "127.0.0.1"}
+    assert req.spec.interfaces[0].mac == "52:54:00:ab:cd:ef"
+    assert req.spec.disks[0].as_dict() == {"device": "disk", "path": "/a.qcow2"}
+    assert (req.state, req.restart, req.force, req.remove_storage, req.shutdown_timeout) == ("present", False, False, False, 120)
+    assert req.spec.memory is None and req.spec.interfaces is not None
+    assert request_from_params({"name": "web01"}).spec.as_dict() == {}
+
+
+def test_graphics_none_and_explicit_virt_type():
+    req = request_from_params({"name": "web01", "graphics": {"type": "none", "listen": "0.0.0.0"}, "virt_type": "qemu"})
+    assert req.spec.graphics.as_dict() == {"type": "none"}
+    assert (req.spec.virt_type, req.virt_type) == ("qemu", "qemu")
