@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Role test on the lab: role node through playbooks/site.yml, on the lab's
 # nodes (a lab that is up is reused as it is; otherwise one of
-# DEBVIRT_LAB_NODES nodes, default 2, is built).
+# DEBVIRT_LAB_NODES nodes, default 3, is built), then the cluster test
+# (tests/lab/cluster-test.sh, counted in the same totals).
 #
 #  1. the managed files are put back as the packages left them (a fresh node)
 #  2. check mode on that fresh state: succeeds, predicts changes, changes nothing
@@ -47,7 +48,7 @@ command -v ansible-playbook >/dev/null \
 
 # A lab someone else brought up keeps its size; only a missing one is built.
 lab_size=()
-[ -f "$STATE/inventory.ini" ] || lab_size=("${DEBVIRT_LAB_NODES:-2}")
+[ -f "$STATE/inventory.ini" ] || lab_size=("${DEBVIRT_LAB_NODES:-3}")
 if ! "$LAB" up "${lab_size[@]}" >"$WORK/lab.log" 2>&1; then
     tail -n 20 "$WORK/lab.log"
     fail "lab up"
@@ -190,4 +191,15 @@ else
 fi
 
 echo "timings: check on fresh $(cat "$WORK/check1.time") s, first run $(cat "$WORK/apply1.time") s, second run $(cat "$WORK/apply2.time") s (${#NODES[@]} nodes)"
+
+# 8. The cluster: role cluster, cluster_member and cluster_info (its own script,
+#    so that it also runs alone); its verdicts count here too.
+echo "=== cluster test"
+bash "$HERE/cluster-test.sh" 2>&1 | tee "$WORK/cluster-test.out"
+counts=$(tail -n1 "$WORK/cluster-test.out")
+if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    PASSED=$((PASSED + BASH_REMATCH[1])); FAILED=$((FAILED + BASH_REMATCH[2]))
+else
+    fail "cluster test ran to the end"
+fi
 finish

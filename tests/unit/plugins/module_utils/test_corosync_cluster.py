@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster planner and the parsers of corosync's tools, without any host."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import (
+    Actual,
+    ClusterError,
+    Member,
+    MemberRequest,
+    member_uri,
+    parse_links,
+    parse_quorum,
+    plan_member,
+    request_from_params,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import CorosyncConf
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "corosync")
+
+# corosync-quorumtool -s -p of a lab node (corosync 3.1.7), 3 of 4 nodes up.
+QUORUM = """Quorum information
+------------------
+Date:             Thu Nov 26 20:30:01 2026
+Quorum provider:  corosync_votequorum
+Nodes:            3
+Node ID:          2
+Ring ID:          1.1d
+Quorate:          Yes
+
+Votequorum information
+----------------------
+Expected votes:   4
+Highest expected: 4
+Total votes:      3
+Quorum:           3
+Flags:            Quorate
+
+Membership information
+----------------------
+    Nodeid      Votes    Qdevice Name
+         1          1         NR alpha
+         2          1         NR beta (local)
+         3          1         NR gamma
+"""
+
+LINKS = """Local node ID 2, transport knet
+nodeid: 1 reachable
+   LINK: 0 udp (10.0.0.2->10.0.0.1) enabled connected mtu: 1397
+
+nodeid: 3 reachable
+   LINK: 0 udp (10.0.0.2->10.0.0.3) enabled connected mtu: 1397
+
+nodeid: 4 unreachable
+   LINK: 0 udp (10.0.0.2->10.0.0.4) enabled disconnected mtu: 1397
+"""
+
+
+def conf(name="three-nodes-tabs.conf"):
+    with open(os.path.join(FIXTURES, name)) as f:
+        text = f.read()
+    return CorosyncConf.parse(text), text
+
+
+def test_parse_quorum():
+    q = parse_quorum(QUORUM)
+    assert (q["quorate"], q["expected_votes"], q["total_votes"], q["quorum"], q["nodes"], q["node_id"]) == \
+        (True, 4, 3, 3, 3, 2)
+    assert q["members"] == [
+        {"nodeid": 1, "votes": 1, "name": "alpha", "local": False},
+        {"nodeid": 2, "votes": 1, "name": "beta", "local": True},
+        {"nodeid": 3, "votes": 1, "name": "gamma", "local": False},
+    ]
+
+
+def test_parse_links():
+    assert parse_links(LINKS) == {1: {"reachable": True, "links": {0: "connected"}},
+                                  3: {"reachable": True, "links": {0: "connected"}},
+                                  4: {"reachable": False, "links": {0: "disconnected"}}}
+
+
+def test_member_uri():
+    assert member_uri("qemu:///system", "10.0.0.2") == "qemu+ssh://root@10.0.0.2/system?no_tty=1"
+    assert member_uri("lxc:///system", "n2") == "lxc+ssh://root@n2/system?no_tty=1"
+
+
+def actual(online=(1, 2, 3), target=None, unreachable=()):
+    c, text = conf()
+    members = {}
+    for node in c.nodes():
+        host = None if node["name"] == "alpha" else node["addresses"][0]
+        members[node["name"]] = Member(node, host, c, reachable=node["name"] not in unreachable, running=True)
+    quorum = {"quorate": True, "members": [{"nodeid": i, "votes": 1, "name": "", "local": i == 1} for i in online]}
+    return Actual(c, text, c.node("alpha"), members, target, quorum)
+
+
+def fresh_target(name="delta", addr="10.0.0.4", conf_name="package-default.conf"):
+    c = conf(conf_name)[0] if conf_name else None
+    return Member({"name": name, "nodeid": None, "addresses": [addr]}, addr, c, reachable=True, running=True)
+
+
+def test_join_plans_every_member_and_bumps_the_version():
+    a = actual(target=fresh_target())
+    plan, new = plan_member(MemberRequest("delta", ["10.0.0.4"], cluster_name="lab"), a)
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("add", "node delta"), ("update", "config_version"),
+        ("write", "corosync.conf on alpha"), ("write", "corosync.conf on beta"), ("write", "corosync.conf on gamma"),
+        ("reload", "corosync"), ("copy", "authkey to delta"), ("write", "corosync.conf on delta"),
+        ("start", "corosync on delta")]
+    assert new.config_version == 8
+    assert new.node("delta") == {"name": "delta", "nodeid": 4, "addresses": ["10.0.0.4"]}
+
+
+def test_join_of_a_member_is_a_no_op():
+    plan, new = plan_member(MemberRequest("beta", ["10.0.0.2"]), actual())
+    assert not plan.changed and new is None
+
+
+def test_join_refuses_a_node_of_another_cluster():
+    a = actual(target=fresh_target(conf_name="qdevice-two-spaces.conf"))
+    with pytest.raises(ClusterError, match="already belongs to cluster 'withqd'"):
+        plan_member(MemberRequest("delta", ["10.0.0.4"]), a)
+
+
+def test_cluster_name_mismatch():
+    with pytest.raises(ClusterError, match="Cluster name mismatch"):
+        plan_member(MemberRequest("beta", ["10.0.0.2"], cluster_name="other"), actual())
+
+
+def test_join_refuses_with_an_unreachable_member():
+    a = actual(target=fresh_target(), unreachable=("gamma",))
+    with pytest.raises(ClusterError, match="gamma unreachable"):
+        plan_member(MemberRequest("delta", ["10.0.0.4"]), a)
+
+
+def test_join_refuses_a_used_address():
+    a = actual(target=fresh_target(addr="10.0.0.3"))
+    with pytest.raises(InvalidSpec, match="used twice"):
+        plan_member(MemberRequest("delta", ["10.0.0.3"]), a)
+
+
+def test_member_with_other_addresses_is_refused():
+    with pytest.raises(ClusterError, match="not supported"):
+        plan_member(MemberRequest("beta", ["10.9.9.9"]), actual())
+
+
+def test_remove_refused_while_guests_run():
+    with pytest.raises(ClusterError, match="still runs guest.s. web01"):
+        plan_member(MemberRequest("gamma", state="absent"), actual(), guests=["web01"])
+
+
+def test_remove_forced_with_guests():
+    plan, new = plan_member(MemberRequest("gamma", state="absent", force=True), actual(), guests=["web01"])
+    assert plan.has("remove") and new.node("gamma") is None
+
+
+def test_remove_refused_when_the_rest_would_lose_quorum():
+    # gamma goes; of alpha and beta only alpha is online: 1 of 2, 2 needed.
+    with pytest.raises(ClusterError, match="without quorum"):
+        plan_member(MemberRequest("gamma", state="absent"), actual(online=(1, 3)), guests=[])
+
+
+def test_remove_plan():
+    plan, new = plan_member(MemberRequest("gamma", state="absent"), actual(), guests=[])
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("stop", "pacemaker and corosync on gamma"), ("move", "corosync.conf on gamma aside"),
+        ("remove", "node gamma"), ("update", "config_version"),
+        ("write", "corosync.conf on alpha"), ("write", "corosync.conf on beta"),
+        ("reload", "corosync"), ("forget", "node gamma in pacemaker")]
+    assert [n["name"] for n in new.nodes()] == ["alpha", "beta"]
+    assert new.config_version == 8
+
+
+def test_remove_of_a_non_member_and_of_self():
+    plan, _new = plan_member(MemberRequest("zeta", state="absent"), actual())
+    assert not plan.changed
+    with pytest.raises(ClusterError, match="through itself"):
+        plan_member(MemberRequest("alpha", state="absent"), actual(), guests=[])
+
+
+def test_remove_unknown_guests_needs_force():
+    with pytest.raises(ClusterError, match="Cannot check the guests"):
+        plan_member(MemberRequest("gamma", state="absent"), actual(), guests=None)
+
+
+def test_create_on_a_fresh_host():
+    c, text = conf("package-default.conf")
+    a = Actual(c, text, None, {}, None, None)
+    req = MemberRequest("n1", ["10.1.0.1"], cluster_name="c1", settings={"token": 3000, "two_node": False})
+    plan, new = plan_member(req, a, hostname="n1")
+    assert [c.action for c in plan.changes] == ["create", "add", "start"]
+    assert new.cluster_name == "c1" and new.totem.get("token") == "3000"
+    with pytest.raises(ClusterError, match="not a member of a cluster"):
+        plan_member(req, a, hostname="other-host")
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"name": "bad name"}, "Invalid node name"),
+    ({"name": "n1", "cluster_name": "x" * 40}, "Invalid cluster name"),
+    ({"name": "n1", "nodeid": 0}, "nodeid must be at least 1"),
+    ({"name": "n1", "addresses": ["a"] * 9}, "at most 8 links"),
+    ({"name": "n1", "two_node": True, "qdevice": {"host": "q"}}, "exclude each other"),
+])
+def test_bad_input(params, message):
+    with pytest.raises(InvalidSpec, match=message):
+        request_from_params(params)
