@@ -232,9 +232,6 @@ def request_from_params(params):
         given["target"] = p["target"]
     if p.get("permissions"):
         given["permissions"] = p["permissions"]
-    missing = [k for k in _REQUIRED[ptype] if k not in given]
-    if missing:
-        raise InvalidSpec("A %s pool needs %s" % (ptype, ", ".join(_label(k) for k in missing)))
     extra = [k for k in given if k not in _ALLOWED[ptype]]
     if extra:
         raise InvalidSpec("A %s pool does not take %s" % (ptype, ", ".join(_label(k) for k in extra)))
@@ -350,6 +347,10 @@ def inspect_pool(client, req, actual):
             facts.secret = secret
             if desc.split()[-1:] != [req.secret.digest]:
                 facts.secret_change = "update"
+    if actual is None and req.state != "absent":
+        missing = [k for k in _REQUIRED[req.spec.type] if getattr(req.spec, k) is None]
+        if missing:
+            raise InvalidSpec("A %s pool needs %s" % (req.spec.type, ", ".join(_label(k) for k in missing)))
     if actual is not None and req.state != "absent" and req.spec.type != actual.spec.type:
         raise InvalidSpec("Storage pool %s is of type %s, not %s: libvirt cannot change a pool's type; "
                           "remove the pool first" % (req.name, actual.spec.type, req.spec.type))
