@@ -402,7 +402,7 @@ def _idmap_from_params(idmap, privileged):
         raise InvalidSpec("privileged: true runs without an ID map; do not give idmap with it")
     if not idmap:
         return None
-    count = idmap.get("count") or DEFAULT_ID_COUNT
+    count = DEFAULT_ID_COUNT if idmap.get("count") is None else idmap["count"]
     out = {"uid": idmap.get("uid"), "gid": idmap.get("gid"), "count": count}
     if out["uid"] is None:
         raise InvalidSpec("idmap needs uid, the first host UID the container's root maps to")
