@@ -735,6 +735,9 @@ def inspect_volume(client, req):
     if req.capacity is not None and req.capacity < round_up(have.capacity or 0) and not req.allow_shrink:
         raise InvalidSpec("%s has %d bytes, more than capacity %d: shrinking loses data and is done only "
                           "with allow_shrink: true" % (where, have.capacity, req.capacity))
+    if req.capacity is not None and req.capacity < (have.allocation or 0) and req.allow_shrink:
+        raise InvalidSpec("%s has %d bytes allocated: libvirt cannot shrink it below that (to %d)"
+                          % (where, have.allocation, req.capacity))
     if req.clone_from is not None and req.linked and have.backing_path != facts.base.xml.path:
         raise InvalidSpec("%s exists with backing store %s, not %s: it is not overwritten"
                           % (where, have.backing_path or "(none)", facts.base.xml.path))
@@ -978,9 +981,11 @@ def converge_volume(client, req, check_mode):
     actual, facts = inspect_volume(client, req)
     plan = plan_volume(req, actual, facts)
     warnings = []
+    # Taken before applying: a download teaches the real run what check mode cannot know, and
+    # both must show the same diff.
+    before, after = volume_view(req, actual, facts)
     if plan.changed and not check_mode:
         apply_volume(client, req, plan, actual, facts)
-    before, after = volume_view(req, actual, facts)
     if plan.has("update") and actual is not None:
         users = guests_using(client, _is_volume(req.pool, req.name, actual.xml.path))
         if users:
