@@ -184,7 +184,9 @@ class Spec:
         return copy.deepcopy(self)
 
     def __eq__(self, other):
-        return type(self) is type(other) and self.as_dict() == other.as_dict()
+        # Field by field, not as_dict(): as_dict() may mask secrets.
+        return type(self) is type(other) and all(
+            getattr(self, f) == getattr(other, f) for f in self.FIELDS)
 
     def __repr__(self):
         return "%s(%r)" % (type(self).__name__, self.as_dict())
@@ -343,7 +345,9 @@ class GuestSpec(Spec):
             tags=sorted(domain.list_meta("tag")),
             disks=[DiskSpec.from_xml(d) for d in domain.disks if not d.path or d.path != domain.seed_path],
             interfaces=[NicSpec.from_xml(i) for i in domain.interfaces],
-            seed={"path": domain.seed_path, "sha256": domain.seed_sha256} if domain.seed_path else None,
+            seed={"path": domain.seed_path, "sha256": domain.seed_sha256,
+                  "target": next((d.target for d in domain.disks if d.path == domain.seed_path), None)}
+            if domain.seed_path else None,
             created=domain.list_meta("created-volume"),
         )
 
@@ -368,11 +372,17 @@ class GuestSpec(Spec):
             domain.memory_kib, domain.memory_unit = str(self.memory * 1024), "KiB"
         if self.max_memory is not None:
             domain.max_memory_kib, domain.max_memory_unit = str(self.max_memory * 1024), "KiB"
+        online = domain.vcpus if domain.vcpus is not None else domain.max_vcpus
         if self.max_vcpus is not None:
             domain.max_vcpus = self.max_vcpus
         if self.vcpus is not None:
-            domain.vcpus = self.vcpus if self.vcpus != domain.max_vcpus else None
+            online = self.vcpus
+        if online is not None:
+            domain.vcpus = online if online != domain.max_vcpus else None
         if self.cpu_mode is not None:
+            if self.cpu_mode != domain.cpu_mode:
+                # libvirt allows migratable only with host-passthrough; it sets its own default.
+                ensure(domain.node, "cpu").attrib.pop("migratable", None)
             domain.cpu_mode = self.cpu_mode
             if self.cpu_mode != "custom":
                 domain.cpu_model = None

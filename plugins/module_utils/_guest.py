@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import time
 from urllib.parse import urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit
@@ -34,8 +35,9 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, tostring
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}")
 STATES = ("present", "running", "stopped", "paused", "absent")
+SHUTDOWN_RESEND = 10
 # Used only when a guest is created; an existing guest keeps what it has.
 CREATE_DEFAULTS = {"memory": 1024, "vcpus": 1}
 
@@ -60,7 +62,7 @@ class GuestRequest:
 def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     name = params["name"]
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise InvalidSpec("Invalid guest name %r: use letters, digits and _.+- (at most 63 "
                           "characters, starting with a letter or digit)" % name)
     p = params
@@ -140,7 +142,7 @@ def _disk_from_params(index, d):
         size = _bytes(size, where)
     device = d.get("device") or "disk"
     target = d.get("target")
-    if target and not re.match(r"^(vd|sd|hd|xvd)[a-z]{1,2}$", target):
+    if target and not re.fullmatch(r"(vd|sd|hd|xvd)[a-z]{1,2}", target):
         raise InvalidSpec("%s: target %r is not a disk name like vdb or sdc" % (where, target))
     return DiskSpec(target=target, device=device, bus=d.get("bus"), format=d.get("format"),
                     cache=d.get("cache"), readonly=d.get("readonly"), boot_order=d.get("boot_order"),
@@ -169,7 +171,7 @@ def _nic_from_params(index, n):
     mac = n.get("mac")
     if mac is not None:
         mac = mac.lower()
-        if not re.match(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$", mac) or int(mac[:2], 16) & 1:
+        if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", mac) or int(mac[:2], 16) & 1:
             raise InvalidSpec("interfaces[%d]: %r is not a unicast MAC address" % (index, n["mac"]))
     return NicSpec(network=n.get("network"), bridge=n.get("bridge"), model=n.get("model"), mac=mac)
 
@@ -385,16 +387,12 @@ def _plan_seed(plan, desired, actual, facts, running):
     have = actual.spec if actual is not None else None
     disks = desired.disks if desired.disks is not None else have.disks
     desired.seed = dict(facts.seed)
-    desired.seed["target"] = (have and have.seed and _seed_target(actual)) or \
+    desired.seed["target"] = (have and have.seed and have.seed["target"]) or \
         _free_target("sd", [d.target for d in disks])
     before = have.seed["sha256"] if have and have.seed else None
     if before != desired.seed["sha256"] or not os.path.exists(desired.seed["path"]):
         plan.add("update" if before else "create", "cloud-init seed %s" % desired.seed["path"],
                  before, desired.seed["sha256"], cold=running)
-
-
-def _seed_target(actual):
-    return next((d.target for d in actual.xml.disks if d.path == actual.spec.seed["path"]), None)
 
 
 def _free_target(prefix, used):
@@ -519,7 +517,7 @@ def _plan_state(plan, req, actual, label):
 
 
 def reboot_required(plan):
-    return any(c.cold for c in plan.changes) and not plan.has("restart")
+    return any(c.cold for c in plan.changes) and not plan.has("restart", "stop")
 
 
 # --- applying --------------------------------------------------------------------------------
@@ -623,13 +621,26 @@ def _esc(text):
 def _stop(client, dom, req):
     if client.domain_state(dom) == "paused":
         client.resume(dom)
-    client.shutdown(dom)
-    try:
-        client.wait_state(dom, "stopped", req.shutdown_timeout, "shut down (ACPI)")
-    except WaitTimeout as e:
-        if not req.force:
-            raise WaitTimeout("%s; set force: true to power it off" % e.msg)
-        client.destroy(dom)
+    deadline = time.monotonic() + req.shutdown_timeout
+    while client.domain_state(dom) != "stopped":
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if not req.force:
+                raise WaitTimeout("Timed out after %ss waiting for guest %s to shut down (ACPI); "
+                                  "set force: true to power it off" % (req.shutdown_timeout, dom.name()))
+            client.destroy(dom)
+            return
+        try:
+            # A guest still booting drops the ACPI event, so it is sent again while we wait.
+            client.shutdown(dom)
+        except LibvirtCallError:
+            if client.domain_state(dom) == "stopped":
+                return
+            raise
+        try:
+            client.wait_state(dom, "stopped", min(SHUTDOWN_RESEND, left), "shut down (ACPI)")
+        except WaitTimeout:
+            pass
 
 
 def _delete(client, target):

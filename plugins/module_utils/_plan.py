@@ -47,8 +47,11 @@ class Plan:
         return change
 
     def compare(self, target, before, after, cold=False, **extra):
-        """Add an update when after is managed (not None) and differs from before."""
-        if after is not None and after != before:
+        """Add an update when after is managed (not None) and differs from before.
+
+        An empty string asks for a text field to be absent, which is what None reads as.
+        """
+        if after is not None and after != before and not (after == "" and before is None):
             return self.add("update", target, before, after, cold, **extra)
         return None
 

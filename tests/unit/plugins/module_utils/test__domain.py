@@ -325,8 +325,8 @@ def test_from_xml_units_seed_and_defaults():
     assert [d.as_dict() for d in spec.disks] == [
         {"target": "vda", "device": "disk", "bus": "virtio", "format": "raw", "cache": "none",
          "readonly": False, "boot_order": 1, "path": "/dev/vg0/g"}]
-    assert spec.seed == {"path": "/var/lib/libvirt/images/g-cidata.iso", "sha256": "abc"}
-    assert spec.view()["cloud_init"] == spec.seed
+    assert spec.seed == {"path": "/var/lib/libvirt/images/g-cidata.iso", "sha256": "abc", "target": "sda"}
+    assert spec.view()["cloud_init"] == {"path": "/var/lib/libvirt/images/g-cidata.iso", "sha256": "abc"}
     assert spec.interfaces[0].mac == "52:54:00:ab:cd:ef"
     assert spec.interfaces[0].model is None
 
