@@ -124,27 +124,31 @@ class ContainerXML(XMLObject):
         return out
 
     def set_addresses(self, nics):
-        meta = ensure(self.node, "metadata/dv:container")
-        for node in meta.findall("dv:address", NAMESPACES):
-            meta.remove(node)
-        for nic in nics:
+        def fill(node, nic):
             # Keyed by name: a new interface has no MAC until libvirt gives it one.
-            if nic.address is not None and nic.dev:
-                node = append(meta, "dv:address")
-                node.set("dev", nic.dev)
-                node.set("address", nic.address)
-                if nic.gateway:
-                    node.set("gateway", nic.gateway)
+            node.set("dev", nic.dev)
+            node.set("address", nic.address)
+            if nic.gateway:
+                node.set("gateway", nic.gateway)
+        self._replace_meta("address", [n for n in nics if n.address is not None and n.dev], fill)
 
     def tags(self):
         return [n.text for n in self.node.findall("metadata/dv:container/dv:tag", NAMESPACES)]
 
     def set_tags(self, values):
+        self._replace_meta("tag", values, lambda node, value: setattr(node, "text", value))
+
+    def _replace_meta(self, name, items, fill):
+        """Replace the dv:<name> entries in place, so a rewrite leaves the document as it was."""
         meta = ensure(self.node, "metadata/dv:container")
-        for node in meta.findall("dv:tag", NAMESPACES):
+        old = meta.findall("dv:%s" % name, NAMESPACES)
+        index = meta.index(old[0]) if old else len(meta)
+        for node in old:
             meta.remove(node)
-        for value in values:
-            append(meta, "dv:tag").text = value
+        for offset, item in enumerate(items):
+            node = append(meta, "dv:%s" % name)
+            fill(node, item)
+            meta.insert(index + offset, node)
 
 
 NEW_CONTAINER = """<domain type='lxc'>

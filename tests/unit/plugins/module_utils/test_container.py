@@ -1,0 +1,341 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Containers without libvirt: the XML model on libvirt's own LXC documents, request
+validation, and the planner as tables of (request, actual) -> changes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.debvirt.cluster.plugins.module_utils import _container as ct
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def load(name):
+    with open(os.path.join(DATA, name)) as f:
+        return ct.ContainerXML(parse(f.read()))
+
+
+def params(**kw):
+    base = dict(name="ct1", uri="lxc:///system", state="present", autostart=None, rootfs=None, privileged=None,
+                idmap=None, command=None, memory=None, vcpus=None, cpu_shares=None, interfaces=None,
+                hostname=None, mounts=None, description=None, tags=None, restart=False, force=False,
+                shutdown_timeout=60, remove_storage=False)
+    base.update(kw)
+    return base
+
+
+class FakeDom:
+    def name(self):
+        return "ct1"
+
+
+def actual(state="running", xml="container-lxc-in.xml", autostart=False):
+    return ct.Actual(FakeDom(), load(xml), state, autostart)
+
+
+def facts(**kw):
+    f = ct.Facts()
+    f.rootfs = "/var/lib/debvirt/containers/ct1/rootfs"
+    f.rootfs_exists = True
+    f.net_format = "ifupdown"
+    f.idmap = {"uid": 100000, "gid": 100000, "count": 65536}
+    for key, value in kw.items():
+        setattr(f, key, value)
+    return f
+
+
+def in_sync_files(a):
+    """The files as they are when the rootfs already says what the definition says."""
+    from ansible_collections.debvirt.cluster.plugins.module_utils import _rootfs
+    return _rootfs.render_files("ct1", a.spec.hostname, a.spec.interfaces, "ifupdown")
+
+
+def plan_for(p, a=None, f=None):
+    req = ct.request_from_params(params(**p))
+    if f is None:
+        f = facts(files=in_sync_files(a) if a else {})
+    return ct.plan_container(req, a, f)
+
+
+def targets(plan):
+    return [(c.action, c.target) for c in plan.changes]
+
+
+# --- the XML model ---------------------------------------------------------------------------
+def test_from_xml_reads_every_managed_field():
+    spec = ct.ContainerSpec.from_xml(load("container-lxc-in.xml"))
+    assert spec.view() == {
+        "memory": 512, "vcpus": 1, "cpu_shares": 512, "command": ["/sbin/init"], "privileged": False,
+        "idmap": {"uid": 100000, "gid": 100000, "count": 65536},
+        "rootfs": "/var/lib/debvirt/containers/ct1/rootfs",
+        "mounts": [{"source": "/srv/share", "target": "/mnt/share", "readonly": True}],
+        "interfaces": [{"network": "default", "mac": "52:54:00:42:b8:0a", "dev": "eth0", "address": "dhcp"}],
+        "hostname": "ct1", "tags": ["web"],
+    }
+    assert spec.created == {"source": "debian bookworm", "created": True}
+
+
+def test_to_xml_changes_only_managed_fields_and_keeps_what_libvirt_generated():
+    xml = load("container-lxc-in.xml")
+    spec = ct.ContainerSpec(memory=256, vcpus=2, command=["/bin/sh", "-c", "sleep 1"],
+                            mounts=[ct.MountSpec(source="/srv/data", target="/data", readonly=False)])
+    out = spec.to_xml(xml)
+    again = ct.ContainerSpec.from_xml(ct.ContainerXML(parse(out.to_string())))
+    assert again.memory == 256 and again.vcpus == 2
+    assert out.quota == 200000 and out.period == 100000
+    assert again.command == ["/bin/sh", "-c", "sleep 1"]
+    assert [m.target for m in again.mounts] == ["/data"]
+    # untouched: uuid, MAC, idmap, rootfs, metadata, libvirt's own elements
+    assert out.uuid == "b5521463-3955-45d0-ad27-eef5c200b5f1"
+    assert again.interfaces[0].mac == "52:54:00:42:b8:0a"
+    assert again.idmap == {"uid": 100000, "gid": 100000, "count": 65536}
+    assert again.rootfs == "/var/lib/debvirt/containers/ct1/rootfs"
+    assert out.node.find("resource/partition").text == "/machine"
+    assert out.node.find("features/privnet") is not None
+    # libvirt wants initarg right after init
+    assert [n.tag for n in out.node.find("os")] == ["type", "init", "initarg", "initarg"]
+
+
+def test_a_spec_written_into_what_it_was_read_from_is_the_same_document():
+    xml = load("container-lxc-in.xml")
+    before = xml.to_string()
+    spec = ct.ContainerSpec.from_xml(xml)
+    assert spec.to_xml(load("container-lxc-in.xml")).to_string() == before
+
+
+def test_new_container_document():
+    xml = ct.ContainerXML(parse(ct.NEW_CONTAINER))
+    spec = ct.ContainerSpec(memory=64, vcpus=1, command=["/sbin/init"], privileged=False,
+                            idmap={"uid": 200000, "gid": 300000, "count": 1000}, rootfs="/r",
+                            mounts=[], interfaces=[ct.ContainerNicSpec(bridge="br0", dev="eth0", address="dhcp")],
+                            hostname="h", created={"source": "image /x.tar", "created": True})
+    out = spec.to_xml(xml)
+    assert out.virt_type == "lxc"
+    assert (out.uid_target, out.gid_target, out.uid_count) == (200000, 300000, 1000)
+    assert out.node.find("devices/interface/guest").get("dev") == "eth0"
+    assert out.addresses() == {"eth0": ("dhcp", None)}
+    assert out.rootfs_created is True
+    priv = ct.ContainerSpec(privileged=True).to_xml(out)
+    assert priv.node.find("idmap") is None
+
+
+# --- validation ------------------------------------------------------------------------------
+@pytest.mark.parametrize("p, msg", [
+    (dict(name="bad name"), "Invalid container name"),
+    (dict(memory=0), "memory must be at least 1"),
+    (dict(cpu_shares=1), "cpu_shares must be at least 2"),
+    (dict(command=["sleep"]), "absolute path"),
+    (dict(command=[]), "absolute path"),
+    (dict(rootfs={"path": "relative"}), "absolute path other than /"),
+    (dict(rootfs={"image": "/a.tar", "debian": "bookworm"}), "at most one source"),
+    (dict(rootfs={"image": "http://x/a.tar"}), "give rootfs.checksum"),
+    (dict(rootfs={"image": "a.tar"}), "URL or an absolute path"),
+    (dict(rootfs={"image": "/a.tar", "checksum": "sha256:abc"}), "is not a sha256 digest"),
+    (dict(rootfs={"checksum": "sha256:" + "0" * 64}), "belongs to rootfs.image"),
+    (dict(rootfs={"debian": "Book Worm"}), "not a Debian release"),
+    (dict(privileged=True, idmap={"uid": 100000}), "do not give idmap"),
+    (dict(idmap={"uid": 0}), "maps the container's root to the host's root"),
+    (dict(idmap={"uid": 100000, "count": 0}), "idmap.count must be at least 1"),
+    (dict(hostname="-bad"), "not a valid host name"),
+    (dict(interfaces=[{"network": "a", "bridge": "b"}]), "exactly one of network or bridge"),
+    (dict(interfaces=[{"network": "a", "mac": "01:00:00:00:00:01"}]), "not a unicast MAC"),
+    (dict(interfaces=[{"network": "a", "address": "10.0.0.1"}]), "needs a prefix length"),
+    (dict(interfaces=[{"network": "a", "address": "dhcp", "gateway": "10.0.0.1"}]), "gateway needs a static"),
+    (dict(interfaces=[{"network": "a", "address": "10.0.0.2/24", "gateway": "fe80::1"}]), "different IP versions"),
+    (dict(interfaces=[{"network": "a", "name": "eth0"}, {"network": "b", "name": "eth0"}]), "same name"),
+    (dict(mounts=[{"source": "/a", "target": "/"}]), "other than /"),
+    (dict(mounts=[{"source": "/a", "target": "/m"}, {"source": "/b", "target": "/m/"}]), "same target"),
+])
+def test_bad_input_is_refused_before_anything_else(p, msg):
+    with pytest.raises(InvalidSpec) as e:
+        ct.request_from_params(params(**p))
+    assert msg in e.value.msg
+
+
+def test_idmap_gid_defaults_to_uid_and_count_to_65536():
+    req = ct.request_from_params(params(idmap={"uid": 100000, "gid": None, "count": None}))
+    assert req.spec.idmap == {"uid": 100000, "gid": 100000, "count": 65536}
+
+
+def test_system_and_application_containers():
+    assert ct.request_from_params(params()).system
+    assert ct.request_from_params(params(command=["/sbin/init"])).system
+    assert not ct.request_from_params(params(command=["/bin/sleep", "1"])).system
+
+
+# --- planning --------------------------------------------------------------------------------
+def test_new_system_container_from_debian():
+    f = facts(rootfs_exists=False, files={}, create_rootfs="debian bookworm",
+              build_template="/var/cache/debvirt/templates/debian-bookworm-amd64")
+    plan, desired = plan_for(dict(rootfs={"debian": "bookworm"}, state="running",
+                                  interfaces=[{"network": "default", "address": "dhcp"}]), None, f)
+    assert targets(plan) == [
+        ("create", "template /var/cache/debvirt/templates/debian-bookworm-amd64"),
+        ("create", "rootfs /var/lib/debvirt/containers/ct1/rootfs"),
+        ("define", "container ct1"),
+        ("write", "/etc/hostname"),
+        ("write", "network configuration"),
+        ("start", "container ct1"),
+    ]
+    assert desired.hostname == "ct1"
+    assert desired.idmap == f.idmap and desired.privileged is False
+    assert desired.memory == 512 and desired.vcpus == 1
+    assert desired.interfaces[0].dev == "eth0"
+    assert desired.created == {"source": "debian bookworm", "created": True}
+
+
+def test_new_application_container_writes_no_hostname():
+    f = facts(rootfs_exists=False, files={}, create_rootfs="image /x.tar.gz", net_format=None)
+    plan, desired = plan_for(dict(rootfs={"image": "/x.tar.gz"}, command=["/bin/sleep", "9"]), None, f)
+    assert targets(plan) == [("create", "rootfs /var/lib/debvirt/containers/ct1/rootfs"), ("define", "container ct1")]
+    assert desired.hostname is None
+
+
+def test_an_image_whose_format_is_unknown_still_gets_its_addresses():
+    f = facts(rootfs_exists=False, files={}, create_rootfs="image /x.tar.gz", net_format=None)
+    plan, _ = plan_for(dict(rootfs={"image": "/x.tar.gz"}, command=["/bin/sleep", "9"],
+                            interfaces=[{"network": "default", "address": "dhcp"}]), None, f)
+    assert ("write", "network configuration") in targets(plan)
+
+
+def test_same_request_again_plans_nothing():
+    a = actual()
+    p = dict(memory=512, vcpus=1, cpu_shares=512, command=["/sbin/init"], hostname="ct1", tags=["web"],
+             rootfs={"path": "/var/lib/debvirt/containers/ct1/rootfs"},
+             mounts=[{"source": "/srv/share", "target": "/mnt/share", "readonly": True}],
+             interfaces=[{"network": "default", "address": "dhcp"}], state="running")
+    plan, desired = plan_for(p, a)
+    assert plan.changes == []
+    assert desired.interfaces[0].mac == "52:54:00:42:b8:0a"
+    before, after = ct.view(ct.request_from_params(params(**p)), a, desired)
+    assert before == after
+
+
+@pytest.mark.parametrize("memory, live", [(256, True), (1024, False)])
+def test_memory_lowers_live_and_rises_at_restart(memory, live):
+    plan, _ = plan_for(dict(memory=memory), actual())
+    (change,) = plan.changes
+    assert change.target == "memory"
+    assert change.extra.get("live", False) is live
+    assert change.cold is not live
+
+
+def test_cpu_limits_apply_live():
+    plan, _ = plan_for(dict(vcpus=2, cpu_shares=1024), actual())
+    assert [(c.target, c.extra.get("live"), c.cold) for c in plan.changes] == [
+        ("vcpus", True, False), ("cpu_shares", True, False)]
+
+
+def test_stopped_container_changes_need_no_restart():
+    plan, _ = plan_for(dict(memory=1024, command=["/bin/sh"]), actual(state="stopped"))
+    assert not ct.reboot_required(plan)
+
+
+def test_address_change_keeps_the_mac_and_waits_for_a_restart():
+    a = actual()
+    plan, desired = plan_for(dict(interfaces=[{"network": "default", "address": "10.0.0.5/24",
+                                               "gateway": "10.0.0.1"}]), a)
+    assert targets(plan) == [("update", "interface 52:54:00:42:b8:0a address"),
+                             ("update", "interface 52:54:00:42:b8:0a gateway"),
+                             ("write", "network configuration")]
+    assert all(c.cold for c in plan.changes)
+    assert desired.interfaces[0].mac == "52:54:00:42:b8:0a"
+    assert ct.reboot_required(plan)
+
+
+def test_interfaces_are_added_removed_and_named():
+    plan, desired = plan_for(dict(interfaces=[{"bridge": "br0"}, {"network": "default"}]), actual())
+    # the network one is the existing eth0 (matched by source); the bridge one is new
+    assert targets(plan) == [("add", "interface eth1")]
+    assert [n.dev for n in desired.interfaces] == ["eth1", "eth0"]
+    plan, _ = plan_for(dict(interfaces=[]), actual())
+    assert targets(plan) == [("remove", "interface 52:54:00:42:b8:0a")]
+
+
+def test_mounts():
+    plan, _ = plan_for(dict(mounts=[{"source": "/srv/share", "target": "/mnt/share", "readonly": False},
+                                    {"source": "/srv/b", "target": "/b"}]), actual())
+    assert targets(plan) == [("update", "mount /mnt/share readonly"), ("add", "mount /b")]
+    plan, _ = plan_for(dict(mounts=[]), actual())
+    assert targets(plan) == [("remove", "mount /mnt/share")]
+
+
+def test_drift_in_the_rootfs_files_is_rewritten():
+    a = actual()
+    files = in_sync_files(a)
+    files["etc/hostname"] = "other\n"
+    plan, _ = plan_for(dict(hostname="ct1"), a, facts(files=files))
+    assert targets(plan) == [("write", "/etc/hostname")]
+
+
+@pytest.mark.parametrize("now, want, actions", [
+    ("stopped", "running", ["start"]),
+    ("running", "frozen", ["freeze"]),
+    ("frozen", "running", ["thaw"]),
+    ("stopped", "frozen", ["start"]),
+    ("frozen", "stopped", ["stop"]),
+    ("running", "present", []),
+    ("frozen", "frozen", []),
+])
+def test_run_states(now, want, actions):
+    plan, _ = plan_for(dict(state=want), actual(state=now))
+    assert [c.action for c in plan.changes] == actions
+
+
+def test_restart_applies_cold_changes():
+    plan, _ = plan_for(dict(memory=2048, restart=True), actual())
+    assert [c.action for c in plan.changes] == ["update", "restart"]
+    assert not ct.reboot_required(plan)
+
+
+def test_absent_keeps_the_rootfs_unless_asked_and_only_its_own():
+    f = facts()
+    plan, _ = plan_for(dict(state="absent"), actual(), f)
+    assert targets(plan) == [("stop", "container ct1"), ("undefine", "container ct1")]
+    plan, _ = plan_for(dict(state="absent", remove_storage=True), actual(state="stopped"), f)
+    assert targets(plan) == [("undefine", "container ct1"), ("delete", "rootfs /var/lib/debvirt/containers/ct1/rootfs")]
+    given = actual(state="stopped")
+    given.spec.created = {"source": "directory", "created": False}
+    plan, _ = plan_for(dict(state="absent", remove_storage=True), given, f)
+    assert targets(plan) == [("undefine", "container ct1")]
+    plan, _ = plan_for(dict(state="absent", remove_storage=True), None, f)
+    assert plan.changes == []
+
+
+def test_the_id_map_of_an_existing_container_never_changes(monkeypatch):
+    class Client:
+        uri = "lxc:///system"
+    req = ct.request_from_params(params(privileged=True))
+    with pytest.raises(InvalidSpec) as e:
+        ct.inspect(Client(), req, actual())
+    assert "changing its ID map" in e.value.msg
+
+
+def test_inspect_needs_a_local_uri():
+    class Client:
+        uri = "lxc+ssh://host/system"
+    with pytest.raises(InvalidSpec) as e:
+        ct.inspect(Client(), ct.request_from_params(params()), None)
+    assert "local URI" in e.value.msg
+
+
+def test_inspect_refuses_a_map_outside_the_subordinate_ranges(tmp_path, monkeypatch):
+    (tmp_path / "subuid").write_text("root:100000:65536\n")
+    (tmp_path / "subgid").write_text("root:100000:65536\n")
+    monkeypatch.setattr(ct, "SUBUID", str(tmp_path / "subuid"))
+    monkeypatch.setattr(ct, "SUBGID", str(tmp_path / "subgid"))
+    assert ct._inspect_new_map(ct.ContainerSpec()) == {"uid": 100000, "gid": 100000, "count": 65536}
+    with pytest.raises(InvalidSpec) as e:
+        ct._inspect_new_map(ct.ContainerSpec(idmap={"uid": 150000, "gid": 100000, "count": 65536}))
+    assert "uids 150000-215535 are not a subordinate range of root" in e.value.msg
+    (tmp_path / "subuid").write_text("")
+    with pytest.raises(InvalidSpec) as e:
+        ct._inspect_new_map(ct.ContainerSpec())
+    assert "node role" in e.value.msg
