@@ -255,7 +255,6 @@ class ContainerSpec(Spec):
         if self.privileged:
             remove(domain.node.find("idmap"))
         elif self.idmap is not None:
-            remove(domain.node.find("idmap"))
             for kind in ("uid", "gid"):
                 node = ensure(domain.node, "idmap/%s" % kind)
                 node.set("start", "0")
