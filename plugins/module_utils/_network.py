@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import subprocess
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
@@ -337,8 +338,8 @@ def read_network(client, name):
 
 
 def guests_on(client, name):
-    """Running guests with an interface on network name."""
-    found = []
+    """{guest name: [its tap devices]} of the running guests with an interface on network name."""
+    found = {}
     for dom in client.domains():
         try:
             if client.domain_state(dom) not in ("running", "paused"):
@@ -346,9 +347,29 @@ def guests_on(client, name):
             xml = DomainXML(parse(client.domain_xml(dom, inactive=False)))
         except NotFound:
             continue  # gone while we looked
-        if any(i.type == "network" and i.network == name for i in xml.interfaces):
-            found.append(dom.name())
-    return sorted(found)
+        taps = [i.node.find("target").get("dev") if i.node.find("target") is not None else None
+                for i in xml.interfaces if i.type == "network" and i.network == name]
+        if taps:
+            found[dom.name()] = [t for t in taps if t]
+    return found
+
+
+def reconnect(bridge, taps):
+    """Plug guests' tap devices back into a restarted network's bridge; returns the ones that failed.
+
+    libvirt leaves them unplugged when a network is destroyed and started again (libvirt 9), so
+    a restart would otherwise cut the guests off until each is restarted.
+    """
+    failed = []
+    for tap in taps:
+        if not os.path.exists("/sys/class/net/%s" % tap):
+            failed.append(tap)
+            continue
+        result = subprocess.run(["ip", "link", "set", "dev", tap, "master", bridge, "up"],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            failed.append(tap)
+    return failed
 
 
 def inspect_network(client, req, actual):
@@ -577,7 +598,7 @@ def list_networks(client, names=None, leases=True):
             continue
         out = describe(client, actual)
         if actual.active:
-            out["guests"] = guests_on(client, net.name())
+            out["guests"] = sorted(guests_on(client, net.name()))
             if leases and actual.spec.addresses:
                 out["leases"] = sorted(
                     ({"mac": l.get("mac"), "ip": "%s/%s" % (l.get("ipaddr"), l.get("prefix")),
@@ -591,16 +612,18 @@ def converge_network(client, req, check_mode):
     actual = read_network(client, req.name)
     inspect_network(client, req, actual)
     plan = plan_network(req, actual)
-    interrupted = []
+    on_it = {}
     if actual is not None and actual.active and plan.has("restart", "stop"):
-        interrupted = guests_on(client, req.name)
+        on_it = guests_on(client, req.name)
+    interrupted = sorted(on_it)
     warnings = []
     if plan.changed and not check_mode:
         apply_network(client, req, plan, actual)
-    if interrupted:
-        warnings.append("Guests %s %s their connection on network %s while it %s"
-                        % (", ".join(interrupted), "would lose" if check_mode else "lost", req.name,
-                           "restarts" if plan.has("restart") else "is stopped"))
+    if interrupted and plan.has("restart"):
+        warnings.append(_replug(client, req, on_it, check_mode))
+    elif interrupted:
+        warnings.append("Guests %s %s their connection: network %s is stopped"
+                        % (", ".join(interrupted), "would lose" if check_mode else "lost", req.name))
     before, after = view(req, actual)
     if check_mode or req.state == "absent":
         network = dict(after, name=req.name) if after else {}
@@ -608,3 +631,19 @@ def converge_network(client, req, check_mode):
         network = describe(client, read_network(client, req.name))
     return {"changed": plan.changed, "changes": plan.as_list(), "network": network,
             "interrupted_guests": interrupted, "diff": diff(before, after), "warnings": warnings}
+
+
+def _replug(client, req, on_it, check_mode):
+    names = ", ".join(sorted(on_it))
+    if check_mode:
+        return "Guests %s would lose their connection while network %s restarts" % (names, req.name)
+    if not is_local(client.uri):
+        return ("Guests %s lost their connection when network %s restarted; on a remote host their "
+                "interfaces stay unplugged until each guest restarts" % (names, req.name))
+    live = NetworkXML(parse(client.network_xml(client.network(req.name), inactive=False)))
+    failed = reconnect(live.bridge, [t for taps in on_it.values() for t in taps])
+    if failed:
+        return ("Guests %s lost their connection when network %s restarted; %s could not be plugged "
+                "back into bridge %s" % (names, req.name, ", ".join(failed), live.bridge))
+    return ("Guests %s lost their connection for a moment while network %s restarted; their "
+            "interfaces are plugged back into bridge %s" % (names, req.name, live.bridge))
