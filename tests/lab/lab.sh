@@ -34,7 +34,7 @@ TEMPLATE_PACKAGES=(
     libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra dnsmasq-base
     python3-libvirt python3-lxml
     corosync pacemaker pacemaker-cli-utils
-    openssh-server genisoimage
+    openssh-server genisoimage debootstrap
     # Not installed by a role yet, but the shared-storage scenarios need it.
     libvirt-daemon-driver-storage-iscsi-direct
     dbus iproute2 iputils-ping less procps
