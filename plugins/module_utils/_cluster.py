@@ -63,8 +63,8 @@ class Shell:
     def check(self, host, argv, what, data=None):
         rc, out, err = self.run(host, argv, data)
         if rc != 0:
-            raise ClusterError("Failed to %s on %s: %s" % (what, host or "this host",
-                                                          (err or out).strip() or "exit %d" % rc))
+            reason = (err or out).strip() or "exit %d" % rc
+            raise ClusterError("Failed to %s on %s: %s" % (what, host or "this host", reason))
         return out
 
     def reachable(self, host):

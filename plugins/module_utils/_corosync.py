@@ -390,10 +390,12 @@ def check_nodes(nodes):
             if addr in seen_addrs:
                 raise InvalidSpec("Address %s is used twice (node %s)" % (addr, node["name"]))
             seen_addrs.add(addr)
-        if links is not None and len(node["addresses"]) != links:
+        count = len(node["addresses"])
+        if links is None:
+            links = count
+        elif count != links:
             raise InvalidSpec("Node %s has %d link address(es), the others %d: every node needs one "
-                              "address per link" % (node["name"], len(node["addresses"]), links))
-        links = len(node["addresses"])
+                              "address per link" % (node["name"], count, links))
 
 
 def assign_nodeids(nodes, taken=()):

@@ -12,9 +12,9 @@ version_added: 0.1.0
 description:
   - Reads C(/etc/corosync/corosync.conf) and corosync's runtime state on the node it runs on
     (C(corosync-quorumtool -s), C(corosync-cfgtool -n)) and returns one cluster-wide view.
-  - For every member that is online it lists the guests through that member's libvirt: the
+  - For every member that is online it lists the guests through that member's libvirt, the
     local one at O(uri), the others at the same driver over SSH
-    (C(qemu+ssh://root@<address>/system)), with the trust that role M(debvirt.cluster.cluster)
+    (C(qemu+ssh://root@<address>/system)), with the trust that role C(debvirt.cluster.cluster)
     sets up.
   - On a host that belongs to no cluster (no C(corosync.conf), or the package's loopback-only
     default), it returns C(member=false) and no members.
@@ -37,7 +37,6 @@ options:
     default: true
 seealso:
   - module: debvirt.cluster.cluster_member
-  - role: debvirt.cluster.cluster
 author:
   - debvirt.cluster developers (@debvirt)
 """
@@ -76,7 +75,7 @@ config_version:
   sample: 3
 local_node:
   description: This node's name in the nodelist.
-  returned: when O(member) is true
+  returned: when RV(member) is true
   type: str
   sample: node1
 quorum:

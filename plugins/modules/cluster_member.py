@@ -13,7 +13,7 @@ description:
   - Manages one node's membership of a corosync 3 cluster (knet transport, encrypted).
   - The module runs on a current member (use C(delegate_to)) and reaches the other members
     and the node named in O(name) over SSH as root, with the key and pinned host keys that
-    role M(debvirt.cluster.cluster) sets up. It reads every member's C(corosync.conf) first,
+    role C(debvirt.cluster.cluster) sets up. It reads every member's C(corosync.conf) first,
     plans once, and writes the same nodelist, with C(config_version) bumped, to every member
     in the same task, so the members never disagree about who belongs to the cluster.
   - O(state=present) for a node that is not a member yet copies the cluster's authkey to it
@@ -32,7 +32,7 @@ description:
     reloads it and removes the node from pacemaker's CIB.
   - A node that belongs to another cluster, and a member whose cluster is not O(cluster_name),
     fail with a message, and nothing is changed.
-  - Pacemaker is not started by this module; role M(debvirt.cluster.cluster) does that once
+  - Pacemaker is not started by this module; role C(debvirt.cluster.cluster) does that once
     the ring is up.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
@@ -98,7 +98,7 @@ options:
   two_node:
     description:
       - Set C(two_node) in the quorum section, when creating a cluster that is to have two
-        nodes: one node keeps quorum when the other fails (corosync then implies
+        nodes, so that one node keeps quorum when the other fails (corosync then implies
         C(wait_for_all)).
     type: bool
     default: false
@@ -132,7 +132,6 @@ notes:
     read at the same driver over SSH (C(qemu+ssh://root@<address>/system)).
 seealso:
   - module: debvirt.cluster.cluster_info
-  - role: debvirt.cluster.cluster
 author:
   - debvirt.cluster developers (@debvirt)
 """
@@ -204,8 +203,8 @@ ARGUMENT_SPEC = dict(
     cluster_name=dict(type="str"),
     force=dict(type="bool", default=False),
     timeout=dict(type="int", default=60),
-    token=dict(type="int"),
-    token_coefficient=dict(type="int"),
+    token=dict(type="int", no_log=False),
+    token_coefficient=dict(type="int", no_log=False),
     two_node=dict(type="bool", default=False),
     wait_for_all=dict(type="bool"),
     qdevice=dict(type="dict", options=QDEVICE),

@@ -36,11 +36,11 @@ ansible-playbook -i "$inventory" debvirt.cluster.demo
 took[guest]=$((SECONDS - t0))
 
 echo "=== cluster status (cluster_info on the first node)"
-ANSIBLE_STDOUT_CALLBACK=json ANSIBLE_LOAD_CALLBACK_PLUGINS=1 \
-    ansible 'nodes[0]' -i "$inventory" -m debvirt.cluster.cluster_info 2>/dev/null \
-    | python -c '
+# One line per host ("host | SUCCESS => {...}"): the JSON is what follows "=> ".
+ansible 'nodes[0]' -i "$inventory" -m debvirt.cluster.cluster_info -o 2>/dev/null \
+    | sed 's/^[^>]*=> //' | python -c '
 import json, sys
-r = list(json.load(sys.stdin)["plays"][0]["tasks"][0]["hosts"].values())[0]
+r = json.load(sys.stdin)
 if r.get("failed"):
     sys.exit("cluster_info failed: %s" % r.get("msg"))
 q = r["quorum"] or {}
