@@ -200,8 +200,8 @@ def test_new_application_container_writes_no_hostname():
 
 def test_an_image_whose_format_is_unknown_still_gets_its_addresses():
     f = facts(rootfs_exists=False, files={}, create_rootfs="image /x.tar.gz", net_format=None)
-    plan, _ = plan_for(dict(rootfs={"image": "/x.tar.gz"}, command=["/bin/sleep", "9"],
-                            interfaces=[{"network": "default", "address": "dhcp"}]), None, f)
+    plan = plan_for(dict(rootfs={"image": "/x.tar.gz"}, command=["/bin/sleep", "9"],
+                         interfaces=[{"network": "default", "address": "dhcp"}]), None, f)[0]
     assert ("write", "network configuration") in targets(plan)
 
 
@@ -220,7 +220,7 @@ def test_same_request_again_plans_nothing():
 
 @pytest.mark.parametrize("memory, live", [(256, True), (1024, False)])
 def test_memory_lowers_live_and_rises_at_restart(memory, live):
-    plan, _ = plan_for(dict(memory=memory), actual())
+    plan = plan_for(dict(memory=memory), actual())[0]
     (change,) = plan.changes
     assert change.target == "memory"
     assert change.extra.get("live", False) is live
@@ -228,13 +228,13 @@ def test_memory_lowers_live_and_rises_at_restart(memory, live):
 
 
 def test_cpu_limits_apply_live():
-    plan, _ = plan_for(dict(vcpus=2, cpu_shares=1024), actual())
+    plan = plan_for(dict(vcpus=2, cpu_shares=1024), actual())[0]
     assert [(c.target, c.extra.get("live"), c.cold) for c in plan.changes] == [
         ("vcpus", True, False), ("cpu_shares", True, False)]
 
 
 def test_stopped_container_changes_need_no_restart():
-    plan, _ = plan_for(dict(memory=1024, command=["/bin/sh"]), actual(state="stopped"))
+    plan = plan_for(dict(memory=1024, command=["/bin/sh"]), actual(state="stopped"))[0]
     assert not ct.reboot_required(plan)
 
 
@@ -255,15 +255,15 @@ def test_interfaces_are_added_removed_and_named():
     # the network one is the existing eth0 (matched by source); the bridge one is new
     assert targets(plan) == [("add", "interface eth1")]
     assert [n.dev for n in desired.interfaces] == ["eth1", "eth0"]
-    plan, _ = plan_for(dict(interfaces=[]), actual())
+    plan = plan_for(dict(interfaces=[]), actual())[0]
     assert targets(plan) == [("remove", "interface 52:54:00:42:b8:0a")]
 
 
 def test_mounts():
-    plan, _ = plan_for(dict(mounts=[{"source": "/srv/share", "target": "/mnt/share", "readonly": False},
-                                    {"source": "/srv/b", "target": "/b"}]), actual())
+    plan = plan_for(dict(mounts=[{"source": "/srv/share", "target": "/mnt/share", "readonly": False},
+                                 {"source": "/srv/b", "target": "/b"}]), actual())[0]
     assert targets(plan) == [("update", "mount /mnt/share readonly"), ("add", "mount /b")]
-    plan, _ = plan_for(dict(mounts=[]), actual())
+    plan = plan_for(dict(mounts=[]), actual())[0]
     assert targets(plan) == [("remove", "mount /mnt/share")]
 
 
@@ -271,7 +271,7 @@ def test_drift_in_the_rootfs_files_is_rewritten():
     a = actual()
     files = in_sync_files(a)
     files["etc/hostname"] = "other\n"
-    plan, _ = plan_for(dict(hostname="ct1"), a, facts(files=files))
+    plan = plan_for(dict(hostname="ct1"), a, facts(files=files))[0]
     assert targets(plan) == [("write", "/etc/hostname")]
 
 
@@ -285,27 +285,27 @@ def test_drift_in_the_rootfs_files_is_rewritten():
     ("frozen", "frozen", []),
 ])
 def test_run_states(now, want, actions):
-    plan, _ = plan_for(dict(state=want), actual(state=now))
+    plan = plan_for(dict(state=want), actual(state=now))[0]
     assert [c.action for c in plan.changes] == actions
 
 
 def test_restart_applies_cold_changes():
-    plan, _ = plan_for(dict(memory=2048, restart=True), actual())
+    plan = plan_for(dict(memory=2048, restart=True), actual())[0]
     assert [c.action for c in plan.changes] == ["update", "restart"]
     assert not ct.reboot_required(plan)
 
 
 def test_absent_keeps_the_rootfs_unless_asked_and_only_its_own():
     f = facts()
-    plan, _ = plan_for(dict(state="absent"), actual(), f)
+    plan = plan_for(dict(state="absent"), actual(), f)[0]
     assert targets(plan) == [("stop", "container ct1"), ("undefine", "container ct1")]
-    plan, _ = plan_for(dict(state="absent", remove_storage=True), actual(state="stopped"), f)
+    plan = plan_for(dict(state="absent", remove_storage=True), actual(state="stopped"), f)[0]
     assert targets(plan) == [("undefine", "container ct1"), ("delete", "rootfs /var/lib/debvirt/containers/ct1/rootfs")]
     given = actual(state="stopped")
     given.spec.created = {"source": "directory", "created": False}
-    plan, _ = plan_for(dict(state="absent", remove_storage=True), given, f)
+    plan = plan_for(dict(state="absent", remove_storage=True), given, f)[0]
     assert targets(plan) == [("undefine", "container ct1")]
-    plan, _ = plan_for(dict(state="absent", remove_storage=True), None, f)
+    plan = plan_for(dict(state="absent", remove_storage=True), None, f)[0]
     assert plan.changes == []
 
 

@@ -23,8 +23,8 @@ def nic(dev, address, gateway=None):
 
 
 def test_ifupdown_file():
-    files = _rootfs.render_files("ct1", "web", [nic("eth0", "dhcp"), nic("eth1", "192.0.2.5/24", "192.0.2.1"),
-                                                 nic("eth2", None)], "ifupdown")
+    nics = [nic("eth0", "dhcp"), nic("eth1", "192.0.2.5/24", "192.0.2.1"), nic("eth2", None)]
+    files = _rootfs.render_files("ct1", "web", nics, "ifupdown")
     assert files["etc/hostname"] == "web\n"
     text = files["etc/network/interfaces"]
     assert "auto lo\niface lo inet loopback\n" in text
