@@ -50,7 +50,7 @@ _REQUIRED = {
 _ALLOWED = {
     "dir": ("target", "permissions"),
     "fs": ("target", "permissions", "devices", "format"),
-    "logical": ("target", "devices", "name"),
+    "logical": ("target", "devices", "name", "format"),
     "netfs": ("target", "permissions", "hosts", "dir", "format"),
     "iscsi": ("target", "hosts", "devices", "initiator", "auth"),
     "iscsi-direct": ("hosts", "devices", "initiator", "auth"),
