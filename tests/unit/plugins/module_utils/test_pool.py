@@ -17,7 +17,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 from ansible_collections.debvirt.cluster.tests.unit.plugins.module_utils.conftest import TEST_URI, reset_test_driver
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
+DATA = os.path.join(os.path.dirname(__file__), "data", "pool")
 PREFIX = "u-pool-"
 
 # Every type, with the parameters it needs; the reason says why the type is not run for real on
@@ -129,9 +129,9 @@ def test_split_host(host, expected):
 # --- XML -------------------------------------------------------------------------------------
 def test_redefinition_edits_libvirts_own_document():
     """Golden file: only the managed fields change; UUID and unmanaged permissions stay."""
-    with open(os.path.join(DATA, "pool-dir-redefine-in.xml")) as f:
+    with open(os.path.join(DATA, "dir-redefine-in.xml")) as f:
         xml = P.PoolXML.from_string(f.read())
-    with open(os.path.join(DATA, "pool-dir-redefine-out.xml")) as f:
+    with open(os.path.join(DATA, "dir-redefine-out.xml")) as f:
         expected = f.read()
     spec = P.PoolSpec(type="dir", target="/srv/images2", mode="0750")
     assert spec.to_xml(xml).to_string() == expected
