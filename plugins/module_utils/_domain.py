@@ -91,6 +91,7 @@ class DomainXML(XMLObject):
     cpu_mode = Prop("cpu/@mode")
     cpu_model = Prop("cpu/model")
     description = Prop("metadata/dv:guest/dv:description")
+    fleet = Prop("metadata/dv:guest/dv:fleet")
     seed_path = Prop("metadata/dv:guest/dv:cloud-init/@path")
     seed_sha256 = Prop("metadata/dv:guest/dv:cloud-init/@sha256")
 
@@ -318,9 +319,9 @@ class GraphicsSpec(Spec):
 class GuestSpec(Spec):
     FIELDS = ("virt_type", "memory", "max_memory", "vcpus", "max_vcpus", "cpu_mode", "cpu_model",
               "machine", "firmware", "kernel", "initrd", "cmdline", "serial_log", "graphics",
-              "description", "tags", "disks", "interfaces", "seed", "created")
+              "description", "tags", "disks", "interfaces", "seed", "created", "fleet")
     # Bookkeeping that is written to the guest's metadata but is not the user's to see in a diff.
-    INTERNAL = ("seed", "created")
+    INTERNAL = ("seed", "created", "fleet")
 
     @classmethod
     def from_xml(cls, domain):
@@ -349,6 +350,7 @@ class GuestSpec(Spec):
                   "target": next((d.target for d in domain.disks if d.path == domain.seed_path), None)}
             if domain.seed_path else None,
             created=domain.list_meta("created-volume"),
+            fleet=domain.fleet,
         )
 
     def view(self):
@@ -392,7 +394,7 @@ class GuestSpec(Spec):
             domain.machine = self.machine
         if self.firmware is not None:
             _write_firmware(domain, self.firmware)
-        for field in ("kernel", "initrd", "cmdline", "description"):
+        for field in ("kernel", "initrd", "cmdline", "description", "fleet"):
             if getattr(self, field) is not None:
                 setattr(domain, field, getattr(self, field) or None)
         if self.serial_log is not None:

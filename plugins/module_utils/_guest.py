@@ -176,6 +176,49 @@ def _nic_from_params(index, n):
     return NicSpec(network=n.get("network"), bridge=n.get("bridge"), model=n.get("model"), mac=mac)
 
 
+# The guest module's options; the fleet module takes a list of them.
+DISK = dict(
+    path=dict(type="path"), pool=dict(type="str"), volume=dict(type="str"), size=dict(type="str"),
+    format=dict(type="str", choices=["qcow2", "raw"]),
+    device=dict(type="str", choices=["disk", "cdrom"], default="disk"),
+    bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide", "usb"]),
+    target=dict(type="str"),
+    cache=dict(type="str", choices=["none", "writethrough", "writeback", "directsync", "unsafe", "default"]),
+    readonly=dict(type="bool"), boot_order=dict(type="int"),
+)
+INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), model=dict(type="str"), mac=dict(type="str"))
+CLOUD_INIT = dict(user_data=dict(type="raw"), meta_data=dict(type="raw"), network_config=dict(type="raw"),
+                  path=dict(type="path"))
+GRAPHICS = dict(type=dict(type="str", choices=["vnc", "spice", "none"], required=True),
+                listen=dict(type="str", default="127.0.0.1"), port=dict(type="int"),
+                password=dict(type="str", no_log=True))
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "running", "stopped", "paused", "absent"], default="present"),
+    autostart=dict(type="bool"),
+    virt_type=dict(type="str", choices=["auto", "kvm", "qemu"], default="auto"),
+    memory=dict(type="int"), max_memory=dict(type="int"),
+    vcpus=dict(type="int"), max_vcpus=dict(type="int"),
+    cpu_mode=dict(type="str", choices=["host-passthrough", "host-model", "custom"]),
+    cpu_model=dict(type="str"),
+    machine=dict(type="str"),
+    firmware=dict(type="str", choices=["bios", "uefi"]),
+    disks=dict(type="list", elements="dict", options=DISK),
+    interfaces=dict(type="list", elements="dict", options=INTERFACE),
+    cloud_init=dict(type="dict", options=CLOUD_INIT),
+    kernel=dict(type="path"), initrd=dict(type="path"), cmdline=dict(type="str"),
+    serial_log=dict(type="path"),
+    graphics=dict(type="dict", options=GRAPHICS),
+    description=dict(type="str"),
+    tags=dict(type="list", elements="str"),
+    restart=dict(type="bool", default=False),
+    force=dict(type="bool", default=False),
+    shutdown_timeout=dict(type="int", default=120),
+    remove_storage=dict(type="bool", default=False),
+)
+
+
 # --- reading ---------------------------------------------------------------------------------
 class Actual:
     """An existing guest as libvirt has it: the persistent definition and the run state."""
@@ -374,6 +417,7 @@ def _plan_definition(plan, desired, actual, facts, running):
         if before != desired.graphics:
             plan.add("update", "graphics", before.as_dict(), desired.graphics.as_dict(), cold=running)
     plan.compare("description", have.description, desired.description)
+    plan.compare("fleet", have.fleet, desired.fleet)
     plan.compare("tags", have.tags, desired.tags)
     if desired.disks is not None:
         desired.disks, changes = _resolve_disks(desired.disks, have.disks, facts, have.seed)
@@ -710,17 +754,32 @@ def list_guests(client, names=None, tags=None):
     return sorted(found, key=lambda g: g["name"])
 
 
-def converge(client, req, check_mode):
-    """One guest, end to end. Returns the module result (without 'failed')."""
+class Job:
+    """One guest's request with what was read and planned for it."""
+
+    def __init__(self, req, actual, facts, plan, desired):
+        self.req, self.actual, self.facts, self.plan, self.desired = req, actual, facts, plan, desired
+
+
+def prepare(client, req):
+    """Read, check and plan one guest; raises before anything is touched."""
     actual = read_guest(client, req.name)
     facts = inspect(client, req, actual)
     plan, desired = plan_guest(req, actual, facts)
-    warnings = list(facts.warnings)
+    return Job(req, actual, facts, plan, desired)
+
+
+def finish(client, job, check_mode):
+    """Apply a prepared job (unless check mode) and return its module result."""
+    req, plan = job.req, job.plan
+    warnings = list(job.facts.warnings)
     if plan.changed and not check_mode:
-        warnings += apply_guest(client, req, plan, desired, actual, facts)
-    before, after = view(req, actual, desired)
+        warnings += apply_guest(client, req, plan, job.desired, job.actual, job.facts)
+    before, after = view(req, job.actual, job.desired)
     if check_mode or req.state == "absent":
         guest = dict(after, name=req.name) if after else {}
+    elif not plan.changed:
+        guest = describe(client, job.actual)
     else:
         guest = describe(client, read_guest(client, req.name))
     return {
@@ -733,5 +792,10 @@ def converge(client, req, check_mode):
     }
 
 
-__all__ = ["GuestRequest", "request_from_params", "converge", "plan_guest", "inspect", "read_guest",
-           "DebvirtError"]
+def converge(client, req, check_mode):
+    """One guest, end to end. Returns the module result (without 'failed')."""
+    return finish(client, prepare(client, req), check_mode)
+
+
+__all__ = ["GuestRequest", "request_from_params", "prepare", "finish", "converge", "plan_guest",
+           "inspect", "read_guest", "DebvirtError"]

@@ -294,50 +294,8 @@ reboot_required:
   type: bool
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._guest import converge, request_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import ARGUMENT_SPEC, converge, request_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
-
-DISK = dict(
-    path=dict(type="path"), pool=dict(type="str"), volume=dict(type="str"), size=dict(type="str"),
-    format=dict(type="str", choices=["qcow2", "raw"]),
-    device=dict(type="str", choices=["disk", "cdrom"], default="disk"),
-    bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide", "usb"]),
-    target=dict(type="str"),
-    cache=dict(type="str", choices=["none", "writethrough", "writeback", "directsync", "unsafe", "default"]),
-    readonly=dict(type="bool"), boot_order=dict(type="int"),
-)
-INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), model=dict(type="str"), mac=dict(type="str"))
-CLOUD_INIT = dict(user_data=dict(type="raw"), meta_data=dict(type="raw"), network_config=dict(type="raw"),
-                  path=dict(type="path"))
-GRAPHICS = dict(type=dict(type="str", choices=["vnc", "spice", "none"], required=True),
-                listen=dict(type="str", default="127.0.0.1"), port=dict(type="int"),
-                password=dict(type="str", no_log=True))
-
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    state=dict(type="str", choices=["present", "running", "stopped", "paused", "absent"], default="present"),
-    autostart=dict(type="bool"),
-    virt_type=dict(type="str", choices=["auto", "kvm", "qemu"], default="auto"),
-    memory=dict(type="int"), max_memory=dict(type="int"),
-    vcpus=dict(type="int"), max_vcpus=dict(type="int"),
-    cpu_mode=dict(type="str", choices=["host-passthrough", "host-model", "custom"]),
-    cpu_model=dict(type="str"),
-    machine=dict(type="str"),
-    firmware=dict(type="str", choices=["bios", "uefi"]),
-    disks=dict(type="list", elements="dict", options=DISK),
-    interfaces=dict(type="list", elements="dict", options=INTERFACE),
-    cloud_init=dict(type="dict", options=CLOUD_INIT),
-    kernel=dict(type="path"), initrd=dict(type="path"), cmdline=dict(type="str"),
-    serial_log=dict(type="path"),
-    graphics=dict(type="dict", options=GRAPHICS),
-    description=dict(type="str"),
-    tags=dict(type="list", elements="str"),
-    restart=dict(type="bool", default=False),
-    force=dict(type="bool", default=False),
-    shutdown_timeout=dict(type="int", default=120),
-    remove_storage=dict(type="bool", default=False),
-)
-
 
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
