@@ -102,6 +102,9 @@ class LibvirtClient:
         except libvirt.libvirtError:
             return None
 
+    def hostname(self):
+        return self.call("read the host name of", self.uri, self.conn.getHostname)
+
     def free_memory(self):
         return self.call("read free memory of", self.uri, self.conn.getFreeMemory)
 

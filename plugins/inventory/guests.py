@@ -1,0 +1,309 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: guests
+short_description: The virtual machines and containers of a debvirt cluster as inventory hosts
+version_added: 0.1.0
+description:
+  - Reads the libvirt of every cluster member and makes each guest (a QEMU/KVM virtual machine
+    or an LXC container) an inventory host, named after the guest.
+  - Members are read over the SSH trust that the P(debvirt.cluster.cluster#role) role sets up
+    (O(members)), or through libvirt URIs given as they are (O(uris)). All members are read at
+    the same time; the run takes as long as the slowest member, at most O(timeout).
+  - A member that does not answer is reported with a warning and skipped, unless O(strict) is
+    set.
+  - "Each host gets these variables: C(debvirt_node) (the member it is defined on),
+    C(debvirt_uri), C(debvirt_state) (V(running), V(stopped), V(paused), V(crashed), or
+    V(frozen) for a container), C(debvirt_type) (V(vm) or V(container)), C(debvirt_tags),
+    C(debvirt_description), C(debvirt_uuid), C(debvirt_addresses) (V(address/prefix) from
+    the DHCP leases of libvirt networks or the QEMU guest agent, and a container's static
+    address), C(debvirt_interfaces) (MAC, network or bridge, addresses), C(debvirt_autostart),
+    C(debvirt_memory) (MiB) and C(debvirt_vcpus)."
+  - C(ansible_host) is set to the first IPv4 address of the guest, or else its first global
+    IPv6 address, when it has one.
+  - "Each host is put in these groups: C(node_<member>), C(state_<state>), C(type_vm) or
+    C(type_container), and C(tag_<tag>) for each of its tags. Characters that are not valid in
+    a group name (a dot in a member's name, say) become C(_)."
+  - O(compose), O(groups) and O(keyed_groups) are Ansible's standard constructed options and take
+    Jinja2 expressions, as in every other inventory plugin. O(filters) is this plugin's own and
+    takes JMESPath expressions.
+  - A guest defined on two members (the source of a migration that kept its definition) is
+    listed once, from the member where it runs, with a warning.
+  - The configuration file's name must end in C(guests.yml) or C(guests.yaml).
+author:
+  - debvirt.cluster developers (@debvirt)
+requirements:
+  - libvirt-python on the controller (PyPI C(libvirt-python), which builds against Debian's
+    C(libvirt-dev); or Debian's C(python3-libvirt) for C(/usr/bin/python3))
+  - lxml on the controller
+  - jmespath on the controller, for O(filters)
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description: The name of this plugin; it marks the file as its configuration.
+    required: true
+    type: str
+    choices: [debvirt.cluster.guests]
+  members:
+    description:
+      - Cluster members to read, by the name or address that SSH reaches them at.
+      - Each member is read through C(qemu+ssh://<ssh_user>@<member>/system) for virtual machines
+        and C(lxc+ssh://<ssh_user>@<member>/system) for containers (see O(types)). The URIs ask
+        SSH never to prompt (C(no_tty=1)), so a member without key-based access fails at once.
+      - C(debvirt_node) of its guests is the member as written here.
+    type: list
+    elements: str
+    default: []
+  uris:
+    description:
+      - libvirt URIs to read as they are, in addition to O(members).
+      - An entry is either a URI or a mapping with C(uri) and C(node), the name to report as the
+        guests' C(debvirt_node).
+      - Without C(node), the node is the URI's host, or for a local URI the host name that
+        libvirt reports.
+      - On any URI, a domain of type C(lxc) is a container and every other domain a virtual
+        machine.
+    type: list
+    elements: raw
+    default: []
+  types:
+    description:
+      - Which drivers to read on each of O(members). Leave out V(container) for members that
+        have no LXC driver, or each run warns that it cannot connect to it.
+    type: list
+    elements: str
+    choices: [vm, container]
+    default: [vm, container]
+  ssh_user:
+    description: The user that O(members) are reached as.
+    type: str
+    default: root
+  ssh_keyfile:
+    description:
+      - The private key for O(members), passed to libvirt as the C(keyfile) parameter of the URI.
+      - Without it, SSH uses the controller user's keys and C(~/.ssh/config).
+    type: path
+  ssh_known_hosts:
+    description:
+      - A known_hosts file for O(members), passed to libvirt as the C(known_hosts) parameter of
+        the URI.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for all members. A member that has not answered by then is skipped
+        (reported, or fatal with O(strict)).
+    type: int
+    default: 30
+  filters:
+    description:
+      - JMESPath expressions evaluated against each host's C(debvirt_*) variables and
+        C(ansible_host), before O(compose) runs. A guest becomes a host only when every
+        expression is true in JMESPath's sense (not null, false, an empty string, list or
+        object).
+      - "Examples: V(debvirt_state == 'running'), V(contains(debvirt_tags, 'web')),
+        V(debvirt_type == 'vm' && debvirt_memory >= `2048`)."
+      - Unlike O(compose), O(groups) and O(keyed_groups), which are Jinja2, these are JMESPath,
+        as in the C(community.general.json_query) filter.
+    type: list
+    elements: str
+    default: []
+  strict:
+    description:
+      - Makes a member that does not answer fatal, instead of a warning.
+      - Also makes errors in O(compose), O(groups) and O(keyed_groups) fatal instead of skipping
+        the entry.
+"""
+
+EXAMPLES = r"""
+# cluster.guests.yml: every guest of three members, over the SSH trust
+plugin: debvirt.cluster.guests
+members: [node1, node2, node3]
+
+# Only running virtual machines tagged web, reached as the cluster role's key,
+# with the results kept for ten minutes
+plugin: debvirt.cluster.guests
+members: [node1.example.com, node2.example.com]
+types: [vm]
+ssh_keyfile: /root/.ssh/id_ed25519
+filters:
+  - "debvirt_state == 'running'"
+  - "contains(debvirt_tags, 'web')"
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/debvirt-inventory
+cache_timeout: 600
+
+# Given URIs, with the standard constructed options (Jinja2)
+plugin: debvirt.cluster.guests
+uris:
+  - qemu:///system
+  - {uri: "qemu+ssh://root@10.0.0.12/system", node: node2}
+compose:
+  ansible_user: "'debian'"
+groups:
+  big: debvirt_memory >= 4096
+keyed_groups:
+  - key: debvirt_description
+    prefix: role
+"""
+
+import hashlib
+
+from ansible.errors import AnsibleError, AnsibleParserError
+from ansible.inventory.group import to_safe_group_name
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.display import Display
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LIBVIRT_IMPORT_ERROR
+from ansible_collections.debvirt.cluster.plugins.module_utils._inventory import (
+    Target,
+    deduplicate,
+    host_vars,
+    member_targets,
+    read_targets,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import LXML_IMPORT_ERROR
+
+try:
+    import jmespath
+except ImportError:
+    jmespath = None
+
+display = Display()
+
+# Bumped when the records change shape, so that a cache written by an older version is not used.
+CACHE_FORMAT = 1
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "debvirt.cluster.guests"
+
+    def verify_file(self, path):
+        return super().verify_file(path) and path.endswith(("guests.yml", "guests.yaml"))
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        # Bad configuration is reported before any member is contacted.
+        filters = self._filters()
+        targets = self._targets()
+
+        use_cache = self.get_option("cache")
+        key = "%s_%s" % (self.get_cache_key(path), self._targets_digest(targets))
+        records = None
+        update = False
+        if use_cache and cache:
+            try:
+                cached = self._cache[key]
+            except KeyError:
+                cached = None
+            if isinstance(cached, dict) and cached.get("format") == CACHE_FORMAT:
+                records = cached["records"]
+        if records is None:
+            records = self._read(targets)
+            update = bool(use_cache)
+        if update:
+            self._cache[key] = {"format": CACHE_FORMAT, "records": records}
+        self._populate(records, filters)
+
+    # --- configuration ----------------------------------------------------------------------
+    def _filters(self):
+        expressions = self.get_option("filters") or []
+        if expressions and jmespath is None:
+            raise AnsibleError("The filters of the debvirt.cluster.guests inventory need the Python "
+                               "library jmespath on the controller (pip install jmespath; Debian: "
+                               "python3-jmespath)")
+        compiled = []
+        for index, expression in enumerate(expressions):
+            try:
+                compiled.append(jmespath.compile(expression))
+            except jmespath.exceptions.JMESPathError as e:
+                raise AnsibleParserError("filters[%d] %r is not a valid JMESPath expression: %s"
+                                         % (index, expression, to_native(e)))
+        return compiled
+
+    def _targets(self):
+        targets = member_targets(
+            self.get_option("members") or [], types=self.get_option("types"),
+            user=self.get_option("ssh_user"), keyfile=self.get_option("ssh_keyfile"),
+            known_hosts=self.get_option("ssh_known_hosts"))
+        for index, entry in enumerate(self.get_option("uris") or []):
+            if isinstance(entry, str):
+                targets.append(Target(entry))
+            elif isinstance(entry, dict) and isinstance(entry.get("uri"), str) and set(entry) <= {"uri", "node"}:
+                node = entry.get("node")
+                targets.append(Target(entry["uri"], str(node) if node is not None else None))
+            else:
+                raise AnsibleParserError("uris[%d] must be a URI or a mapping with uri and an optional "
+                                         "node, got %r" % (index, entry))
+        if not targets:
+            raise AnsibleParserError("Nothing to read: give members, uris, or both")
+        return targets
+
+    @staticmethod
+    def _targets_digest(targets):
+        # Part of the cache key: a changed list of members must not be answered from the old one.
+        text = "\n".join("%s %s" % (t.uri, t.node) for t in targets)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+    # --- reading ------------------------------------------------------------------------------
+    def _read(self, targets):
+        if LIBVIRT_IMPORT_ERROR:
+            raise AnsibleError("The debvirt.cluster.guests inventory needs libvirt-python on the "
+                               "controller: pip install libvirt-python (it builds against Debian's "
+                               "libvirt-dev), or Debian's python3-libvirt for /usr/bin/python3. "
+                               "Import error: %s" % LIBVIRT_IMPORT_ERROR.strip().splitlines()[-1])
+        if LXML_IMPORT_ERROR:
+            raise AnsibleError("The debvirt.cluster.guests inventory needs lxml on the controller: "
+                               "pip install lxml, or Debian's python3-lxml for /usr/bin/python3")
+        records, failures = read_targets(targets, timeout=self.get_option("timeout"))
+        for target, reason in failures:
+            message = "debvirt.cluster.guests: %s (node %s) did not answer: %s" % (
+                target.uri, target.node or "?", reason)
+            if self.get_option("strict"):
+                raise AnsibleError(message)
+            display.warning("%s; its guests are left out" % message)
+        return records
+
+    # --- hosts and groups ---------------------------------------------------------------------
+    def _populate(self, records, filters):
+        records, warnings = deduplicate(records)
+        for warning in warnings:
+            display.warning("debvirt.cluster.guests: %s" % warning)
+        strict = self.get_option("strict")
+        for record in records:
+            variables = host_vars(record)
+            if not all(_truthy(f.search(variables)) for f in filters):
+                continue
+            host = record["name"]
+            self.inventory.add_host(host)
+            for name, value in variables.items():
+                self.inventory.set_variable(host, name, value)
+            for group in _standard_groups(record):
+                self.inventory.add_child(self.inventory.add_group(group), host)
+            self._set_composite_vars(self.get_option("compose"), variables, host, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), variables, host, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, host, strict=strict)
+
+
+def _truthy(value):
+    # JMESPath's notion of false; unlike Python's, the number 0 is true.
+    return not (value is None or value is False or value in ("", [], {}))
+
+
+def _group(prefix, value):
+    # Forced, so that the names do not depend on the user's TRANSFORM_INVALID_GROUP_CHARS.
+    return to_safe_group_name("%s_%s" % (prefix, value), force=True, silent=True)
+
+
+def _standard_groups(record):
+    groups = [_group("node", record["node"]), _group("state", record["state"]), _group("type", record["type"])]
+    groups.extend(_group("tag", tag) for tag in record["tags"])
+    return groups

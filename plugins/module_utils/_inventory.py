@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster-wide view that the guests inventory plugin turns into hosts and groups.
+
+Each member's libvirt is read once per driver (QEMU for virtual machines, LXC for containers),
+all members at the same time, every one with a deadline: a node that is down costs the run at
+most the timeout, never the TCP timeout of its SSH connection. The records are plain data (no
+libvirt objects), so that Ansible's inventory cache can store them as JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import quote, urlparse
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerSpec, ContainerXML
+from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, GuestSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, NotFound
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
+
+# The driver of each guest type on a cluster member, reached over the SSH trust.
+MEMBER_SCHEMES = {"vm": "qemu+ssh", "container": "lxc+ssh"}
+
+
+class Target:
+    """One libvirt connection to read, and the node its guests are reported on."""
+
+    def __init__(self, uri, node=None):
+        self.uri = uri
+        self.node = node
+
+    def __repr__(self):
+        return "Target(%r, %r)" % (self.uri, self.node)
+
+
+def member_targets(members, types=("vm", "container"), user="root", keyfile=None, known_hosts=None):
+    """The URIs that read the given cluster members over SSH."""
+    query = ["no_tty=1"]  # ssh must fail rather than wait at a password prompt nobody sees
+    if keyfile:
+        query.append("keyfile=%s" % quote(keyfile, safe="/"))
+    if known_hosts:
+        query.append("known_hosts=%s" % quote(known_hosts, safe="/"))
+    login = "%s@" % quote(user, safe="") if user else ""
+    targets = []
+    for member in members:
+        for kind in types:
+            uri = "%s://%s%s/system?%s" % (MEMBER_SCHEMES[kind], login, member, "&".join(query))
+            targets.append(Target(uri, member))
+    return targets
+
+
+def uri_host(uri):
+    """The host part of a remote URI, or None for a local one."""
+    return urlparse(uri).hostname or None
+
+
+def _state(client, dom, kind):
+    state = client.domain_state(dom)
+    # Containers are frozen, not paused: the container modules use that word too.
+    return "frozen" if kind == "container" and state == "paused" else state
+
+
+def _addresses(client, dom, interfaces, active):
+    """Each interface's addresses ("a.b.c.d/prefix"), in the order of the interfaces."""
+    found = client.interface_addresses(dom) if active else {}
+    out = []
+    for nic in interfaces:
+        addresses = list(found.get(nic.get("mac"), []))
+        static = nic.get("address")
+        # A container's static address is configured inside it; libvirt has no lease to show.
+        if static and static != "dhcp" and active and static not in addresses:
+            addresses.append(static)
+        out.append(addresses)
+    return out
+
+
+def _record(client, dom, node):
+    """One guest as plain data, or None when it vanished while the host was being read."""
+    try:
+        root = parse(client.domain_xml(dom, inactive=True))
+        if root.get("type") == "lxc":
+            kind = "container"
+            spec = ContainerSpec.from_xml(ContainerXML(root))
+        else:
+            kind = "vm"
+            spec = GuestSpec.from_xml(DomainXML(root))
+        state = _state(client, dom, kind)
+        autostart = client.autostart(dom)
+        interfaces = []
+        for nic in spec.interfaces or []:
+            entry = {"mac": nic.mac, "network": nic.network, "bridge": nic.bridge}
+            if kind == "container":
+                entry["address"] = nic.address
+            interfaces.append(entry)
+        per_nic = _addresses(client, dom, interfaces, state in ("running", "paused", "frozen"))
+    except NotFound:
+        return None
+    for entry, addresses in zip(interfaces, per_nic):
+        entry.pop("address", None)
+        entry["addresses"] = addresses
+    return {
+        "name": dom.name(),
+        "uuid": root.findtext("uuid"),
+        "type": kind,
+        "node": node,
+        "uri": client.uri,
+        "state": state,
+        "autostart": autostart,
+        "memory": spec.memory,
+        "vcpus": spec.vcpus,
+        "tags": list(spec.tags or []),
+        "description": spec.description,
+        "interfaces": interfaces,
+        "addresses": [a for addresses in per_nic for a in addresses],
+    }
+
+
+def read_target(target, client_factory=LibvirtClient):
+    """Every guest on one libvirt connection, as records; raises DebvirtError when it cannot."""
+    client = client_factory(target.uri)
+    try:
+        node = target.node or uri_host(target.uri) or client.hostname()
+        records = []
+        for dom in client.domains():
+            record = _record(client, dom, node)
+            if record is not None:
+                records.append(record)
+        return records
+    finally:
+        client.close()
+
+
+def read_targets(targets, timeout=30, client_factory=LibvirtClient):
+    """(records, failures): the guests of every target that answered in time, and for each
+    target that did not, (target, reason).
+
+    Targets are read in parallel; libvirt's calls release the GIL, so the wall time is that of
+    the slowest member, not the sum. A thread still stuck after the deadline is left to die
+    with the process (it is a daemon): it holds only its own connection.
+    """
+    results = {}
+
+    def work(index, target):
+        try:
+            results[index] = ("ok", read_target(target, client_factory))
+        except DebvirtError as e:
+            results[index] = ("failed", e.msg)
+        except Exception as e:  # pylint: disable=broad-except
+            # Anything else would be lost in the thread; it is reported as that member's failure.
+            results[index] = ("failed", "%s: %s" % (type(e).__name__, e))
+
+    threads = []
+    for index, target in enumerate(targets):
+        thread = threading.Thread(target=work, args=(index, target), name="debvirt-%s" % target.uri)
+        thread.daemon = True
+        thread.start()
+        threads.append(thread)
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+    records, failures = [], []
+    for index, target in enumerate(targets):
+        outcome = results.get(index)
+        if outcome is None:
+            failures.append((target, "did not answer within %ss" % timeout))
+        elif outcome[0] == "failed":
+            failures.append((target, outcome[1]))
+        else:
+            records.extend(outcome[1])
+    return records, failures
+
+
+def deduplicate(records):
+    """(records, warnings): one record per guest name.
+
+    A guest defined on two nodes (the source of a migration that kept its definition, a copy
+    restored by hand) would otherwise be one inventory host whose variables depend on which
+    node answered last. The running one wins; between equals, the first node listed.
+    """
+    chosen, order, warnings = {}, [], []
+    for record in records:
+        name = record["name"]
+        if name not in chosen:
+            chosen[name] = record
+            order.append(name)
+            continue
+        other = chosen[name]
+        warnings.append("Guest %s is defined on %s (%s) and on %s (%s): using the one on %s"
+                        % (name, other["node"], other["state"], record["node"], record["state"],
+                           record["node"] if _rank(record) > _rank(other) else other["node"]))
+        if _rank(record) > _rank(other):
+            chosen[name] = record
+    return [chosen[name] for name in order], warnings
+
+
+def _rank(record):
+    return 1 if record["state"] in ("running", "paused", "frozen") else 0
+
+
+def host_vars(record):
+    """The variables an inventory host gets for one guest."""
+    out = {
+        "debvirt_node": record["node"],
+        "debvirt_uri": record["uri"],
+        "debvirt_state": record["state"],
+        "debvirt_type": record["type"],
+        "debvirt_tags": record["tags"],
+        "debvirt_description": record["description"],
+        "debvirt_uuid": record["uuid"],
+        "debvirt_addresses": record["addresses"],
+        "debvirt_interfaces": record["interfaces"],
+        "debvirt_autostart": record["autostart"],
+        "debvirt_memory": record["memory"],
+        "debvirt_vcpus": record["vcpus"],
+    }
+    address = first_address(record["addresses"])
+    if address:
+        out["ansible_host"] = address
+    return out
+
+
+def first_address(addresses):
+    """The address to reach a guest at: the first IPv4 one, else the first global IPv6 one."""
+    bare = [a.split("/", 1)[0] for a in addresses]
+    for address in bare:
+        if ":" not in address and not address.startswith("127."):
+            return address
+    for address in bare:
+        if ":" in address and not address.lower().startswith("fe80") and address != "::1":
+            return address
+    return None
