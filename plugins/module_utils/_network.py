@@ -120,9 +120,13 @@ class NetworkSpec(Spec):
     def to_xml(self, net):
         """Write the managed fields into net (libvirt's own document, or a new one)."""
         if self.mode is not None and self.mode != net.mode:
-            remove(net.node.find("forward"))
+            # A new mode starts from a bare <forward>: the old mode's <nat> or <pf> would not fit.
+            old = net.node.find("forward")
+            at = list(net.node).index(old) if old is not None else \
+                len(net.node.findall("name")) + len(net.node.findall("uuid"))
+            remove(old)
             if self.mode != "isolated":
-                net.node.insert(1 if net.node.find("name") is not None else 0, _new("forward"))
+                net.node.insert(at, _new("forward"))
                 net.forward_mode = self.mode
         if self.forward_dev is not None:
             net.forward_dev = self.forward_dev or None
