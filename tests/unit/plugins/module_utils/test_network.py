@@ -249,14 +249,16 @@ def test_live_changes_reach_the_running_network_and_its_definition(nclient):
     assert N.plan_network(r2, after).changes == []
 
 
-def test_a_cold_change_redefines_and_restarts_keeping_the_uuid(nclient):
-    r = req(name=PREFIX + "cold", mode="nat", bridge="dvu5", addresses=[V4])
+def test_a_cold_change_redefines_keeping_the_uuid(nclient):
+    # A stopped network: the test driver keeps a running network's new definition aside and does
+    # not bring it in on restart, unlike libvirtd (the network integration target restarts them).
+    r = req(name=PREFIX + "cold", mode="nat", bridge="dvu5", addresses=[V4], state="stopped")
     converge(nclient, r)
     first = N.read_network(nclient, r.name)
-    plan = converge(nclient, req(name=PREFIX + "cold", mode="route"))
-    assert [c.action for c in plan.changes] == ["update", "restart"]
+    plan = converge(nclient, req(name=PREFIX + "cold", mode="route", state="stopped"))
+    assert [(c.action, c.target, c.cold) for c in plan.changes] == [("update", "mode", False)]
     second = N.read_network(nclient, r.name)
-    assert second.spec.mode == "route" and second.active
+    assert second.spec.mode == "route" and not second.active
     assert second.xml.uuid == first.xml.uuid
     assert second.spec.addresses[0]["dhcp_hosts"] == V4["dhcp_hosts"]
 
