@@ -1,0 +1,296 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The guests inventory plugin, in-process, against libvirt's test driver.
+
+Two "members" are test driver files (data/node-*.xml): each connection to a file URI gets its
+own copy of the file's domains, so these tests share no state. One test uses test:///default,
+where the state is shared, and puts it back the way it found it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import libvirt
+import pytest
+from ansible.errors import AnsibleError, AnsibleParserError
+
+from ansible_collections.debvirt.cluster.plugins.inventory import guests
+from ansible_collections.debvirt.cluster.plugins.module_utils import _client, _inventory
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+NODE_A = "test://%s/node-a.xml" % DATA
+NODE_B = "test://%s/node-b.xml" % DATA
+# A local socket that does not exist: the connection fails at once, as a member that is down.
+DOWN = "qemu+unix:///system?socket=/nonexistent/debvirt-test/libvirt-sock"
+TWO_NODES = {"uris": [{"uri": NODE_A, "node": "node-a"}, {"uri": NODE_B, "node": "node-b"}]}
+
+
+def hostvars(data, host):
+    return data.get_host(host).get_vars()
+
+
+def members_of(data, group):
+    return sorted(h.name for h in data.groups[group].get_hosts()) if group in data.groups else []
+
+
+@pytest.fixture
+def opens(monkeypatch):
+    """The URIs that libvirt connections were opened to."""
+    seen = []
+    real = _client.libvirt.open
+
+    def counting_open(uri):
+        seen.append(uri)
+        return real(uri)
+    monkeypatch.setattr(_client.libvirt, "open", counting_open)
+    return seen
+
+
+def test_hosts_and_variables(inventory, warnings):
+    data = inventory(TWO_NODES)
+    assert sorted(data.hosts) == ["app01", "ct01", "db01", "web01"]
+    web = hostvars(data, "web01")
+    assert {k: v for k, v in web.items() if k.startswith(("debvirt_", "ansible_host"))} == {
+        "debvirt_node": "node-a",
+        "debvirt_uri": NODE_A,
+        "debvirt_state": "running",
+        "debvirt_type": "vm",
+        "debvirt_tags": ["prod", "web"],
+        "debvirt_description": "front end",
+        "debvirt_uuid": "11111111-1111-4111-8111-111111111111",
+        # The test driver invents this lease for every interface of a running guest.
+        "debvirt_addresses": ["192.168.0.1/24"],
+        "debvirt_interfaces": [{"mac": "52:54:00:00:0a:01", "network": None, "bridge": "br0",
+                                "addresses": ["192.168.0.1/24"]}],
+        "debvirt_autostart": False,
+        "debvirt_memory": 2048,
+        "debvirt_vcpus": 2,
+        "ansible_host": "192.168.0.1",
+    }
+    db = hostvars(data, "db01")
+    assert db["debvirt_state"] == "stopped"
+    assert db["debvirt_addresses"] == []
+    assert "ansible_host" not in db
+    ct = hostvars(data, "ct01")
+    assert ct["debvirt_type"] == "container"
+    assert ct["debvirt_tags"] == ["web"]
+    # Its lease, then the static address the container module recorded for eth0.
+    assert ct["debvirt_addresses"] == ["192.168.0.1/24", "10.0.0.5/24"]
+    assert hostvars(data, "app01")["debvirt_node"] == "node-b"
+
+
+def test_standard_groups(inventory, warnings):
+    data = inventory(TWO_NODES)
+    assert members_of(data, "node_node_a") == ["ct01", "db01", "web01"]
+    assert members_of(data, "node_node_b") == ["app01"]
+    assert members_of(data, "state_running") == ["app01", "ct01", "web01"]
+    assert members_of(data, "state_stopped") == ["db01"]
+    assert members_of(data, "type_vm") == ["app01", "db01", "web01"]
+    assert members_of(data, "type_container") == ["ct01"]
+    assert members_of(data, "tag_web") == ["ct01", "web01"]
+    assert members_of(data, "tag_prod") == ["db01", "web01"]
+    assert members_of(data, "tag_app_v2") == ["app01"]  # the dot is not valid in a group name
+
+
+def test_guest_on_two_nodes_is_listed_once_from_where_it_runs(inventory, warnings):
+    data = inventory(TWO_NODES)
+    assert hostvars(data, "web01")["debvirt_node"] == "node-a"
+    assert members_of(data, "node_node_b") == ["app01"]
+    assert any("web01 is defined on node-a (running) and on node-b (stopped): using the one on node-a"
+               in w for w in warnings)
+    # The same with the nodes the other way round: still the running one.
+    data = inventory({"uris": list(reversed(TWO_NODES["uris"]))})
+    assert hostvars(data, "web01")["debvirt_node"] == "node-a"
+
+
+def test_compose_groups_keyed_groups_are_jinja(inventory, warnings):
+    data = inventory(dict(TWO_NODES,
+                          compose={"ansible_user": "'admin'", "size": "debvirt_memory * 2"},
+                          groups={"big": "debvirt_memory >= 1024", "web_and_up": "'web' in debvirt_tags and debvirt_state == 'running'"},
+                          keyed_groups=[{"key": "debvirt_type", "prefix": "kind"},
+                                        {"key": "debvirt_tags", "prefix": "label", "separator": "-"}]))
+    assert hostvars(data, "web01")["ansible_user"] == "admin"
+    assert hostvars(data, "db01")["size"] == 1024
+    assert members_of(data, "big") == ["app01", "web01"]
+    assert members_of(data, "web_and_up") == ["ct01", "web01"]
+    assert members_of(data, "kind_vm") == ["app01", "db01", "web01"]
+    assert members_of(data, "kind_container") == ["ct01"]
+    assert members_of(data, "label_web") == ["ct01", "web01"]  # "-" is made "_" by Ansible
+
+
+def test_filters_are_jmespath(inventory, warnings):
+    data = inventory(dict(TWO_NODES, filters=["debvirt_state == 'running'", "contains(debvirt_tags, 'web')"]))
+    assert sorted(data.hosts) == ["ct01", "web01"]
+    assert members_of(data, "state_stopped") == []
+    data = inventory(dict(TWO_NODES, filters=["debvirt_type == 'vm' && debvirt_memory >= `1024`"]))
+    assert sorted(data.hosts) == ["app01", "web01"]
+    # JMESPath's false: an empty list drops a host (app01 has no interface, db01 is off)...
+    data = inventory(dict(TWO_NODES, filters=["debvirt_addresses"]))
+    assert sorted(data.hosts) == ["ct01", "web01"]
+    # ... but, unlike Python's, the number 0 is true.
+    data = inventory(dict(TWO_NODES, filters=["length(debvirt_addresses)"]))
+    assert sorted(data.hosts) == ["app01", "ct01", "db01", "web01"]
+
+
+def test_bad_filter_fails_before_any_connection(inventory, opens):
+    with pytest.raises(AnsibleParserError, match=r"filters\[1\] .* is not a valid JMESPath expression"):
+        inventory(dict(TWO_NODES, filters=["debvirt_state", "debvirt_state == "]))
+    assert opens == []
+
+
+def test_warm_cache_opens_no_connection(inventory, opens, tmp_path, warnings):
+    config = dict(TWO_NODES, cache=True, cache_plugin="jsonfile",
+                  cache_connection=str(tmp_path / "cache"))
+    first = inventory(config)
+    assert sorted(opens) == sorted([NODE_A, NODE_B])
+    del opens[:]
+    second = inventory(config)  # a new plugin, as a new ansible-inventory run has
+    assert opens == []
+    assert sorted(second.hosts) == sorted(first.hosts)
+    assert hostvars(second, "web01") == hostvars(first, "web01")
+    assert members_of(second, "tag_web") == ["ct01", "web01"]
+    # Filters and groups apply to the cached guests: changing them needs no refresh.
+    third = inventory(dict(config, filters=["debvirt_type == 'container'"]))
+    assert opens == [] and sorted(third.hosts) == ["ct01"]
+    # --flush-cache (cache=False) reads the members again and refreshes the cache.
+    inventory(config, cache=False)
+    assert sorted(opens) == sorted([NODE_A, NODE_B])
+
+
+def test_cache_key_follows_the_members(inventory, opens, tmp_path, warnings):
+    config = dict(TWO_NODES, cache=True, cache_plugin="jsonfile",
+                  cache_connection=str(tmp_path / "cache"))
+    inventory(config)
+    del opens[:]
+    data = inventory(dict(config, uris=[{"uri": NODE_B, "node": "node-b"}]))
+    assert opens == [NODE_B]
+    assert sorted(data.hosts) == ["app01", "web01"]
+
+
+def test_without_cache_every_run_reads(inventory, opens, warnings):
+    inventory(TWO_NODES)
+    inventory(TWO_NODES)
+    assert len(opens) == 4
+
+
+def test_member_that_does_not_answer_is_a_warning(inventory, warnings):
+    data = inventory({"uris": [{"uri": NODE_A, "node": "node-a"}, {"uri": DOWN, "node": "node-down"}]})
+    assert sorted(data.hosts) == ["ct01", "db01", "web01"]
+    assert len(warnings) == 1
+    assert DOWN in warnings[0] and "node-down" in warnings[0] and "Failed to connect to" in warnings[0]
+    assert "node_node_down" not in data.groups
+
+
+def test_member_that_does_not_answer_is_fatal_when_strict(inventory, warnings):
+    with pytest.raises(AnsibleError, match="node-down.*did not answer: Failed to connect to"):
+        inventory({"strict": True, "uris": [{"uri": NODE_A, "node": "node-a"}, {"uri": DOWN, "node": "node-down"}]})
+
+
+def test_unanswered_after_the_timeout_is_skipped():
+    def slow(uri):
+        if uri == "slow":
+            time.sleep(5)
+        return _client.LibvirtClient(NODE_A)
+
+    started = time.monotonic()
+    records, failures = _inventory.read_targets(
+        [_inventory.Target("slow", "n1"), _inventory.Target(NODE_A, "n2")], timeout=0.5, client_factory=slow)
+    assert time.monotonic() - started < 3
+    assert sorted(r["name"] for r in records) == ["ct01", "db01", "web01"]
+    assert [(t.node, reason) for t, reason in failures] == [("n1", "did not answer within 0.5s")]
+
+
+def test_member_uris():
+    targets = _inventory.member_targets(["node1", "10.0.0.2"], keyfile="/root/.ssh/id_ed25519",
+                                        known_hosts="/etc/debvirt/known hosts")
+    assert [(t.uri, t.node) for t in targets] == [
+        ("qemu+ssh://root@node1/system?no_tty=1&keyfile=/root/.ssh/id_ed25519&known_hosts=/etc/debvirt/known%20hosts", "node1"),
+        ("lxc+ssh://root@node1/system?no_tty=1&keyfile=/root/.ssh/id_ed25519&known_hosts=/etc/debvirt/known%20hosts", "node1"),
+        ("qemu+ssh://root@10.0.0.2/system?no_tty=1&keyfile=/root/.ssh/id_ed25519&known_hosts=/etc/debvirt/known%20hosts", "10.0.0.2"),
+        ("lxc+ssh://root@10.0.0.2/system?no_tty=1&keyfile=/root/.ssh/id_ed25519&known_hosts=/etc/debvirt/known%20hosts", "10.0.0.2"),
+    ]
+    assert [t.uri for t in _inventory.member_targets(["n1"], types=["vm"], user="admin")] == [
+        "qemu+ssh://admin@n1/system?no_tty=1"]
+
+
+def test_members_option_makes_ssh_uris(inventory, monkeypatch, warnings):
+    read = []
+
+    def fake_read(targets, timeout):
+        read.extend((t.uri, t.node) for t in targets)
+        return [], []
+    monkeypatch.setattr(guests, "read_targets", fake_read)
+    inventory({"members": ["node1"], "types": ["vm"], "ssh_keyfile": "/k", "uris": ["qemu:///system"],
+               "timeout": 7})
+    assert read == [("qemu+ssh://root@node1/system?no_tty=1&keyfile=/k", "node1"), ("qemu:///system", None)]
+
+
+def test_node_of_a_uri_without_one():
+    assert _inventory.uri_host("qemu+ssh://root@node7:2222/system") == "node7"
+    assert _inventory.uri_host("qemu:///system") is None
+    # A local URI's node is the host name libvirt reports.
+    records = _inventory.read_target(_inventory.Target(NODE_B))
+    assert {r["node"] for r in records} == {_client.LibvirtClient(NODE_B).hostname()}
+
+
+def test_default_driver(inventory, warnings):
+    """test:///default, with guests defined the way the guest module writes tags."""
+    held = libvirt.open("test:///default")  # keeps the driver's state alive across connections
+    try:
+        for name, tags in (("dv-inv-a", ["blue"]), ("dv-inv-b", ["blue", "green"])):
+            meta = "".join("<dv:tag>%s</dv:tag>" % t for t in tags)
+            held.defineXML("<domain type='test'><name>%s</name><memory>65536</memory><os><type>hvm</type></os>"
+                           "<metadata><dv:guest xmlns:dv='urn:debvirt:cluster:1'>%s</dv:guest></metadata>"
+                           "</domain>" % (name, meta))
+        held.lookupByName("dv-inv-b").create()
+        data = inventory({"uris": ["test:///default"]})
+        assert sorted(data.hosts) == ["dv-inv-a", "dv-inv-b", "test"]
+        assert members_of(data, "tag_blue") == ["dv-inv-a", "dv-inv-b"]
+        assert members_of(data, "tag_green") == ["dv-inv-b"]
+        assert members_of(data, "state_stopped") == ["dv-inv-a"]
+        assert members_of(data, "state_running") == ["dv-inv-b", "test"]
+        assert hostvars(data, "dv-inv-b")["debvirt_uri"] == "test:///default"
+    finally:
+        for name in ("dv-inv-a", "dv-inv-b"):
+            dom = held.lookupByName(name)
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+        held.close()
+
+
+def test_missing_libvirt_is_a_clear_error(inventory, monkeypatch, warnings):
+    monkeypatch.setattr(guests, "LIBVIRT_IMPORT_ERROR",
+                        "Traceback (most recent call last):\nModuleNotFoundError: No module named 'libvirt'\n")
+    with pytest.raises(AnsibleError, match="needs libvirt-python on the controller.*No module named 'libvirt'"):
+        inventory(TWO_NODES)
+
+
+def test_missing_jmespath_is_a_clear_error(inventory, monkeypatch, warnings):
+    monkeypatch.setattr(guests, "jmespath", None)
+    assert sorted(inventory(TWO_NODES).hosts) == ["app01", "ct01", "db01", "web01"]  # not needed without filters
+    with pytest.raises(AnsibleError, match="need the Python library jmespath"):
+        inventory(dict(TWO_NODES, filters=["debvirt_tags"]))
+
+
+@pytest.mark.parametrize("config, message", [
+    ({}, "Nothing to read: give members, uris, or both"),
+    ({"uris": [{"node": "n1"}]}, r"uris\[0\] must be a URI or a mapping"),
+    ({"uris": [{"uri": NODE_A, "nodes": "n1"}]}, r"uris\[0\] must be a URI or a mapping"),
+])
+def test_bad_configuration(inventory, opens, config, message):
+    with pytest.raises(AnsibleParserError, match=message):
+        inventory(config)
+    assert opens == []
+
+
+def test_configuration_file_name(tmp_path):
+    plugin = guests.InventoryModule()
+    for name, ok in (("cluster.guests.yml", True), ("guests.yaml", True), ("hosts.yml", False),
+                     ("guests.json", False)):
+        path = tmp_path / name
+        path.write_text("plugin: debvirt.cluster.guests\n")
+        assert plugin.verify_file(str(path)) is ok, name
