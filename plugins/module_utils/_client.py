@@ -411,3 +411,67 @@ class LibvirtClient:
                   params, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     # --- cluster -------------------------------------------------------------------------
+
+    # --- migration -----------------------------------------------------------------------
+    def compare_cpu(self, cpu_xml, arch, machine, virttype):
+        """True when this host's hypervisor can give a guest the CPU described by cpu_xml."""
+        result = self.call("compare the CPU of a guest with", self.uri, self.conn.compareHypervisorCPU,
+                           None, arch, machine, virttype, cpu_xml, 0)
+        return result != libvirt.VIR_CPU_COMPARE_INCOMPATIBLE
+
+    def volume_pool(self, vol):
+        return self.call("find the pool of", "volume %s" % vol.path(), vol.storagePoolLookupByVolume)
+
+    def set_max_downtime(self, dom, milliseconds):
+        self.call("set the maximum migration downtime of", "guest %s" % dom.name(),
+                  dom.migrateSetMaxDowntime, milliseconds, 0)
+
+    def migrate_live(self, dom, dest, uri, persist_xml, bandwidth=None, copy_disks=()):
+        """Move a running guest to dest (another LibvirtClient): persistent there, undefined here.
+
+        Blocks until QEMU is done; abort_job() from another thread ends it early.
+        """
+        flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST
+                 | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+        params = {libvirt.VIR_MIGRATE_PARAM_URI: uri, libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: persist_xml}
+        if bandwidth:
+            params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = bandwidth
+        if copy_disks:
+            flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+            params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(copy_disks)
+        return self.call("migrate", "guest %s to %s" % (dom.name(), dest.uri), dom.migrate3,
+                         dest.conn, params, flags)
+
+    def abort_job(self, dom):
+        self.call("abort the migration of", "guest %s" % dom.name(), dom.abortJob)
+
+    def job_stats(self, dom, completed=False):
+        """libvirt's job statistics (time_elapsed, downtime, ... in ms); {} when it has none."""
+        flags = libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED if completed else 0
+        try:
+            return dom.jobStats(flags) or {}
+        except libvirt.libvirtError:
+            return {}
+
+    def copy_volume_to(self, vol, dest, dest_vol, size):
+        """Stream size bytes of vol into dest_vol, a volume of another host (through this process)."""
+        src = self.call("open a stream to", self.uri, self.conn.newStream, 0)
+        dst = dest.call("open a stream to", dest.uri, dest.conn.newStream, 0)
+        what = "volume %s to %s" % (vol.path(), dest.uri)
+        try:
+            self.call("read", "volume %s" % vol.path(), vol.download, src, 0, size, 0)
+            dest.call("write", "volume %s on %s" % (dest_vol.path(), dest.uri), dest_vol.upload, dst, 0, size, 0)
+            while True:
+                chunk = self.call("copy", what, src.recv, 1024 * 1024)
+                if not chunk:
+                    break
+                dest.call("copy", what, dst.send, chunk)
+            self.call("finish copying", what, src.finish)
+            dest.call("finish copying", what, dst.finish)
+        except Exception:
+            for stream in (src, dst):
+                try:
+                    stream.abort()
+                except libvirt.libvirtError:
+                    pass
+            raise

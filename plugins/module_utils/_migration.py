@@ -1,0 +1,580 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Moving a guest between cluster members.
+
+locate() and read_facts() only read, from every member's libvirt; preflight() and
+plan_migration() are pure; apply_migration() is the only writer. Every check runs before
+anything is touched, so a refused move leaves the guest where it was, as it was.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import urlparse
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import cluster_info, member_uri
+from ansible_collections.debvirt.cluster.plugins.module_utils._domain import mib
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, tostring
+
+MODES = ("auto", "live", "offline")
+COPY_STORAGE = ("auto", "never", "all")
+# Pool types whose volumes every member reaches under the same name: the disk stays put.
+# A dir pool on a shared mount is not among them: libvirt itself does not treat it as shared.
+SHARED_POOL_TYPES = ("iscsi", "iscsi-direct", "netfs", "rbd", "gluster")
+
+
+class MigrationError(DebvirtError):
+    """A move cannot be made, or failed; the message says where the guest is now."""
+
+
+class MigrationRequest:
+    def __init__(self, name, target, mode="auto", copy_storage="auto", timeout=600, max_downtime=None,
+                 bandwidth=None, min_free_memory=0, keep_source_storage=False, members=None,
+                 migrate_address=None):
+        self.name = name
+        self.target = target
+        self.mode = mode
+        self.copy_storage = copy_storage
+        self.timeout = timeout
+        self.max_downtime = max_downtime
+        self.bandwidth = bandwidth
+        self.min_free_memory = min_free_memory
+        self.keep_source_storage = keep_source_storage
+        self.members = members
+        self.migrate_address = migrate_address
+
+
+def request_from_params(p):
+    for field in ("timeout",):
+        if p[field] < 1:
+            raise InvalidSpec("%s must be at least 1, got %s" % (field, p[field]))
+    for field in ("max_downtime", "bandwidth", "min_free_memory"):
+        if p.get(field) is not None and p[field] < 0:
+            raise InvalidSpec("%s must not be negative, got %s" % (field, p[field]))
+    members = p.get("members")
+    if members is not None:
+        if not members:
+            raise InvalidSpec("members must name at least the source and the target")
+        if p["target"] not in members:
+            raise InvalidSpec("target %s is not one of the members given (%s)"
+                              % (p["target"], ", ".join(sorted(members))))
+    return MigrationRequest(p["name"], p["target"], p["mode"], p["copy_storage"], p["timeout"],
+                            p.get("max_downtime"), p.get("bandwidth"), p.get("min_free_memory") or 0,
+                            p.get("keep_source_storage", False), members, p.get("migrate_address"))
+
+
+# --- the members ----------------------------------------------------------------------------
+class Node:
+    def __init__(self, name, uri, address, online=None):
+        self.name = name
+        self.uri = uri
+        self.address = address
+        self.online = online  # None: not known (members given explicitly)
+
+
+class Members:
+    def __init__(self, nodes, quorate, source):
+        self.nodes = nodes          # name -> Node
+        self.quorate = quorate      # None when not known
+        self.source = source        # "corosync" or "given"
+
+
+def read_members(shell, uri, req):
+    """The nodes to ask: the local corosync nodelist, or the members the request names."""
+    if req.members is not None:
+        nodes = {}
+        for name, member in req.members.items():
+            nodes[name] = Node(name, member, urlparse(member).hostname)
+        return Members(nodes, None, "given")
+    info = cluster_info(shell, None)
+    if not info["member"]:
+        raise MigrationError("This host is not a member of a cluster (no nodelist naming it in "
+                             "/etc/corosync/corosync.conf): run the migration on a member, or name "
+                             "the members explicitly")
+    nodes = {}
+    for m in info["members"]:
+        address = m["addresses"][0]
+        nodes[m["name"]] = Node(m["name"], uri if m["local"] else member_uri(uri, address), address,
+                                m["online"])
+    quorate = bool((info["quorum"] or {}).get("quorate"))
+    return Members(nodes, quorate, "corosync")
+
+
+def locate(members, client_for, name):
+    """({node: state} where the guest is defined, [nodes that could not be asked], {node: client})."""
+    found, unknown, clients = {}, [], {}
+    for node in members.nodes.values():
+        if node.online is False:
+            unknown.append(node.name)
+            continue
+        client = client_for(node.uri)
+        try:
+            dom = client.domain(name)
+        except DebvirtError:
+            client.close()
+            unknown.append(node.name)
+            continue
+        clients[node.name] = client
+        if dom is not None:
+            found[node.name] = client.domain_state(dom)
+    return found, sorted(unknown), clients
+
+
+def find_source(found, target, name, unknown):
+    """The node the guest is on: where it runs, else the one node that defines it."""
+    running = sorted(n for n, s in found.items() if s in ("running", "paused"))
+    if len(running) > 1:
+        raise MigrationError("Guest %s runs on several nodes (%s): resolve that before moving it"
+                             % (name, ", ".join(running)))
+    if running:
+        return running[0]
+    if not found:
+        hint = "; not asked (offline or unreachable): %s" % ", ".join(unknown) if unknown else ""
+        raise MigrationError("Guest %s is not defined on any member%s" % (name, hint))
+    if len(found) > 1:
+        if target in found:
+            return target
+        raise MigrationError("Guest %s is stopped and defined on several nodes (%s): cannot tell which "
+                             "one to move" % (name, ", ".join(sorted(found))))
+    return next(iter(found))
+
+
+# --- what the checks look at ------------------------------------------------------------------
+class Disk:
+    def __init__(self, target, path, readonly, pool=None, pool_type=None, volume=None, shared=False,
+                 capacity=None, allocation=None, fmt=None):
+        self.target = target
+        self.path = path
+        self.readonly = readonly
+        self.pool = pool
+        self.pool_type = pool_type
+        self.volume = volume
+        self.shared = shared
+        self.capacity = capacity
+        self.allocation = allocation
+        self.format = fmt
+        # On the target: None (pool missing), {"exists": bool, "used_by": guest or None, "path": ...}
+        self.on_target = None
+
+
+class Facts:
+    def __init__(self):
+        self.members = None
+        self.source = None
+        self.state = None
+        self.found = {}
+        self.unknown = []
+        self.memory_kib = 0
+        self.networks = []             # networks the guest's interfaces use
+        self.target_networks = {}      # name -> active
+        self.disks = []
+        self.target_pools = {}         # name -> {"active": bool, "path": str}
+        self.source_pool_paths = {}    # name -> path
+        self.target_free = None        # bytes
+        self.cpu = None                # (compatible or None, detail)
+        self.autostart = False
+        self.inactive_xml = None
+
+
+def _text(node, path):
+    found = node.find(path)
+    return None if found is None else found.text
+
+
+def read_facts(req, members, clients, found, unknown, source):
+    """Everything preflight() needs, read from the source's and the target's libvirt."""
+    f = Facts()
+    f.members, f.found, f.unknown, f.source = members, found, unknown, source
+    f.state = found[source]
+    src = clients[source]
+    dom = src.domain(req.name)
+    f.autostart = src.autostart(dom)
+    f.inactive_xml = src.domain_xml(dom, inactive=True)
+    active = f.state in ("running", "paused")
+    root = parse(src.domain_xml(dom, inactive=not active))
+    memory = root.find("memory")
+    f.memory_kib = _kib(memory)
+    f.networks = sorted({i.find("source").get("network") for i in root.findall("devices/interface[@type='network']")
+                         if i.find("source") is not None})
+    tgt = clients.get(req.target)
+    if tgt is None:
+        return f
+    for net in f.networks:
+        handle = tgt.network(net)
+        f.target_networks[net] = None if handle is None else tgt.network_active(handle)
+    for disk in root.findall("devices/disk"):
+        d = _read_disk(src, disk, f)
+        if d is not None:
+            f.disks.append(d)
+    for d in f.disks:
+        if d.shared or d.pool is None:
+            continue
+        if d.pool not in f.target_pools:
+            pool = tgt.pool(d.pool)
+            f.target_pools[d.pool] = None if pool is None else {
+                "active": tgt.pool_info(pool)[0] == 2,
+                "path": _text(parse(tgt.pool_xml(pool)), "target/path")}
+        info = f.target_pools[d.pool]
+        if info is None or not info["active"]:
+            continue
+        vol = tgt.volume(tgt.pool(d.pool), d.volume)
+        d.on_target = {"exists": vol is not None, "used_by": _user_of(tgt, d.path) if vol is not None else None}
+    f.target_free = tgt.free_memory()
+    f.cpu = _compare_cpu(tgt, root)
+    return f
+
+
+def _kib(node):
+    if node is None or not node.text:
+        return 0
+    return mib(node.text, node.get("unit")) * 1024
+
+
+def _read_disk(src, disk, f):
+    source = disk.find("source")
+    target = disk.find("target").get("dev")
+    readonly = disk.find("readonly") is not None
+    dtype = disk.get("type")
+    if source is None or disk.get("device") in ("cdrom", "floppy") and not source.attrib:
+        return None
+    if dtype == "network":
+        return Disk(target, source.get("name"), readonly, shared=True, pool_type="network")
+    pool = vol = None
+    if dtype == "volume":
+        pool = src.pool(source.get("pool"))
+        vol = src.volume(pool, source.get("volume")) if pool is not None else None
+    else:
+        path = source.get("file") or source.get("dev")
+        vol = src.volume_by_path(path) if path else None
+        pool = src.volume_pool(vol) if vol is not None else None
+    if pool is None or vol is None:
+        return Disk(target, source.get("file") or source.get("dev") or source.get("volume"), readonly)
+    pool_root = parse(src.pool_xml(pool))
+    pool_type = pool_root.get("type")
+    f.source_pool_paths[pool.name()] = _text(pool_root, "target/path")
+    _vtype, capacity, allocation = src.volume_info(vol)
+    fmt = parse(src.volume_xml(vol)).find("target/format")
+    return Disk(target, vol.path(), readonly, pool.name(), pool_type, vol.name(),
+                pool_type in SHARED_POOL_TYPES, capacity, allocation,
+                fmt.get("type") if fmt is not None else None)
+
+
+def _user_of(client, path):
+    """The target's guest whose definition uses path, if any."""
+    for dom in client.domains():
+        root = parse(client.domain_xml(dom, inactive=True))
+        for source in root.findall("devices/disk/source"):
+            if path in (source.get("file"), source.get("dev")):
+                return dom.name()
+    return None
+
+
+def _compare_cpu(tgt, root):
+    cpu = root.find("cpu")
+    if cpu is None:
+        return None, "the guest has no CPU model: the hypervisor's default, the same everywhere"
+    if cpu.get("mode") in ("host-passthrough", "maximum"):
+        return None, ("CPU mode %s is not comparable: the nodes must have the same CPU"
+                      % cpu.get("mode"))
+    if cpu.find("model") is None:
+        return None, "the guest names no CPU model"
+    ostype = root.find("os/type")
+    try:
+        ok = tgt.compare_cpu(tostring(cpu), ostype.get("arch"), ostype.get("machine"), root.get("type"))
+    except DebvirtError as e:
+        return False, e.msg
+    model = cpu.find("model").text
+    return ok, ("%s runs on the target's %s hypervisor" % (model, root.get("type")) if ok else
+                "the target's %s hypervisor cannot provide CPU %s" % (root.get("type"), model))
+
+
+# --- planning -----------------------------------------------------------------------------------
+def resolve_mode(req, state):
+    if req.mode == "auto":
+        return "live" if state in ("running", "paused") else "offline"
+    return req.mode
+
+
+def preflight(req, f):
+    """[(check, "passed"|"failed"|"skipped", detail)] for moving to req.target."""
+    checks = []
+
+    def check(name, ok, detail):
+        checks.append({"check": name, "result": {True: "passed", False: "failed", None: "skipped"}[ok],
+                       "detail": detail})
+
+    members = f.members
+    mode = resolve_mode(req, f.state)
+    node = members.nodes.get(req.target)
+    if node is None:
+        check("target is a member", False, "%s is not a member (members: %s)"
+              % (req.target, ", ".join(sorted(members.nodes))))
+        return checks
+    if members.source == "given":
+        check("target is a quorate member", None, "members given explicitly: quorum not checked")
+    else:
+        ok = bool(members.quorate and node.online)
+        check("target is a quorate member", ok,
+              "%s is online in a quorate cluster" % req.target if ok else
+              "%s is %s; the cluster is %s" % (req.target, "online" if node.online else "offline",
+                                               "quorate" if members.quorate else "not quorate"))
+    if req.target in f.unknown:
+        check("target answers", False, "the target's libvirt could not be reached at %s" % node.uri)
+        return checks
+    if req.mode == "live" and f.state not in ("running", "paused"):
+        check("mode", False, "guest %s is %s on %s: mode live needs it running (offline or auto moves "
+              "its definition)" % (req.name, f.state, f.source))
+    elif req.mode == "offline" and f.state in ("running", "paused"):
+        check("mode", False, "guest %s runs on %s: mode offline needs it stopped (live or auto moves "
+              "it running)" % (req.name, f.source))
+    else:
+        check("mode", True, "%s migration of a %s guest" % (mode, f.state))
+    if mode == "live" and not (req.migrate_address or node.address):
+        check("migration address", False, "no address for %s: give migrate_address" % req.target)
+    missing = [n for n, active in f.target_networks.items() if active is None]
+    inactive = [n for n, active in f.target_networks.items() if active is False]
+    if missing or (mode == "live" and inactive):
+        parts = []
+        if missing:
+            parts.append("lacks network(s) %s" % ", ".join(missing))
+        if mode == "live" and inactive:
+            parts.append("has network(s) %s but not running" % ", ".join(inactive))
+        check("networks", False, "%s %s, which guest %s uses" % (req.target, " and ".join(parts), req.name))
+    else:
+        check("networks", True, "present: %s" % (", ".join(f.networks) or "none used"))
+    _check_storage(req, f, mode, check)
+    need = f.memory_kib * 1024 + req.min_free_memory * 1024 ** 2
+    if f.target_free is None:
+        check("memory", False, "free memory of %s unknown" % req.target)
+    elif mode == "offline":
+        check("memory", None, "a stopped guest needs no memory to move (%d MiB to start it; %d MiB free)"
+              % (f.memory_kib // 1024, f.target_free // 1024 ** 2))
+    else:
+        check("memory", f.target_free >= need,
+              "guest needs %d MiB%s, %s has %d MiB free"
+              % (f.memory_kib // 1024,
+                 " plus %d MiB kept free" % req.min_free_memory if req.min_free_memory else "",
+                 req.target, f.target_free // 1024 ** 2))
+    if f.cpu is not None:
+        ok, detail = f.cpu
+        check("cpu", ok, detail)
+    return checks
+
+
+def _check_storage(req, f, mode, check):
+    local = [d for d in f.disks if not d.shared]
+    if not local:
+        check("storage", True, "shared: %s" % (", ".join("%s (%s)" % (d.target, d.pool_type) for d in f.disks)
+                                              or "no disks"))
+        return
+    if req.copy_storage == "never":
+        check("storage", False, "local disk(s) %s would not follow the guest: copy_storage never; "
+              "copy_storage auto or all copies them" % ", ".join(d.target for d in local))
+        return
+    problems = []
+    for d in local:
+        if d.pool is None:
+            problems.append("%s (%s) is in no storage pool of the source, so no pool can receive it"
+                            % (d.target, d.path))
+            continue
+        pool = f.target_pools.get(d.pool)
+        if pool is None:
+            problems.append("%s: %s lacks storage pool %s" % (d.target, req.target, d.pool))
+        elif not pool["active"]:
+            problems.append("%s: storage pool %s on %s is not running" % (d.target, d.pool, req.target))
+        elif pool["path"] != f.source_pool_paths.get(d.pool):
+            problems.append("%s: pool %s is at %s on %s but at %s here: the disk's path would change"
+                            % (d.target, d.pool, pool["path"], req.target, f.source_pool_paths.get(d.pool)))
+        elif d.on_target and d.on_target["exists"]:
+            if d.on_target["used_by"]:
+                problems.append("%s: volume %s in pool %s on %s belongs to guest %s"
+                                % (d.target, d.volume, d.pool, req.target, d.on_target["used_by"]))
+            elif req.copy_storage != "all":
+                problems.append("%s: volume %s already exists in pool %s on %s; copy_storage all "
+                                "overwrites it" % (d.target, d.volume, d.pool, req.target))
+        if mode == "live" and d.readonly:
+            problems.append("%s is a read-only local disk: libvirt copies only writable disks "
+                            "during a live migration" % d.target)
+    if problems:
+        check("storage", False, "; ".join(problems))
+    else:
+        check("storage", True, "local disk(s) %s copied to %s"
+              % (", ".join("%s (pool %s)" % (d.target, d.pool) for d in local), req.target))
+
+
+def plan_migration(req, f):
+    """(Plan, checks); raises MigrationError naming every failed check."""
+    plan = Plan()
+    if f.source == req.target:
+        return plan, []
+    checks = preflight(req, f)
+    failed = [c for c in checks if c["result"] == "failed"]
+    if failed:
+        raise MigrationError("Cannot move guest %s from %s to %s: %s. Nothing was changed; the guest "
+                             "stays %s on %s" % (req.name, f.source, req.target,
+                                                 "; ".join("%s: %s" % (c["check"], c["detail"]) for c in failed),
+                                                 f.state, f.source), checks=checks)
+    mode = resolve_mode(req, f.state)
+    for d in f.disks:
+        if d.shared:
+            continue
+        if not (d.on_target and d.on_target["exists"]):
+            plan.add("create", "volume %s in pool %s on %s" % (d.volume, d.pool, req.target), disk=d)
+        if mode == "offline":
+            plan.add("copy", "disk %s to %s" % (d.target, req.target), disk=d)
+    plan.add("migrate" if mode == "live" else "define", "guest %s" % req.name,
+             before=f.source, after=req.target, mode=mode)
+    if mode == "offline":
+        plan.add("undefine", "guest %s on %s" % (req.name, f.source))
+    if not req.keep_source_storage:
+        for d in f.disks:
+            if not d.shared:
+                plan.add("delete", "volume %s in pool %s on %s" % (d.volume, d.pool, f.source), disk=d)
+    return plan, checks
+
+
+# --- applying ---------------------------------------------------------------------------------------
+def apply_migration(req, plan, f, clients):
+    """Stats of the move: {"time_elapsed_ms", "downtime_ms", ...} as libvirt measured them."""
+    src, tgt = clients[f.source], clients[req.target]
+    node = f.members.nodes[req.target]
+    created, copy_disks, stats = [], [], {}
+    started = time.monotonic()
+    try:
+        for change in plan.changes:
+            d = change.extra.get("disk")
+            if change.action == "create":
+                created.append(_create_volume(tgt, d))
+                copy_disks.append(d.target)
+            elif change.action == "copy":
+                vol = tgt.volume(tgt.pool(d.pool), d.volume)
+                # Length 0: the whole file as it is (for qcow2 the image file, not its capacity).
+                src.copy_volume_to(src.volume_by_path(d.path), tgt, vol, 0)
+            elif change.action == "migrate":
+                if req.copy_storage == "all":
+                    copy_disks = [x.target for x in f.disks if not x.shared]
+                stats = _migrate_live(req, f, src, tgt, req.migrate_address or node.address, copy_disks)
+            elif change.action == "define":
+                dom = tgt.define(f.inactive_xml, req.name)
+                if f.autostart:
+                    tgt.set_autostart(dom, True)
+            elif change.action == "undefine":
+                src.undefine(src.domain(req.name), nvram=False)
+    except DebvirtError as e:
+        _roll_back(req, tgt, created, plan)
+        where = _where_now(src, req.name, f.source)
+        raise MigrationError("%s. %s" % (e.msg, where), checks=[])
+    for change in plan.of("delete"):
+        vol = src.volume_by_path(change.extra["disk"].path)
+        if vol is not None:
+            src.delete_volume(vol)
+    stats["duration_s"] = round(time.monotonic() - started, 3)
+    return stats
+
+
+def _create_volume(tgt, d):
+    xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity>"
+           "<target><format type='%s'/></target></volume>" % (d.volume, d.capacity, d.format or "raw"))
+    return tgt.create_volume(tgt.pool(d.pool), xml, d.volume)
+
+
+def _roll_back(req, tgt, created, plan):
+    for vol in created:
+        try:
+            tgt.delete_volume(vol)
+        except DebvirtError:
+            pass
+    if plan.has("define"):
+        dom = tgt.domain(req.name)
+        if dom is not None and tgt.domain_state(dom) == "stopped":
+            try:
+                tgt.undefine(dom, nvram=False)
+            except DebvirtError:
+                pass
+
+
+def _where_now(src, name, source):
+    try:
+        dom = src.domain(name)
+        state = src.domain_state(dom) if dom is not None else None
+    except DebvirtError:
+        state = None
+    if state is None:
+        return "Where guest %s is now could not be read from %s" % (name, source)
+    return "Guest %s is still %s on %s" % (name, state, source)
+
+
+def _migrate_live(req, f, src, tgt, address, copy_disks):
+    dom = src.domain(req.name)
+    if req.max_downtime:
+        src.set_max_downtime(dom, req.max_downtime)
+    outcome = {}
+
+    def run():
+        try:
+            outcome["dom"] = src.migrate_live(dom, tgt, "tcp://%s" % address, f.inactive_xml,
+                                              req.bandwidth, copy_disks)
+        except DebvirtError as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + req.timeout
+    aborted = False
+    while worker.is_alive():
+        worker.join(0.2)
+        if worker.is_alive() and not aborted and time.monotonic() >= deadline:
+            aborted = True
+            src.abort_job(dom)
+    worker.join(60)
+    if aborted and "dom" not in outcome:
+        raise MigrationError("Migration of guest %s to %s did not finish within timeout %ss and was "
+                             "aborted" % (req.name, req.target, req.timeout))
+    if "error" in outcome:
+        raise outcome["error"]
+    if worker.is_alive():
+        raise MigrationError("Migration of guest %s to %s did not end a minute after it was aborted"
+                             % (req.name, req.target))
+    new = outcome["dom"]
+    if f.autostart:
+        tgt.set_autostart(new, True)
+    job = tgt.job_stats(new, completed=True)
+    stats = {"time_elapsed_ms": job.get("time_elapsed"), "downtime_ms": job.get("downtime"),
+             "data_total_bytes": job.get("data_total") or job.get("memory_total")}
+    if job.get("disk_total") is not None:
+        stats["disk_total_bytes"] = job.get("disk_total")
+    return stats
+
+
+# --- the whole move ------------------------------------------------------------------------------
+def converge_migration(shell, uri, client_for, req, check_mode):
+    members = read_members(shell, uri, req)
+    if req.target not in members.nodes:
+        raise MigrationError("Target %s is not a member of the cluster (members: %s); nothing was changed"
+                             % (req.target, ", ".join(sorted(members.nodes))))
+    found, unknown, clients = locate(members, client_for, req.name)
+    try:
+        source = find_source(found, req.target, req.name, unknown)
+        result = {"name": req.name, "target": req.target, "source": source, "warnings": []}
+        extra = sorted(n for n in found if n != source)
+        if extra:
+            result["warnings"].append("Guest %s is also defined (stopped) on %s" % (req.name, ", ".join(extra)))
+        if source == req.target:
+            result.update(changed=False, mode=None, checks=[], changes=[], stats={},
+                          diff=diff({"node": source}, {"node": source}))
+            return result
+        facts = read_facts(req, members, clients, found, unknown, source)
+        plan, checks = plan_migration(req, facts)
+        result.update(changed=plan.changed, mode=resolve_mode(req, facts.state), checks=checks,
+                      changes=plan.as_list(), copied_disks=[d.target for d in facts.disks if not d.shared],
+                      diff=diff({"node": source}, {"node": req.target}), stats={})
+        if not check_mode:
+            result["stats"] = apply_migration(req, plan, facts, clients)
+        return result
+    finally:
+        for client in clients.values():
+            client.close()

@@ -1,0 +1,241 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: migration
+short_description: Move a virtual machine to another cluster member, live or offline
+version_added: 0.1.0
+description:
+  - Runs on any member of the cluster. It finds the node that runs guest O(name) by asking
+    every online member's libvirt (the local one at O(uri), the others at the same driver over
+    SSH, C(qemu+ssh://root@<address>/system), with the trust that role
+    C(debvirt.cluster.cluster) sets up), and moves the guest to node O(target).
+  - A guest that already is on O(target) is left alone (C(changed=false)).
+  - Before anything is touched it checks that the target is an online member of a quorate
+    cluster, has the networks and storage pools the guest uses, has enough free memory, can
+    provide the guest's CPU model (libvirt's hypervisor CPU comparison), and that every disk is
+    on shared storage or will be copied. Any failed check stops the move with every reason in
+    one message; the guest stays where it was.
+  - A running guest moves live; its memory, and its local disks, go straight from the source
+    node to the target over C(tcp://<target address>). The definition becomes persistent on the
+    target and is removed from the source. A stopped guest moves offline: its definition, and
+    the data of its local disks, are copied to the target, then removed from the source.
+  - Local disks (any pool type but C(iscsi), C(iscsi-direct), C(netfs), C(rbd), C(gluster)) need
+    a running pool of the same name at the same path on the target; the module creates the
+    target volume there with the source's capacity and format.
+  - Containers (the LXC driver) are not moved by this module.
+extends_documentation_fragment:
+  - debvirt.cluster.libvirt
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Locates the guest and runs every check; reports the planned move, moves nothing.
+  diff_mode:
+    support: full
+    details: Shows the node before and after.
+  platform:
+    platforms: debian
+options:
+  name:
+    description:
+      - The guest to move.
+    type: str
+    required: true
+  target:
+    description:
+      - The node to move it to, by its name in the cluster's nodelist (or in O(members)).
+    type: str
+    required: true
+  mode:
+    description:
+      - V(live) moves a running guest without stopping it; V(offline) moves a stopped guest.
+      - V(auto) is live for a running (or paused) guest and offline for a stopped one.
+      - A guest in the other state is refused, not stopped or started.
+    type: str
+    choices: [auto, live, offline]
+    default: auto
+  copy_storage:
+    description:
+      - Local disks, on storage that only the source reaches.
+      - V(auto) copies them to a new volume on the target, and refuses to touch a volume of
+        that name which already exists there.
+      - V(all) copies them too, and overwrites a volume of that name on the target that no
+        guest there uses.
+      - V(never) refuses to move a guest that has any.
+    type: str
+    choices: [auto, never, all]
+    default: auto
+  keep_source_storage:
+    description:
+      - Keep the source's copy of each local disk after a successful move. By default it is
+        deleted, as the guest now writes to the target's copy and the old one is stale.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds a live migration may take; when they run out the migration is aborted and the
+        guest goes on running on the source.
+    type: int
+    default: 600
+  max_downtime:
+    description:
+      - The longest pause, in milliseconds, that QEMU may impose on the guest to finish the
+        move. Unset leaves the hypervisor's default (300 ms for QEMU).
+    type: int
+  bandwidth:
+    description:
+      - The most the migration stream may use, in MiB/s. Unset is unlimited.
+    type: int
+  min_free_memory:
+    description:
+      - MiB of memory that must remain free on the target once the guest's (maximum) memory is
+        taken. Only checked for a live move.
+    type: int
+    default: 0
+  members:
+    description:
+      - The nodes to ask, as a mapping of node name to libvirt URI, instead of the cluster's
+        nodelist. For tests and for hosts without corosync; quorum is then not checked.
+    type: dict
+  migrate_address:
+    description:
+      - The target's address for the migration stream. Default is its first corosync address
+        (or the host of its URI in O(members)).
+    type: str
+seealso:
+  - module: debvirt.cluster.cluster_info
+  - module: debvirt.cluster.guest
+notes:
+  - The migration stream goes unencrypted over C(tcp://); use it on a trusted cluster network.
+  - O(timeout) bounds the live migration; an offline move's copy of disk data is not bounded.
+author:
+  - debvirt.cluster developers (@debvirt)
+"""
+
+EXAMPLES = r"""
+- name: Move web01 to node2, live
+  debvirt.cluster.migration:
+    name: web01
+    target: node2
+    max_downtime: 300
+    timeout: 300
+
+- name: Move a guest with local disks, copying them during the live migration
+  debvirt.cluster.migration:
+    name: db01
+    target: node3
+    copy_storage: auto
+    bandwidth: 200
+  register: moved
+
+- name: How long it took
+  ansible.builtin.debug:
+    msg: "{{ moved.stats.time_elapsed_ms }} ms in all, paused {{ moved.stats.downtime_ms }} ms"
+
+- name: Would it fit on node3? (check mode only checks)
+  debvirt.cluster.migration:
+    name: big01
+    target: node3
+  check_mode: true
+"""
+
+RETURN = r"""
+name:
+  description: The guest.
+  returned: success
+  type: str
+  sample: web01
+source:
+  description: The node the guest was on.
+  returned: success
+  type: str
+  sample: node1
+target:
+  description: The node it is on now (in check mode, would be on).
+  returned: success
+  type: str
+  sample: node2
+mode:
+  description: V(live) or V(offline); null when the guest already was on the target.
+  returned: success
+  type: str
+  sample: live
+checks:
+  description: Every preflight check with its result (V(passed), V(failed) or V(skipped)).
+  returned: success and when a check failed
+  type: list
+  elements: dict
+  sample: [{check: memory, result: passed, detail: "guest needs 256 MiB, node2 has 15000 MiB free"}]
+changes:
+  description: The steps of the move, in order.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{action: migrate, target: guest web01, before: node1, after: node2}]
+copied_disks:
+  description: Target devices of the local disks copied to the target.
+  returned: when the guest was moved or would be
+  type: list
+  elements: str
+  sample: [vda]
+stats:
+  description: The move as libvirt measured it; empty in check mode and when nothing moved.
+  returned: success
+  type: dict
+  contains:
+    time_elapsed_ms:
+      description: Total time of the live migration (libvirt's completed job statistics).
+      type: int
+    downtime_ms:
+      description: How long the guest was paused at the switch-over.
+      type: int
+    data_total_bytes:
+      description: Bytes of memory and disk the migration had to transfer.
+      type: int
+    disk_total_bytes:
+      description: Bytes of disk copied during the live migration, where libvirt reports it.
+      type: int
+    duration_s:
+      description: Wall time of the whole move as the module saw it, checks excluded.
+      type: float
+  sample: {time_elapsed_ms: 2051, downtime_ms: 38, data_total_bytes: 280000000, duration_s: 2.4}
+"""
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
+from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
+    COPY_STORAGE,
+    MODES,
+    converge_migration,
+    request_from_params,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    target=dict(type="str", required=True),
+    mode=dict(type="str", choices=list(MODES), default="auto"),
+    copy_storage=dict(type="str", choices=list(COPY_STORAGE), default="auto"),
+    keep_source_storage=dict(type="bool", default=False),
+    timeout=dict(type="int", default=600),
+    max_downtime=dict(type="int"),
+    bandwidth=dict(type="int"),
+    min_free_memory=dict(type="int", default=0),
+    members=dict(type="dict"),
+    migrate_address=dict(type="str"),
+)
+
+
+def main():
+    module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
+    module.run(lambda: converge_migration(Shell(module.run_command), module.params["uri"], LibvirtClient,
+                                          request_from_params(module.params), module.check_mode))
+
+
+if __name__ == "__main__":
+    main()
