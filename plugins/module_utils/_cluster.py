@@ -88,6 +88,20 @@ class Shell:
             data = data.encode("utf-8")
         self.check(host, ["sh", "-c", script, "sh", path], "write %s" % path, data=data)
 
+    def probe(self, host):
+        """(reachable, corosync.conf text or None, corosync running) in one round trip."""
+        script = ('systemctl is-active --quiet corosync && echo running || echo stopped; '
+                  'if test -e "$1"; then echo present; cat "$1"; else echo absent; fi')
+        rc, out, err = self.run(host, ["sh", "-c", script, "sh", CONF])
+        if rc != 0:
+            # 255 is ssh's own failure; anything else is a host that answered strangely.
+            if host is not None and rc == 255:
+                return False, None, False
+            raise ClusterError("Failed to read %s on %s: %s" % (CONF, host or "this host", err.strip()))
+        state, _nl, rest = out.partition("\n")
+        presence, _nl, text = rest.partition("\n")
+        return True, (text if presence == "present" else None), state == "running"
+
     def unit_active(self, host, unit):
         return self.run(host, ["systemctl", "is-active", "--quiet", unit])[0] == 0
 
@@ -280,25 +294,19 @@ def read_cluster(shell, req):
         for node in conf.nodes():
             host = None if node["name"] == me["name"] else node["addresses"][0]
             member = Member(node, host)
-            if host is not None and not shell.reachable(host):
-                member.reachable = False
-            elif host is not None:
-                member_text = shell.read_file(host, CONF)
-                member.conf = CorosyncConf.parse(member_text) if member_text is not None else None
-            else:
+            if host is None:
                 member.conf = conf
-            if member.reachable:
-                member.running = shell.unit_active(host, "corosync")
+                member.running = shell.unit_active(None, "corosync")
+            else:
+                member.reachable, member_text, member.running = shell.probe(host)
+                member.conf = CorosyncConf.parse(member_text) if member_text is not None else None
             members[node["name"]] = member
     target = members.get(req.name)
     if target is None and req.state == "present" and me is not None and req.addresses:
         host = req.addresses[0]
         target = Member({"name": req.name, "nodeid": req.nodeid, "addresses": req.addresses}, host)
-        target.reachable = shell.reachable(host)
-        if target.reachable:
-            target_text = shell.read_file(host, CONF)
-            target.conf = CorosyncConf.parse(target_text) if target_text is not None else None
-            target.running = shell.unit_active(host, "corosync")
+        target.reachable, target_text, target.running = shell.probe(host)
+        target.conf = CorosyncConf.parse(target_text) if target_text is not None else None
     quorum = quorum_status(shell) if me is not None else None
     return Actual(conf, text, me, members, target, quorum)
 
