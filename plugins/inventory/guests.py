@@ -15,7 +15,7 @@ description:
     (O(members)), or through libvirt URIs given as they are (O(uris)). All members are read at
     the same time; the run takes as long as the slowest member, at most O(timeout).
   - A member that does not answer is reported with a warning and skipped, unless O(strict) is
-    set.
+    set. A listing that lacks a member is not written to the cache.
   - "Each host gets these variables: C(debvirt_node) (the member it is defined on),
     C(debvirt_uri), C(debvirt_state) (V(running), V(stopped), V(paused), V(crashed), or
     V(frozen) for a container), C(debvirt_type) (V(vm) or V(container)), C(debvirt_tags),
@@ -207,8 +207,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if isinstance(cached, dict) and cached.get("format") == CACHE_FORMAT:
                 records = cached["records"]
         if records is None:
-            records = self._read(targets)
-            update = bool(use_cache)
+            records, complete = self._read(targets)
+            # A partial view is not kept: the next run tries the missing members again.
+            update = bool(use_cache) and complete
         if update:
             self._cache[key] = {"format": CACHE_FORMAT, "records": records}
         self._populate(records, filters)
@@ -270,7 +271,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if self.get_option("strict"):
                 raise AnsibleError(message)
             display.warning("%s; its guests are left out" % message)
-        return records
+        return records, not failures
 
     # --- hosts and groups ---------------------------------------------------------------------
     def _populate(self, records, filters):

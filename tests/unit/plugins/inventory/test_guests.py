@@ -184,6 +184,16 @@ def test_member_that_does_not_answer_is_a_warning(inventory, warnings):
     assert "node_node_down" not in data.groups
 
 
+def test_listing_that_lacks_a_member_is_not_cached(inventory, opens, tmp_path, warnings):
+    config = {"uris": [NODE_A, DOWN], "cache": True, "cache_plugin": "jsonfile",
+              "cache_connection": str(tmp_path / "cache")}
+    inventory(config)
+    del opens[:]
+    data = inventory(config)
+    assert sorted(opens) == sorted([NODE_A, DOWN])
+    assert sorted(data.hosts) == ["ct01", "db01", "web01"]
+
+
 def test_member_that_does_not_answer_is_fatal_when_strict(inventory, warnings):
     with pytest.raises(AnsibleError, match="node-down.*did not answer: Failed to connect to"):
         inventory({"strict": True, "uris": [{"uri": NODE_A, "node": "node-a"}, {"uri": DOWN, "node": "node-down"}]})
