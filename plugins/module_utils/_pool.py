@@ -234,7 +234,7 @@ def request_from_params(params):
         given["permissions"] = p["permissions"]
     extra = [k for k in given if k not in _ALLOWED[ptype]]
     if extra:
-        raise InvalidSpec("A %s pool does not take %s" % (ptype, ", ".join(_label(k) for k in extra)))
+        raise InvalidSpec("A pool of type %s does not take %s" % (ptype, ", ".join(_label(k) for k in extra)))
     for key in ("target", "dir"):
         if given.get(key) is not None and not given[key].startswith("/"):
             raise InvalidSpec("%s must be an absolute path, got %r" % (_label(key), given[key]))
@@ -350,7 +350,7 @@ def inspect_pool(client, req, actual):
     if actual is None and req.state != "absent":
         missing = [k for k in _REQUIRED[req.spec.type] if getattr(req.spec, k) is None]
         if missing:
-            raise InvalidSpec("A %s pool needs %s" % (req.spec.type, ", ".join(_label(k) for k in missing)))
+            raise InvalidSpec("A pool of type %s needs %s" % (req.spec.type, ", ".join(_label(k) for k in missing)))
     if actual is not None and req.state != "absent" and req.spec.type != actual.spec.type:
         raise InvalidSpec("Storage pool %s is of type %s, not %s: libvirt cannot change a pool's type; "
                           "remove the pool first" % (req.name, actual.spec.type, req.spec.type))

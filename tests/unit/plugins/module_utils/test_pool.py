@@ -73,7 +73,7 @@ def tclient():
     ({"name": "bad name", "type": "dir", "target": "/x"}, "Invalid storage pool name"),
     ({"type": None}, "type is required"),
     ({"type": "dir", "target": "relative"}, "target must be an absolute path"),
-    ({"type": "dir", "target": "/x", "source": {"name": "x"}}, "A dir pool does not take source.name"),
+    ({"type": "dir", "target": "/x", "source": {"name": "x"}}, "A pool of type dir does not take source.name"),
     ({"type": "rbd", "source": {"name": "p", "hosts": ["m"], "dir": "/x"}}, "does not take source.dir"),
     ({"type": "dir", "target": "/x", "permissions": {"mode": "888"}}, "is not an octal mode"),
     ({"type": "rbd", "source": {"name": "p", "hosts": ["m"], "auth": {"username": "u", "secret": ""}}},
@@ -308,4 +308,4 @@ def test_a_new_pool_missing_required_fields_is_refused(tclient):
     req = P.request_from_params(params(PREFIX + "nofs", type="fs", target="/srv/x"))
     with pytest.raises(InvalidSpec) as e:
         P.inspect_pool(tclient, req, None)
-    assert e.value.msg == "A fs pool needs source.devices"
+    assert e.value.msg == "A pool of type fs needs source.devices"
