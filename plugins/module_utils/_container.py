@@ -61,6 +61,8 @@ class FilesystemXML(XMLObject):
     type = Prop("@type")
     accessmode = Prop("@accessmode")
     dir = Prop("source/@dir")
+    file = Prop("source/@file")
+    dev = Prop("source/@dev")
     target = Prop("target/@dir")
     readonly = Flag("readonly")
 
@@ -89,6 +91,7 @@ class ContainerXML(XMLObject):
     hostname = Prop("metadata/dv:container/dv:hostname")
     rootfs_source = Prop("metadata/dv:container/dv:rootfs/@source")
     rootfs_created = Prop("metadata/dv:container/dv:rootfs/@created", YES_NO)
+    rootfs_volume = Prop("metadata/dv:container/dv:rootfs/@volume")
 
     @property
     def initargs(self):
@@ -196,7 +199,7 @@ class ContainerNicSpec(NicSpec):
 
 
 class ContainerSpec(Spec):
-    FIELDS = ("memory", "vcpus", "cpu_shares", "command", "privileged", "idmap", "rootfs", "mounts",
+    FIELDS = ("memory", "vcpus", "cpu_shares", "command", "privileged", "idmap", "rootfs", "rootfs_volume", "mounts",
               "interfaces", "hostname", "description", "tags", "created")
     # Bookkeeping written to the metadata that is not the user's to see in a diff.
     INTERNAL = ("created",)
@@ -205,11 +208,9 @@ class ContainerSpec(Spec):
     def from_xml(cls, domain):
         rootfs, mounts = None, []
         for fs in domain.filesystems:
-            if fs.type not in (None, "mount"):
-                continue
             if fs.target == "/":
-                rootfs = fs.dir
-            else:
+                rootfs = fs.dir or fs.file or fs.dev
+            elif fs.type in (None, "mount"):
                 mounts.append(MountSpec(source=fs.dir, target=fs.target, readonly=fs.readonly))
         idmap = None
         if domain.uid_target is not None:
@@ -223,6 +224,7 @@ class ContainerSpec(Spec):
             privileged=idmap is None,
             idmap=idmap,
             rootfs=rootfs,
+            rootfs_volume=domain.rootfs_volume,
             mounts=mounts,
             interfaces=[ContainerNicSpec.from_xml(i, addresses) for i in domain.interfaces],
             hostname=domain.hostname,
@@ -260,8 +262,12 @@ class ContainerSpec(Spec):
                 node.set("start", "0")
                 node.set("target", str(self.idmap[kind]))
                 node.set("count", str(self.idmap["count"]))
-        if self.rootfs is not None:
+        if self.rootfs is not None and self.rootfs_volume is not None:
+            _write_volume_rootfs(domain, self.rootfs)
+        elif self.rootfs is not None:
             _write_mount(domain, MountSpec(source=self.rootfs, target="/", readonly=False))
+        if self.rootfs_volume is not None:
+            domain.rootfs_volume = self.rootfs_volume
         if self.mounts is not None:
             wanted = {m.target for m in self.mounts}
             for fs in domain.filesystems:
@@ -284,11 +290,29 @@ class ContainerSpec(Spec):
         return domain
 
 
+def _write_volume_rootfs(domain, path):
+    node = next((fs for fs in domain.filesystems if fs.target == "/"), None)
+    if node is None:
+        node = domain.add("devices", FilesystemXML())
+    node.accessmode, node.target, node.dir = "passthrough", "/", None
+    if path.startswith("/dev/"):
+        node.type, node.file, node.dev = "block", None, path
+        remove(node.node.find("driver"))
+    else:
+        # libvirt attaches the image to a loop device and mounts the filesystem in it.
+        node.type, node.dev, node.file = "file", None, path
+        driver = ensure(node.node, "driver")
+        driver.set("type", "loop")
+        driver.set("format", "raw")
+
+
 def _write_mount(domain, mount):
     node = next((fs for fs in domain.filesystems if fs.target == mount.target), None)
     if node is None:
         node = domain.add("devices", FilesystemXML())
     node.type, node.accessmode = "mount", "passthrough"
+    node.file = node.dev = None
+    remove(node.node.find("driver"))
     node.dir, node.target = mount.source, mount.target
     node.readonly = bool(mount.readonly)
 
@@ -341,6 +365,8 @@ def request_from_params(params):
     if path is not None and (not os.path.isabs(path) or os.path.normpath(path) == "/"):
         raise InvalidSpec("rootfs.path must be an absolute path other than /, got %r" % path)
     source = _source_from_params(rootfs)
+    if source["kind"] == "volume" and path is not None:
+        raise InvalidSpec("rootfs.path and rootfs.volume are two different root filesystems: give one")
     idmap = _idmap_from_params(p.get("idmap"), p.get("privileged"))
     hostname = p.get("hostname")
     if hostname is not None and not HOSTNAME_RE.match(hostname):
@@ -364,7 +390,9 @@ def request_from_params(params):
         memory=p.get("memory"), vcpus=p.get("vcpus"), cpu_shares=p.get("cpu_shares"),
         command=list(command) if command is not None else None,
         privileged=p.get("privileged"), idmap=idmap,
-        rootfs=os.path.normpath(path) if path else None, mounts=mounts, interfaces=nics, hostname=hostname,
+        rootfs=os.path.normpath(path) if path else None,
+        rootfs_volume="%s/%s" % (source["pool"], source["volume"]) if source["kind"] == "volume" else None,
+        mounts=mounts, interfaces=nics, hostname=hostname,
         description=p.get("description"),
         tags=sorted(set(p["tags"])) if p.get("tags") is not None else None,
     )
@@ -375,9 +403,14 @@ def request_from_params(params):
 
 
 def _source_from_params(rootfs):
-    given = [k for k in ("image", "debian") if rootfs.get(k)]
+    given = [k for k in ("image", "debian", "volume") if rootfs.get(k)]
     if len(given) > 1:
-        raise InvalidSpec("rootfs takes at most one source, image or debian, not both")
+        raise InvalidSpec("rootfs takes at most one source of image, debian and volume, not %s"
+                          % " and ".join(given))
+    if bool(rootfs.get("pool")) != bool(rootfs.get("volume")):
+        raise InvalidSpec("rootfs.volume and rootfs.pool go together")
+    if rootfs.get("volume"):
+        return {"kind": "volume", "pool": rootfs["pool"], "volume": rootfs["volume"]}
     if rootfs.get("checksum") and not rootfs.get("image"):
         raise InvalidSpec("rootfs.checksum belongs to rootfs.image")
     if rootfs.get("image"):
@@ -509,6 +542,7 @@ class Facts:
     def __init__(self):
         self.rootfs = None  # the path: given, the container's own, or the default
         self.rootfs_exists = False
+        self.volume = False  # the rootfs is a volume, not a directory on the host
         self.create_rootfs = None  # the source description when the rootfs is to be made
         self.build_template = None  # the template path when it is to be built first
         self.idmap = None  # the ID map a new container gets
@@ -532,6 +566,64 @@ def inspect(client, req, actual):
         _inspect_existing_map(req, actual)
     else:
         facts.idmap = _inspect_new_map(spec)
+    if req.source["kind"] == "volume":
+        _inspect_volume(client, req, actual, facts)
+    elif actual is not None and actual.spec.rootfs_volume and spec.rootfs is None:
+        _inspect_volume_kept(req, actual, facts)
+    else:
+        _inspect_directory(req, actual, facts)
+    for nic in spec.interfaces or []:
+        if nic.network is not None and client.network(nic.network) is None:
+            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
+                              "debvirt.cluster.network)" % nic.network)
+        if nic.bridge is not None and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
+            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+    for mount in spec.mounts or []:
+        if not os.path.exists(mount.source):
+            raise InvalidSpec("Mount source %s does not exist on the host" % mount.source)
+    return facts
+
+
+def _inspect_volume(client, req, actual, facts):
+    src = req.source
+    privileged = actual.spec.privileged if actual is not None else bool(req.spec.privileged)
+    if not privileged:
+        # Measured on libvirt 9.0: its controller cannot set up a loop-mounted root inside a
+        # user namespace ("Failed to create /run/libvirt/lxc/<name>.root: Permission denied").
+        raise InvalidSpec("A root filesystem in a volume needs privileged: true: libvirt's LXC driver "
+                          "cannot start an unprivileged container on a loop-mounted volume")
+    pool = client.pool(src["pool"])
+    if pool is None:
+        raise InvalidSpec("Storage pool %s does not exist (for volume %s)" % (src["pool"], src["volume"]))
+    if client.pool_info(pool)[0] != 2:  # VIR_STORAGE_POOL_RUNNING
+        raise InvalidSpec("Storage pool %s is not active: start it first" % src["pool"])
+    vol = client.volume(pool, src["volume"])
+    if vol is None:
+        raise InvalidSpec("Volume %s does not exist in pool %s: make it (with a filesystem holding the "
+                          "root filesystem) first" % (src["volume"], src["pool"]))
+    fmt = parse(client.call("read", "volume %s" % src["volume"], vol.XMLDesc, 0)).find("target/format")
+    if fmt is not None and fmt.get("type") not in ("raw", None):
+        raise InvalidSpec("Volume %s/%s is %s: a container's root filesystem must be a raw volume"
+                          % (src["pool"], src["volume"], fmt.get("type")))
+    facts.rootfs = client.call("read the path of", "volume %s" % src["volume"], vol.path)
+    _volume_facts(req, facts)
+
+
+def _inspect_volume_kept(req, actual, facts):
+    facts.rootfs = actual.spec.rootfs
+    _volume_facts(req, facts)
+
+
+def _volume_facts(req, facts):
+    facts.rootfs_exists = True
+    facts.volume = True
+    if req.spec.hostname is not None or any(n.address is not None for n in req.spec.interfaces or []):
+        raise InvalidSpec("hostname and interfaces[].address are written into a root filesystem "
+                          "directory; a root filesystem in a volume is not one")
+
+
+def _inspect_directory(req, actual, facts):
+    spec = req.spec
     rootfs = facts.rootfs = spec.rootfs or (actual.spec.rootfs if actual else None) or default_rootfs(req.name)
     facts.rootfs_exists = _rootfs.non_empty_dir(rootfs)
     if not facts.rootfs_exists:
@@ -546,15 +638,6 @@ def inspect(client, req, actual):
                 "The root filesystem %s is owned by UID %d, not by the container's root (host UID %d): "
                 "an unprivileged container cannot write it. Create it with rootfs.image or "
                 "rootfs.debian, or chown it into the ID map" % (rootfs, owner, facts.idmap["uid"]))
-    for nic in spec.interfaces or []:
-        if nic.network is not None and client.network(nic.network) is None:
-            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
-                              "debvirt.cluster.network)" % nic.network)
-        if nic.bridge is not None and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
-            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
-    for mount in spec.mounts or []:
-        if not os.path.exists(mount.source):
-            raise InvalidSpec("Mount source %s does not exist on the host" % mount.source)
     if facts.rootfs_exists:
         facts.net_format = _rootfs.network_format(rootfs)
     elif req.source["kind"] == "debian":
@@ -565,7 +648,6 @@ def inspect(client, req, actual):
                           "filesystem %s, and it has neither" % rootfs)
     if facts.rootfs_exists:
         facts.files = _rootfs.read_files(rootfs, _managed_paths(rootfs, facts.net_format))
-    return facts
 
 
 def _managed_paths(rootfs, fmt):
@@ -653,7 +735,8 @@ def plan_container(req, actual, facts):
         plan.add("create", "rootfs %s" % facts.rootfs, after=facts.create_rootfs)
         desired.created = {"source": facts.create_rootfs, "created": True}
     elif actual is None:
-        desired.created = {"source": "directory", "created": False}
+        source = "volume %s" % desired.rootfs_volume if facts.volume else "directory"
+        desired.created = {"source": source, "created": False}
     if actual is None:
         _new_container_defaults(req, desired, facts)
         plan.add("define", label)
@@ -675,7 +758,7 @@ def _new_container_defaults(req, desired, facts):
     desired.privileged = bool(desired.privileged)
     if not desired.privileged:
         desired.idmap = facts.idmap
-    if desired.hostname is None and req.system:
+    if desired.hostname is None and req.system and not facts.volume:
         desired.hostname = req.name
     desired.mounts = desired.mounts or []
     desired.interfaces = _resolve_nics(desired.interfaces or [], [], None, False)
@@ -690,6 +773,7 @@ def _plan_definition(plan, desired, actual, running):
     plan.compare("cpu_shares", have.cpu_shares, desired.cpu_shares, live=running)
     plan.compare("command", have.command, desired.command, cold=running)
     plan.compare("rootfs", have.rootfs, desired.rootfs, cold=running)
+    plan.compare("rootfs_volume", have.rootfs_volume, desired.rootfs_volume, cold=running)
     plan.compare("hostname", have.hostname, desired.hostname, cold=running)
     plan.compare("description", have.description, desired.description)
     plan.compare("tags", have.tags, desired.tags)

@@ -58,6 +58,8 @@ options:
     description:
       - The root filesystem. Without a source, O(rootfs.path) must already hold one.
       - With a source, it is made only when O(rootfs.path) is missing or empty.
+      - Or a raw volume of a storage pool (O(rootfs.pool), O(rootfs.volume)) that holds a
+        filesystem with the root filesystem in it, mounted through a loop device.
     type: dict
     suboptions:
       path:
@@ -81,6 +83,17 @@ options:
         type: str
       checksum:
         description: The image's checksum as V(sha256:HEX) (also sha384, sha512).
+        type: str
+      pool:
+        description: The storage pool of O(rootfs.volume).
+        type: str
+      volume:
+        description:
+          - An existing raw volume (or block device volume) in O(rootfs.pool) holding the root
+            filesystem. It is never created, written or deleted by this module.
+          - Only for O(privileged=true) containers; libvirt's LXC driver cannot loop-mount a
+            root filesystem in a user namespace. O(hostname) and O(interfaces[].address) cannot
+            be written into it.
         type: str
   privileged:
     description:
@@ -295,7 +308,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._module import Lib
 
 ROOTFS = dict(
     path=dict(type="path"), debian=dict(type="str"), mirror=dict(type="str"),
-    image=dict(type="str"), checksum=dict(type="str"),
+    image=dict(type="str"), checksum=dict(type="str"), pool=dict(type="str"), volume=dict(type="str"),
 )
 IDMAP = dict(uid=dict(type="int", required=True), gid=dict(type="int"), count=dict(type="int", default=65536))
 INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"), name=dict(type="str"),

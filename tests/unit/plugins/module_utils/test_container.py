@@ -339,3 +339,63 @@ def test_inspect_refuses_a_map_outside_the_subordinate_ranges(tmp_path, monkeypa
     with pytest.raises(InvalidSpec) as e:
         ct._inspect_new_map(ct.ContainerSpec())
     assert "node role" in e.value.msg
+
+
+# --- a root filesystem in a volume -----------------------------------------------------------
+class PoolClient:
+    """Just enough of LibvirtClient for inspect() on a volume: one active pool, one raw volume."""
+
+    uri = "lxc:///system"
+
+    class Vol:
+        def XMLDesc(self, flags):
+            return "<volume><target><format type='raw'/></target></volume>"
+
+        def path(self):
+            return "/pool/root.img"
+
+    def pool(self, name):
+        return name if name == "p" else None
+
+    def pool_info(self, pool):
+        return (2, 1 << 30, 0, 1 << 30)
+
+    def volume(self, pool, name):
+        return self.Vol() if name == "root.img" else None
+
+    def network(self, name):
+        return name
+
+    @staticmethod
+    def call(verb, obj, func, *args):
+        return func(*args)
+
+
+def test_volume_rootfs_is_privileged_only_and_exists():
+    client = PoolClient()
+    req = ct.request_from_params(params(rootfs={"pool": "p", "volume": "root.img"}, privileged=True))
+    f = ct.inspect(client, req, None)
+    assert (f.rootfs, f.rootfs_exists, f.volume) == ("/pool/root.img", True, True)
+    plan, desired = ct.plan_container(req, None, f)
+    assert targets(plan) == [("define", "container ct1")]
+    assert desired.hostname is None
+    out = desired.to_xml(ct.ContainerXML(parse(ct.NEW_CONTAINER)))
+    root = out.filesystems[0]
+    assert (root.type, root.file, root.target) == ("file", "/pool/root.img", "/")
+    assert root.node.find("driver").get("type") == "loop"
+    again = ct.ContainerSpec.from_xml(ct.ContainerXML(parse(out.to_string())))
+    assert (again.rootfs, again.rootfs_volume) == ("/pool/root.img", "p/root.img")
+    for p, msg in ((dict(rootfs={"pool": "p", "volume": "root.img"}), "needs privileged: true"),
+                   (dict(rootfs={"pool": "p", "volume": "x"}, privileged=True), "does not exist in pool p"),
+                   (dict(rootfs={"pool": "q", "volume": "x"}, privileged=True), "Storage pool q does not exist"),
+                   (dict(rootfs={"pool": "p", "volume": "root.img"}, privileged=True, hostname="h"),
+                    "not one")):
+        with pytest.raises(InvalidSpec) as e:
+            ct.inspect(client, ct.request_from_params(params(**p)), None)
+        assert msg in e.value.msg
+    for p, msg in ((dict(rootfs={"volume": "x"}), "go together"),
+                   (dict(rootfs={"pool": "p", "volume": "x", "debian": "bookworm"}), "at most one source"),
+                   (dict(rootfs={"pool": "p", "volume": "x", "path": "/r"}), "give one")):
+        with pytest.raises(InvalidSpec) as e:
+            ct.request_from_params(params(**p))
+        assert msg in e.value.msg
