@@ -368,8 +368,8 @@ def preflight(req, f):
 def _check_storage(req, f, mode, check):
     local = [d for d in f.disks if not d.shared]
     if not local:
-        check("storage", True, "shared: %s" % (", ".join("%s (%s)" % (d.target, d.pool_type) for d in f.disks)
-                                              or "no disks"))
+        shared = ", ".join("%s (%s)" % (d.target, d.pool_type) for d in f.disks)
+        check("storage", True, "shared: %s" % (shared or "no disks"))
         return
     if req.copy_storage == "never":
         check("storage", False, "local disk(s) %s would not follow the guest: copy_storage never; "

@@ -22,7 +22,7 @@ description:
     one message; the guest stays where it was.
   - A running guest moves live; its memory, and its local disks, go straight from the source
     node to the target over C(tcp://<target address>). The definition becomes persistent on the
-    target and is removed from the source. A stopped guest moves offline: its definition, and
+    target and is removed from the source. A stopped guest moves offline; its definition, and
     the data of its local disks, are copied to the target, then removed from the source.
   - Local disks (any pool type but C(iscsi), C(iscsi-direct), C(netfs), C(rbd), C(gluster)) need
     a running pool of the same name at the same path on the target; the module creates the

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# Migration test on the lab: module debvirt.cluster.migration between dvlab1 and dvlab2.
+# Uses only those two nodes and only objects named dvtest-mig-*; never changes the cluster's
+# membership (another test owns that).
+#
+#  1. a heartbeat guest (tests/images) moves live dvlab1 -> dvlab2: check mode changes
+#     nothing; the move keeps it counting (its serial log on the target goes on from the
+#     source's last number, with no second boot marker); persistent on the target, gone from
+#     the source; libvirt's total time and downtime reported; a rerun and check mode are
+#     changed=0
+#  2. refusals leave the guest running where it was: a target without the guest's network,
+#     not enough free memory, an unknown target, copy_storage=never for a local disk, and a
+#     migration that exceeds its timeout is aborted
+#  3. a guest with a local raw disk moves live with copy_storage=all: same data on the target,
+#     the source's copy deleted
+#  4. a stopped guest with a local disk moves offline: definition and data on the target,
+#     nothing left on the source; it boots there
+#  5. the heartbeat guest moves back, with the module run on dvlab2
+# The cluster's nodelist gives the members when dvlab1 and dvlab2 are in a quorate cluster;
+# otherwise they are named explicitly (members:) and the quorum check is skipped.
+# Prints "N passed, M failed" last; exits non-zero on any failure.
+
+# Checks are functions run through verdict, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+LAB=$HERE/lab.sh
+STATE=${DEBVIRT_LAB_STATE:-/var/lib/debvirt-lab}
+INVENTORY=$STATE/inventory.ini
+WORK=$(mktemp -d /tmp/debvirt-migtest.XXXXXX)
+A=dvlab1
+B=dvlab2
+POOL=dvtest-mig-pool
+POOL_PATH=/var/lib/libvirt/dvtest-mig-pool
+IMAGES=/var/cache/debvirt-test/guest
+T_START=$SECONDS
+
+PASSED=0
+FAILED=0
+pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+verdict() {
+    local name=$1; shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+node() { "$LAB" ssh "$@"; }
+
+cleanup() {
+    local n
+    for n in $A $B; do
+        # Copied first and run with stdin closed: virsh would otherwise eat the rest of the script.
+        node "$n" "cat > /tmp/dvtest-mig-cleanup.sh" <<'EOF' 2>/dev/null || true
+for d in $(virsh list --all --name | grep "^dvtest-mig-"); do
+    virsh destroy "$d" >/dev/null 2>&1; virsh undefine "$d" >/dev/null 2>&1
+    rm -f "/var/log/libvirt/qemu/$d.serial.log"
+done
+if virsh pool-info "$POOL" >/dev/null 2>&1; then
+    for v in $(virsh vol-list "$POOL" --name 2>/dev/null); do virsh vol-delete --pool "$POOL" "$v" >/dev/null 2>&1; done
+    virsh pool-destroy "$POOL" >/dev/null 2>&1; virsh pool-undefine "$POOL" >/dev/null 2>&1
+    rmdir "$POOL_PATH" 2>/dev/null
+fi
+for net in $(virsh net-list --all --name | grep "^dvtest-mig-"); do
+    virsh net-destroy "$net" >/dev/null 2>&1; virsh net-undefine "$net" >/dev/null 2>&1
+done
+true
+EOF
+        node "$n" "POOL=$POOL POOL_PATH=$POOL_PATH sh /tmp/dvtest-mig-cleanup.sh </dev/null; rm -f /tmp/dvtest-mig-cleanup.sh" 2>/dev/null || true
+    done
+}
+finish() {
+    cleanup
+    [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+    echo "migration test: $((SECONDS - T_START)) s"
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit
+}
+trap 'echo interrupted; finish' INT TERM
+
+# shellcheck source=tests/env.sh
+. "$ROOT/tests/env.sh"
+"$ROOT/tests/sync-collection.sh" >/dev/null || { fail "copy the collection"; finish; }
+export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_PIPELINING=1
+export ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_HOST_KEY_CHECKING=1
+
+if [ ! -f "$INVENTORY" ]; then
+    "$LAB" up >"$WORK/lab.log" 2>&1 || { tail -n 20 "$WORK/lab.log"; fail "lab up"; finish; }
+fi
+for n in $A $B; do
+    node "$n" true || { fail "$n answers over ssh"; finish; }
+done
+[ -s "$IMAGES/vmlinux" ] || "$ROOT/tests/images/build-test-guest.sh" >/dev/null \
+    || { fail "build the test guest image"; finish; }
+
+# mig HOST TAG ARGS-JSON [ansible options]: the module on HOST; JSON result in $WORK/TAG.json.
+MEMBERS_ARG=
+mig() {
+    local host=$1 tag=$2 args=$3; shift 3
+    if [ -n "$MEMBERS_ARG" ]; then
+        args=$(python -c 'import json,sys; a=json.loads(sys.argv[1]); a["members"]=json.loads(sys.argv[2]); print(json.dumps(a))' \
+            "$args" "$MEMBERS_ARG")
+    fi
+    # -o: one line per host, "host | STATUS => {result}", after any diff.
+    ansible "$host" -i "$INVENTORY" -m debvirt.cluster.migration -a "$args" -o "$@" >"$WORK/$tag.out" 2>&1
+    python - "$WORK/$tag.out" >"$WORK/$tag.json" <<'EOF'
+import json, sys
+text = open(sys.argv[1]).read()
+lines = [l for l in text.splitlines() if " => {" in l]
+try:
+    print(json.dumps(json.loads(lines[-1].split(" => ", 1)[1])))
+except Exception as e:
+    print(json.dumps({"failed": True, "no_result": True, "msg": "no result: %s: %s" % (e, text[-500:])}))
+EOF
+}
+# res TAG EXPR: a Python expression over the result r, printed.
+res() { python -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$WORK/$1.json" "$2"; }
+ok() { [ "$(res "$1" "bool(r.get('$2'))")" = True ]; }
+changed() { [ "$(res "$1" "'failed' if r.get('failed') else r.get('changed')")" = "$2" ]; }
+# A here-string, not a pipe: grep -q ends early, and pipefail would count that as a failure.
+failed_with() { ok "$1" failed && grep -qF -- "$2" <<<"$(res "$1" "r['msg']")"; }
+show() { echo "--- $1"; res "$1" "json.dumps(r, indent=1)[:3000]"; echo "---"; }
+
+state_on() { node "$1" "virsh domstate $2 2>/dev/null | head -n1" | tr -d '\r'; }
+persistent_on() { grep -q '^Persistent: *yes' <<<"$(node "$1" "virsh dominfo $2 2>/dev/null")"; }
+defined_on() { node "$1" "virsh dominfo $2" >/dev/null 2>&1; }
+serial() { node "$1" "cat /var/log/libvirt/qemu/$2.serial.log 2>/dev/null"; }
+last_beat() { serial "$1" "$2" | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | tail -n1; }
+wait_log() {  # HOST GUEST PATTERN TIMEOUT
+    local deadline=$((SECONDS + $4))
+    while [ $SECONDS -lt "$deadline" ]; do
+        grep -q -- "$3" <<<"$(serial "$1" "$2")" && return 0
+        sleep 1
+    done
+    echo "  timed out after $4 s waiting for '$3' in the serial log of $2 on $1"; return 1
+}
+
+define_guest() {  # HOST NAME [DISK-PATH] [NETWORK]
+    local disk="" nic=""
+    [ -n "${3:-}" ] && disk="<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$3'/><target dev='vda' bus='virtio'/></disk>"
+    [ -n "${4:-}" ] && nic="<interface type='network'><source network='$4'/><model type='virtio'/></interface>"
+    node "$1" "cat > /tmp/$2.xml && virsh define /tmp/$2.xml >/dev/null && rm -f /tmp/$2.xml" <<EOF
+<domain type='qemu'>
+  <name>$2</name>
+  <memory unit='MiB'>192</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>$IMAGES/vmlinux</kernel>
+    <initrd>$IMAGES/initrd.img</initrd>
+    <cmdline>console=ttyS0</cmdline>
+  </os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    $disk
+    $nic
+    <serial type='pty'><log file='/var/log/libvirt/qemu/$2.serial.log' append='on'/></serial>
+    <console type='pty'/>
+  </devices>
+</domain>
+EOF
+}
+start_guest() { node "$1" "rm -f /var/log/libvirt/qemu/$2.serial.log; virsh start $2" >/dev/null && wait_log "$1" "$2" DEBVIRT-TEST-GUEST-UP 60; }
+# A raw volume full of random data, so that a copy can be compared by checksum.
+make_volume() {  # HOST NAME MIB
+    node "$1" "virsh vol-create-as $POOL $2 ${3}M --format raw >/dev/null && dd if=/dev/urandom of=$POOL_PATH/$2 bs=1M count=$3 conv=notrunc status=none && sha256sum < $POOL_PATH/$2"
+}
+sha_on() { node "$1" "sha256sum < $POOL_PATH/$2 2>/dev/null"; }
+
+# --- setup -------------------------------------------------------------------------------------
+cleanup
+setup_ok=1
+for n in $A $B; do
+    node "$n" "mkdir -p $IMAGES" || setup_ok=0
+    for f in vmlinux initrd.img; do
+        node "$n" "cat > $IMAGES/$f.tmp && chmod 0644 $IMAGES/$f.tmp && mv -f $IMAGES/$f.tmp $IMAGES/$f" <"$IMAGES/$f" || setup_ok=0
+    done
+    node "$n" "virsh pool-define-as $POOL dir --target $POOL_PATH >/dev/null && virsh pool-build $POOL >/dev/null && virsh pool-start $POOL >/dev/null" || setup_ok=0
+done
+# The network exists on the source only: the guest using it must not move.
+node $A "virsh net-define /dev/stdin >/dev/null && virsh net-start dvtest-mig-net >/dev/null" <<'EOF' || setup_ok=0
+<network><name>dvtest-mig-net</name><bridge name='dvtmigbr0'/></network>
+EOF
+verdict "test image, pool $POOL on $A and $B, network dvtest-mig-net on $A only" [ $setup_ok = 1 ]
+
+# Members: the cluster's nodelist where both nodes are in a quorate cluster, else named.
+if grep -q '^Quorate: *Yes' <<<"$(node $A 'corosync-quorumtool -s -p 2>/dev/null')" \
+    && grep -q "$B" <<<"$(node $A 'cat /etc/corosync/corosync.conf')"; then
+    echo "members: from the cluster's nodelist"
+else
+    MEMBERS_ARG="{\"$A\": \"qemu:///system\", \"$B\": \"qemu+ssh://root@$B/system?no_tty=1\"}"
+    echo "members: named explicitly ($A and $B are not both in a quorate cluster)"
+fi
+# Another test may be re-creating the trust right now: give it a minute.
+trust() {
+    local a=$1 b=$2 i
+    for i in $(seq 30); do
+        node "$a" "virsh -c 'qemu+ssh://root@$b/system?no_tty=1' version >/dev/null 2>&1" && return 0
+        sleep 2
+    done
+    return 1
+}
+if trust $A $B && trust $B $A; then
+    pass "$A and $B reach each other's libvirt over the cluster's SSH trust"
+else
+    fail "$A and $B reach each other's libvirt over the cluster's SSH trust (role cluster sets it up)"
+    finish
+fi
+
+# --- 1. live migration of a heartbeat guest ------------------------------------------------------
+define_guest $A dvtest-mig-hb
+verdict "heartbeat guest boots on $A" start_guest $A dvtest-mig-hb
+wait_log $A dvtest-mig-hb "heartbeat 2" 30 >/dev/null
+
+mig $A check1 '{"name": "dvtest-mig-hb", "target": "'$B'"}' --check --diff
+verdict "check mode predicts the move" changed check1 True
+verdict "check mode diff: node $A -> $B" bash -c "grep -q '^-    \"node\": \"$A\"' '$WORK/check1.out' && grep -q '^+    \"node\": \"$B\"' '$WORK/check1.out'"
+verdict "check mode reports the checks, all passed or skipped" \
+    [ "$(res check1 "all(c['result'] != 'failed' for c in r['checks']) and len(r['checks']) >= 5")" = True ]
+verdict "check mode moved nothing" bash -c "[ \"\$($LAB ssh $A virsh domstate dvtest-mig-hb | head -n1)\" = running ] && ! $LAB ssh $B virsh dominfo dvtest-mig-hb >/dev/null 2>&1"
+
+before=$(last_beat $A dvtest-mig-hb)
+mig $A live1 '{"name": "dvtest-mig-hb", "target": "'$B'", "max_downtime": 500, "timeout": 120}'
+after_src=$(last_beat $A dvtest-mig-hb)
+if changed live1 True; then
+    pass "live migration $A -> $B ($(res live1 "r['stats']['time_elapsed_ms']") ms, downtime $(res live1 "r['stats']['downtime_ms']") ms)"
+else
+    show live1; fail "live migration $A -> $B"
+fi
+verdict "libvirt's total time and downtime reported" \
+    [ "$(res live1 "r['stats'].get('time_elapsed_ms', 0) > 0 and r['stats'].get('downtime_ms') is not None")" = True ]
+verdict "running and persistent on $B" bash -c "[ \"\$($LAB ssh $B virsh domstate dvtest-mig-hb | head -n1)\" = running ] && $LAB ssh $B virsh dominfo dvtest-mig-hb | grep -q '^Persistent: *yes'"
+verdict "undefined on $A" bash -c "! $LAB ssh $A virsh dominfo dvtest-mig-hb >/dev/null 2>&1"
+wait_log $B dvtest-mig-hb "heartbeat" 20 >/dev/null
+first_target=$(serial $B dvtest-mig-hb | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | head -n1)
+echo "  heartbeat: $before before, $after_src last on $A, $first_target first on $B"
+verdict "the heartbeat goes on on $B where it stopped on $A" \
+    [ -n "$first_target" ] && [ -n "$after_src" ] && [ "$first_target" -gt "$after_src" ] && [ "$first_target" -le $((after_src + 2)) ]
+verdict "no second boot on $B" bash -c "! $LAB ssh $B cat /var/log/libvirt/qemu/dvtest-mig-hb.serial.log | grep -q DEBVIRT-TEST-GUEST-UP"
+sleep 4
+verdict "still counting on $B" [ "$(last_beat $B dvtest-mig-hb)" -gt "$first_target" ]
+
+mig $A rerun1 '{"name": "dvtest-mig-hb", "target": "'$B'"}'
+verdict "the same migration again: changed=0" changed rerun1 False
+mig $A rerun1c '{"name": "dvtest-mig-hb", "target": "'$B'"}' --check
+verdict "check mode again: changed=0" changed rerun1c False
+
+# --- 2. refusals -----------------------------------------------------------------------------------
+define_guest $A dvtest-mig-net "" dvtest-mig-net
+start_guest $A dvtest-mig-net >/dev/null
+mig $A nonet '{"name": "dvtest-mig-net", "target": "'$B'"}'
+verdict "refused: $B lacks the guest's network" failed_with nonet "lacks network(s) dvtest-mig-net"
+verdict "... and the guest still runs on $A, not on $B" bash -c "[ \"\$($LAB ssh $A virsh domstate dvtest-mig-net | head -n1)\" = running ] && ! $LAB ssh $B virsh dominfo dvtest-mig-net >/dev/null 2>&1"
+
+mig $B nomem '{"name": "dvtest-mig-hb", "target": "'$A'", "min_free_memory": 100000000}'
+verdict "refused: not enough free memory on $A" failed_with nomem "memory: guest needs 192 MiB plus"
+verdict "... and the guest still runs on $B" [ "$(state_on $B dvtest-mig-hb)" = running ]
+
+mig $A notarget '{"name": "dvtest-mig-hb", "target": "dvtest-mig-nosuch"}'
+verdict "refused: a target that is no member" failed_with notarget "not a member"
+
+mig $A notfound '{"name": "dvtest-mig-nosuch", "target": "'$B'"}'
+verdict "refused: a guest no member has" failed_with notfound "not defined on any member"
+
+# 1 MiB/s cannot move 192 MiB in 3 s: the job is aborted.
+mig $B slow '{"name": "dvtest-mig-hb", "target": "'$A'", "bandwidth": 1, "timeout": 3}'
+verdict "a migration over its timeout is aborted with a message" failed_with slow "did not finish within timeout 3s"
+verdict "... and the guest still runs on $B, not on $A" bash -c "[ \"\$($LAB ssh $B virsh domstate dvtest-mig-hb | head -n1)\" = running ] && ! $LAB ssh $A virsh dominfo dvtest-mig-hb >/dev/null 2>&1"
+beat=$(last_beat $B dvtest-mig-hb); sleep 3
+verdict "... still counting there" [ "$(last_beat $B dvtest-mig-hb)" -gt "$beat" ]
+
+# --- 3. a local disk, copied during the live migration ----------------------------------------
+sum=$(make_volume $A dvtest-mig-disk.img 32)
+define_guest $A dvtest-mig-disk "$POOL_PATH/dvtest-mig-disk.img"
+start_guest $A dvtest-mig-disk >/dev/null
+mig $A never '{"name": "dvtest-mig-disk", "target": "'$B'", "copy_storage": "never"}'
+verdict "refused: copy_storage=never with a local disk" failed_with never "local disk(s) vda would not follow"
+verdict "... and nothing was created on $B" bash -c "[ \"\$($LAB ssh $A virsh domstate dvtest-mig-disk | head -n1)\" = running ] && ! $LAB ssh $B test -e $POOL_PATH/dvtest-mig-disk.img"
+mig $A copy '{"name": "dvtest-mig-disk", "target": "'$B'", "copy_storage": "all"}'
+if changed copy True; then
+    pass "live migration with copy_storage=all ($(res copy "r['stats']['time_elapsed_ms']") ms, downtime $(res copy "r['stats']['downtime_ms']") ms, disk $(res copy "r['stats'].get('disk_total_bytes')") bytes)"
+else
+    show copy; fail "live migration with copy_storage=all"
+fi
+verdict "running on $B" [ "$(state_on $B dvtest-mig-disk)" = running ]
+verdict "the disk's data on $B is the source's" [ "$(sha_on $B dvtest-mig-disk.img)" = "$sum" ]
+verdict "the source's copy is deleted" bash -c "! $LAB ssh $A test -e $POOL_PATH/dvtest-mig-disk.img"
+mig $A copy2 '{"name": "dvtest-mig-disk", "target": "'$B'", "copy_storage": "all"}'
+verdict "again: changed=0" changed copy2 False
+
+# --- 4. offline -----------------------------------------------------------------------------------
+sum=$(make_volume $A dvtest-mig-off.img 16)
+define_guest $A dvtest-mig-off "$POOL_PATH/dvtest-mig-off.img"
+mig $A offcheck '{"name": "dvtest-mig-off", "target": "'$B'"}' --check
+verdict "check mode: an offline move is planned" [ "$(res offcheck "r.get('changed'), r.get('mode')")" = "(True, 'offline')" ]
+mig $A livestopped '{"name": "dvtest-mig-off", "target": "'$B'", "mode": "live"}'
+verdict "refused: mode live for a stopped guest" failed_with livestopped "mode live needs it running"
+mig $A off '{"name": "dvtest-mig-off", "target": "'$B'"}'
+if changed off True; then pass "offline migration of a stopped guest"; else show off; fail "offline migration of a stopped guest"; fi
+verdict "defined, persistent and stopped on $B" bash -c "$LAB ssh $B virsh dominfo dvtest-mig-off | grep -q '^Persistent: *yes' && [ \"\$($LAB ssh $B virsh domstate dvtest-mig-off | head -n1)\" = 'shut off' ]"
+verdict "undefined on $A, its volume gone there" bash -c "! $LAB ssh $A virsh dominfo dvtest-mig-off >/dev/null 2>&1 && ! $LAB ssh $A test -e $POOL_PATH/dvtest-mig-off.img"
+verdict "the disk's data on $B is the source's" [ "$(sha_on $B dvtest-mig-off.img)" = "$sum" ]
+mig $A off2 '{"name": "dvtest-mig-off", "target": "'$B'"}'
+verdict "again: changed=0" changed off2 False
+verdict "it boots on $B" start_guest $B dvtest-mig-off
+
+# --- 5. back, driven from the other member ---------------------------------------------------------
+node $A "rm -f /var/log/libvirt/qemu/dvtest-mig-hb.serial.log"
+beat=$(last_beat $B dvtest-mig-hb)
+mig $B back '{"name": "dvtest-mig-hb", "target": "'$A'"}'
+if changed back True; then
+    pass "live migration $B -> $A run on $B ($(res back "r['stats']['time_elapsed_ms']") ms, downtime $(res back "r['stats']['downtime_ms']") ms)"
+else
+    show back; fail "live migration $B -> $A run on $B"
+fi
+wait_log $A dvtest-mig-hb "heartbeat" 20 >/dev/null
+first=$(serial $A dvtest-mig-hb | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | head -n1)
+verdict "the heartbeat goes on on $A ($beat on $B before, $first first back on $A)" \
+    [ -n "$first" ] && [ "$first" -gt "$beat" ] && [ "$first" -le $((beat + 4)) ]
+
+finish
