@@ -11,7 +11,7 @@ short_description: All the guests of one host, converged in one call
 version_added: 0.1.0
 description:
   - Converges a list of virtual machines on one host, each exactly as M(debvirt.cluster.guest)
-    would, in one module call: a rerun over many unchanged guests costs about as much as
+    would, in one module call. A rerun over many unchanged guests costs about as much as
     reading them, instead of a module start per guest.
   - Every guest is read, checked and planned before any of them is changed, so bad input in
     one item changes nothing at all.

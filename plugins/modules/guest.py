@@ -297,6 +297,7 @@ reboot_required:
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import ARGUMENT_SPEC, converge, request_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
 
+
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
     module.run(lambda: converge(module.client, request_from_params(module.params), module.check_mode))
