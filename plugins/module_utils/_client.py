@@ -59,6 +59,11 @@ class LibvirtClient:
     def __init__(self, uri):
         self.uri = uri
         self._conn = None
+        # Domains of the LXC driver are containers to the user; messages call them so.
+        self.noun = "container" if uri.split(":", 1)[0].split("+", 1)[0] == "lxc" else "guest"
+
+    def _label(self, dom):
+        return "%s %s" % (self.noun, dom.name())
 
     @property
     def conn(self):
@@ -110,7 +115,7 @@ class LibvirtClient:
 
     # --- domains --------------------------------------------------------------------------
     def domain(self, name):
-        return self.find("look up", "guest %s" % name, self.conn.lookupByName, name)
+        return self.find("look up", "%s %s" % (self.noun, name), self.conn.lookupByName, name)
 
     def domains(self):
         return self.call("list guests on", self.uri, self.conn.listAllDomains, 0)
@@ -119,57 +124,57 @@ class LibvirtClient:
         flags = libvirt.VIR_DOMAIN_XML_SECURE
         if inactive:
             flags |= libvirt.VIR_DOMAIN_XML_INACTIVE
-        return self.call("read the definition of", "guest %s" % dom.name(), dom.XMLDesc, flags)
+        return self.call("read the definition of", self._label(dom), dom.XMLDesc, flags)
 
     def domain_state(self, dom):
-        state, _reason = self.call("read the state of", "guest %s" % dom.name(), dom.state)
+        state, _reason = self.call("read the state of", self._label(dom), dom.state)
         return DOMAIN_STATES.get(state, "unknown")
 
     def define(self, xml, name):
-        return self.call("define", "guest %s" % name, self.conn.defineXML, xml)
+        return self.call("define", "%s %s" % (self.noun, name), self.conn.defineXML, xml)
 
     def undefine(self, dom, nvram):
         flags = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
         if nvram:
             flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-        self.call("undefine", "guest %s" % dom.name(), dom.undefineFlags, flags)
+        self.call("undefine", self._label(dom), dom.undefineFlags, flags)
 
     def start(self, dom, paused=False):
         flags = libvirt.VIR_DOMAIN_START_PAUSED if paused else 0
-        self.call("start", "guest %s" % dom.name(), dom.createWithFlags, flags)
+        self.call("start", self._label(dom), dom.createWithFlags, flags)
 
     def shutdown(self, dom):
-        self.call("shut down", "guest %s" % dom.name(), dom.shutdown)
+        self.call("shut down", self._label(dom), dom.shutdown)
 
     def destroy(self, dom):
-        self.call("force off", "guest %s" % dom.name(), dom.destroy)
+        self.call("force off", self._label(dom), dom.destroy)
 
     def suspend(self, dom):
-        self.call("pause", "guest %s" % dom.name(), dom.suspend)
+        self.call("pause", self._label(dom), dom.suspend)
 
     def resume(self, dom):
-        self.call("resume", "guest %s" % dom.name(), dom.resume)
+        self.call("resume", self._label(dom), dom.resume)
 
     def autostart(self, dom):
-        return bool(self.call("read autostart of", "guest %s" % dom.name(), dom.autostart))
+        return bool(self.call("read autostart of", self._label(dom), dom.autostart))
 
     def set_autostart(self, dom, value):
-        self.call("set autostart of", "guest %s" % dom.name(), dom.setAutostart, int(value))
+        self.call("set autostart of", self._label(dom), dom.setAutostart, int(value))
 
     def attach_live(self, dom, xml, what):
-        self.call("hot-plug %s into" % what, "guest %s" % dom.name(), dom.attachDeviceFlags,
+        self.call("hot-plug %s into" % what, self._label(dom), dom.attachDeviceFlags,
                   xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     def detach_live(self, dom, xml, what):
-        self.call("hot-unplug %s from" % what, "guest %s" % dom.name(), dom.detachDeviceFlags,
+        self.call("hot-unplug %s from" % what, self._label(dom), dom.detachDeviceFlags,
                   xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     def set_memory_live(self, dom, kib):
-        self.call("set the memory of", "guest %s" % dom.name(), dom.setMemoryFlags,
+        self.call("set the memory of", self._label(dom), dom.setMemoryFlags,
                   kib, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     def set_vcpus_live(self, dom, count):
-        self.call("set the vCPUs of", "guest %s" % dom.name(), dom.setVcpusFlags,
+        self.call("set the vCPUs of", self._label(dom), dom.setVcpusFlags,
                   count, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
     def wait_state(self, dom, wanted, timeout, what):
@@ -180,8 +185,8 @@ class LibvirtClient:
                 return
             if time.monotonic() >= deadline:
                 raise WaitTimeout(
-                    "Timed out after %ss waiting for guest %s to %s (it is %s)"
-                    % (timeout, dom.name(), what, state))
+                    "Timed out after %ss waiting for %s to %s (it is %s)"
+                    % (timeout, self._label(dom), what, state))
             time.sleep(0.5)
 
     def block_info(self, dom, target):
@@ -423,7 +428,7 @@ class LibvirtClient:
         return self.call("find the pool of", "volume %s" % vol.path(), vol.storagePoolLookupByVolume)
 
     def set_max_downtime(self, dom, milliseconds):
-        self.call("set the maximum migration downtime of", "guest %s" % dom.name(),
+        self.call("set the maximum migration downtime of", self._label(dom),
                   dom.migrateSetMaxDowntime, milliseconds, 0)
 
     def migrate_live(self, dom, dest, uri, persist_xml, bandwidth=None, copy_disks=()):
@@ -443,7 +448,7 @@ class LibvirtClient:
                          dest.conn, params, flags)
 
     def abort_job(self, dom):
-        self.call("abort the migration of", "guest %s" % dom.name(), dom.abortJob)
+        self.call("abort the migration of", self._label(dom), dom.abortJob)
 
     def job_stats(self, dom, completed=False):
         """libvirt's job statistics (time_elapsed, downtime, ... in ms); {} when it has none."""
