@@ -52,6 +52,14 @@ finish() {
 
 # shellcheck source=tests/env.sh
 . "$ROOT/tests/env.sh"
+# Lab tests reset nodes, restart daemons and change the cluster: two at once
+# would break each other, so they take turns (tests of other parts of the lab
+# should take this lock too). A test run by another holds it already.
+if [ -z "${DEBVIRT_LAB_TEST_LOCKED:-}" ]; then
+    exec 8>/run/debvirt-lab-test.lock
+    flock -w 3600 8 || { echo "another lab test holds /run/debvirt-lab-test.lock"; exit 1; }
+    export DEBVIRT_LAB_TEST_LOCKED=1
+fi
 "$ROOT/tests/sync-collection.sh" >/dev/null || { fail "copy the collection"; finish; }
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_STDOUT_CALLBACK=default
 export ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_PIPELINING=1 ANSIBLE_HOST_KEY_CHECKING=1

@@ -13,14 +13,19 @@
 #
 # Environment: DEBVIRT_LAB_STATE (default /var/lib/debvirt-lab),
 # DEBVIRT_LAB_CACHE (default /var/cache/debvirt-lab), DEBVIRT_LAB_MIRROR.
+# A second lab beside the first (the template is shared):
+# DEBVIRT_LAB_PREFIX (node names, default dvlab), DEBVIRT_LAB_NET (first three
+# octets, default 10.77.0) and a DEBVIRT_LAB_STATE of its own.
 set -euo pipefail
 
 STATE=${DEBVIRT_LAB_STATE:-/var/lib/debvirt-lab}
 CACHE=${DEBVIRT_LAB_CACHE:-/var/cache/debvirt-lab}
 MIRROR=${DEBVIRT_LAB_MIRROR:-http://deb.debian.org/debian}
-PREFIX=dvlab
-BRIDGE=dvlabbr0
-NET=10.77.0
+PREFIX=${DEBVIRT_LAB_PREFIX:-dvlab}
+BRIDGE=${PREFIX}br0
+NET=${DEBVIRT_LAB_NET:-10.77.0}
+[[ $PREFIX =~ ^[a-z][a-z0-9]{0,7}$ ]] || { echo "DEBVIRT_LAB_PREFIX: 1-8 lowercase letters and digits" >&2; exit 2; }
+[[ $NET =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || { echo "DEBVIRT_LAB_NET: three octets such as 10.77.0" >&2; exit 2; }
 HOST_IP=$NET.1
 RELEASE=bookworm
 SSH_TIMEOUT=${DEBVIRT_LAB_SSH_TIMEOUT:-90}
@@ -165,7 +170,8 @@ ensure_key() {
 write_config() {
     local i=$1 name ip dir mac cfg
     name=$(node_name "$i"); ip=$(node_ip "$i"); dir=$(node_dir "$i")
-    mac=$(printf '02:00:0a:4d:00:%02x' "$((10 + i))")
+    # Locally administered, from the lab's network, so that two labs never share a MAC.
+    mac=$(IFS=. read -r a b c <<<"$NET"; printf '02:%02x:%02x:%02x:00:%02x' "$c" "$a" "$b" "$((10 + i))")
     cfg=$(cat <<EOF
 # Written by tests/lab/lab.sh; rewritten on every "up".
 lxc.include = /usr/share/lxc/config/debian.common.conf
