@@ -27,6 +27,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     InvalidSpec,
     WaitTimeout,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
@@ -41,9 +42,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     remove,
 )
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
 HOSTNAME_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
-MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 DEV_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 STATES = ("present", "running", "stopped", "frozen", "absent")
 SYSTEM_INIT = ["/sbin/init"]
@@ -347,9 +346,7 @@ def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     p = params
     name = p["name"]
-    if not NAME_RE.match(name or ""):
-        raise InvalidSpec("Invalid container name %r: use letters, digits and _.+- (at most 63 "
-                          "characters, starting with a letter or digit)" % name)
+    check_name("container", name)
     for field, low in (("memory", 1), ("vcpus", 1), ("cpu_shares", 2)):
         if p.get(field) is not None and p[field] < low:
             raise InvalidSpec("%s must be at least %d, got %s" % (field, low, p[field]))
@@ -460,7 +457,7 @@ def _nic_from_params(index, n):
     mac = n.get("mac")
     if mac is not None:
         mac = mac.lower()
-        if not MAC_RE.match(mac) or int(mac[:2], 16) & 1:
+        if not is_mac(mac) or int(mac[:2], 16) & 1:
             raise InvalidSpec("%s: %r is not a unicast MAC address" % (where, n["mac"]))
     dev = n.get("name")
     if dev is not None and not DEV_RE.match(dev):

@@ -32,10 +32,10 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     LibvirtCallError,
     WaitTimeout,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
-from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, tostring
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, quote, tostring
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}")
 STATES = ("present", "running", "stopped", "paused", "absent")
 SHUTDOWN_RESEND = 10
 # Used only when a guest is created; an existing guest keeps what it has.
@@ -62,9 +62,7 @@ class GuestRequest:
 def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     name = params["name"]
-    if not NAME_RE.fullmatch(name or ""):
-        raise InvalidSpec("Invalid guest name %r: use letters, digits and _.+- (at most 63 "
-                          "characters, starting with a letter or digit)" % name)
+    check_name("guest", name)
     p = params
     if p.get("max_memory") is not None and p.get("memory") is not None and p["memory"] > p["max_memory"]:
         raise InvalidSpec("memory (%s MiB) is larger than max_memory (%s MiB)" % (p["memory"], p["max_memory"]))
@@ -171,7 +169,7 @@ def _nic_from_params(index, n):
     mac = n.get("mac")
     if mac is not None:
         mac = mac.lower()
-        if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", mac) or int(mac[:2], 16) & 1:
+        if not is_mac(mac) or int(mac[:2], 16) & 1:
             raise InvalidSpec("interfaces[%d]: %r is not a unicast MAC address" % (index, n["mac"]))
     return NicSpec(network=n.get("network"), bridge=n.get("bridge"), model=n.get("model"), mac=mac)
 
@@ -580,7 +578,7 @@ def apply_guest(client, req, plan, desired, actual, facts):
 
     for pool, vol, size, fmt in facts.new_volumes:
         xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation>"
-               "<target><format type='%s'/></target></volume>") % (_esc(vol), size, fmt)
+               "<target><format type='%s'/></target></volume>") % (quote(vol), size, fmt)
         client.create_volume(client.pool(pool), xml, vol)
     if any(c.target.startswith("cloud-init seed") for c in plan.changes):
         _cloudinit.write_seed(facts.seed["path"], facts.seed["files"])
@@ -657,9 +655,6 @@ def _device_xml(node):
         node.remove(child)
     return tostring(node)
 
-
-def _esc(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace("'", "&apos;")
 
 
 def _stop(client, dom, req):

@@ -17,6 +17,7 @@ import subprocess
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
@@ -26,12 +27,11 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     ensure,
     parse,
     remove,
+    quote,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import is_local
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
 BRIDGE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 MODES = ("nat", "route", "open", "isolated", "bridge")
 # What a running network takes without a restart.
 LIVE_SECTIONS = {"dhcp host": "dhcp-host", "dns host": "dns-host"}
@@ -199,13 +199,10 @@ def _write_addresses(net, addresses):
 
 def host_xml(section, entry):
     if section == "dhcp-host":
-        return "<host %s/>" % " ".join("%s='%s'" % (k, _esc(entry[k])) for k in ("mac", "name", "ip") if entry.get(k))
-    names = "".join("<hostname>%s</hostname>" % _esc(n) for n in entry["hostnames"])
-    return "<host ip='%s'>%s</host>" % (_esc(entry["ip"]), names)
+        return "<host %s/>" % " ".join("%s='%s'" % (k, quote(entry[k])) for k in ("mac", "name", "ip") if entry.get(k))
+    names = "".join("<hostname>%s</hostname>" % quote(n) for n in entry["hostnames"])
+    return "<host ip='%s'>%s</host>" % (quote(entry["ip"]), names)
 
-
-def _esc(text):
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace("'", "&apos;")
 
 
 # --- the request -----------------------------------------------------------------------------
@@ -221,9 +218,7 @@ def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     p = params
     name = p["name"]
-    if not NAME_RE.match(name or ""):
-        raise InvalidSpec("Invalid network name %r: use letters, digits and _.+- (at most 63 "
-                          "characters, starting with a letter or digit)" % name)
+    check_name("network", name)
     state = p.get("state") or "present"
     if state == "absent":
         return NetworkRequest(name, NetworkSpec(), state)
@@ -284,7 +279,7 @@ def _address(index, a):
         hosts = []
         for h in a["dhcp_hosts"]:
             mac = (h.get("mac") or "").lower()
-            if not MAC_RE.match(mac):
+            if not is_mac(mac):
                 raise InvalidSpec("%s: %r is not a MAC address" % (where, h.get("mac")))
             host = {"mac": mac, "ip": str(_in(where, net, h["ip"]))}
             if h.get("name"):

@@ -20,6 +20,7 @@ import tempfile
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
@@ -30,9 +31,9 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     parse,
     remove,
     tostring,
+    quote,
 )
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
 POOL_TYPES = ("dir", "fs", "logical", "netfs", "iscsi", "iscsi-direct", "rbd", "zfs")
 POOL_RUNNING = 2  # VIR_STORAGE_POOL_RUNNING
 
@@ -194,11 +195,8 @@ class SecretSpec:
         usage = "<name>%s</name>" if self.usage_type == "ceph" else "<target>%s</target>"
         return ("<secret ephemeral='no' private='yes'><description>debvirt %s</description>"
                 "<usage type='%s'>%s</usage></secret>"
-                % (self.digest, self.usage_type, usage % _esc(self.usage)))
+                % (self.digest, self.usage_type, usage % quote(self.usage)))
 
-
-def _esc(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace("'", "&apos;")
 
 
 class PoolRequest:
@@ -217,9 +215,7 @@ def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     p = params
     name = p["name"]
-    if not NAME_RE.match(name or ""):
-        raise InvalidSpec("Invalid storage pool name %r: use letters, digits and _.+- (at most 63 "
-                          "characters, starting with a letter or digit)" % name)
+    check_name("storage pool", name)
     state = p.get("state") or "present"
     ptype = p.get("type")
     if state == "absent":
@@ -541,7 +537,7 @@ def converge_pool(client, req, check_mode):
 # another volume (a full copy, or a qcow2 overlay that keeps the base as its backing store).
 # An existing volume is never overwritten: a request that contradicts it is an error.
 
-VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9_.+-][A-Za-z0-9_.+:@-]{0,254}$")
+VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9_.+-][A-Za-z0-9_.+:@-]{0,254}")
 DEFAULT_CACHE = "/var/cache/debvirt/images"
 _PROVENANCE = "volumes.json"
 
@@ -605,7 +601,7 @@ def volume_request_from_params(params):
 
     p = params
     name, pool = p["name"], p["pool"]
-    if not VOLUME_NAME_RE.match(name or "") or "/" in name:
+    if not VOLUME_NAME_RE.fullmatch(name or "") or "/" in name:
         raise InvalidSpec("Invalid volume name %r" % name)
     state = p.get("state") or "present"
     capacity = round_up(_bytes(p["capacity"], "capacity")) if p.get("capacity") is not None else None

@@ -34,6 +34,11 @@ def tostring(node):
     return etree.tostring(node, pretty_print=True, encoding="unicode")
 
 
+def quote(text):
+    """text made safe for element text or a single-quoted attribute in an XML string."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace("'", "&apos;")
+
+
 def _qname(step):
     prefix, sep, local = step.partition(":")
     return "{%s}%s" % (NAMESPACES[prefix], local) if sep else step
