@@ -305,7 +305,8 @@ verdict "cluster_info agrees with corosync-quorumtool on the rest" info_agrees_e
 # --- 9. quorum guard --------------------------------------------------------------------------------------
 node dvlab4 'systemctl stop pacemaker corosync'
 fingerprints dvlab1 dvlab2 >"$WORK/q-before.fp"
-if member dvlab1 '{"name": "dvlab2", "state": "absent"}'; then
+# force: guests (other tests' too) must not be what stops it here; quorum must.
+if member dvlab1 '{"name": "dvlab2", "state": "absent", "force": true}'; then
     fail "removing dvlab2 while dvlab4 is down is refused"
 elif grep -q 'without quorum' "$WORK/member.log"; then
     pass "removing dvlab2 while dvlab4 is down is refused (would lose quorum)"
