@@ -545,7 +545,7 @@ def _migrate_live(req, f, src, tgt, address, copy_disks):
     job = tgt.job_stats(new, completed=True)
     stats = {"time_elapsed_ms": job.get("time_elapsed"), "downtime_ms": job.get("downtime"),
              "data_total_bytes": job.get("data_total") or job.get("memory_total")}
-    if job.get("disk_total") is not None:
+    if job.get("disk_total"):
         stats["disk_total_bytes"] = job.get("disk_total")
     return stats
 
