@@ -146,7 +146,7 @@ def test_unmanaged_parts_survive(case):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_libvirt_accepts_output(case):
+def test_libvirt_accepts_output(case, driver_uri):
     """libvirt's own parser (the test driver shares it with the QEMU driver) takes the result.
 
     The test driver only runs type='test' guests; nothing else in the document is altered.
@@ -154,7 +154,7 @@ def test_libvirt_accepts_output(case):
     _spec, out = render(case)
     root = parse(out)
     root.set("type", "test")
-    conn = libvirt.open("test:///default")
+    conn = libvirt.open(driver_uri)
     try:
         dom = conn.defineXML(etree.tostring(root, encoding="unicode"))
         assert dom.name() == "web01"

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""converge() end to end against libvirt's test driver (test:///default).
+"""converge() end to end against libvirt's test driver (a private copy of test:///default's objects).
 
 The test driver defines, starts and stops guests, makes volumes in its pool `default-pool` and
 has a network `default`, but cannot hot-plug devices: those changes must end up as warnings

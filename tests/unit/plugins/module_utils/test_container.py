@@ -14,7 +14,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils import _container 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
+DATA = os.path.join(os.path.dirname(__file__), "data", "container")
 
 
 def load(name):

@@ -14,7 +14,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils import _network as
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
-from ansible_collections.debvirt.cluster.tests.unit.plugins.module_utils.conftest import TEST_URI, reset_test_driver
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "network")
 PREFIX = "u-net-"
@@ -193,15 +192,9 @@ class DriverClient(LibvirtClient):
 
 
 @pytest.fixture
-def nclient():
-    c = DriverClient(TEST_URI)
+def nclient(driver_uri):
+    c = DriverClient(driver_uri)
     yield c
-    for net in c.conn.listAllNetworks(0):
-        if net.name().startswith(PREFIX):
-            if net.isActive():
-                net.destroy()
-            net.undefine()
-    reset_test_driver(c.conn)
     c.close()
 
 

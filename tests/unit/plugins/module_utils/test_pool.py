@@ -15,8 +15,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._client import Lib
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
-from ansible_collections.debvirt.cluster.tests.unit.plugins.module_utils.conftest import TEST_URI, reset_test_driver
-
 DATA = os.path.join(os.path.dirname(__file__), "data", "pool")
 PREFIX = "u-pool-"
 
@@ -56,15 +54,9 @@ class DriverClient(LibvirtClient):
 
 
 @pytest.fixture
-def tclient():
-    c = DriverClient(TEST_URI)
+def tclient(driver_uri):
+    c = DriverClient(driver_uri)
     yield c
-    for pool in c.conn.listAllStoragePools(0):
-        if pool.name().startswith(PREFIX):
-            if pool.isActive():
-                pool.destroy()
-            pool.undefine()
-    reset_test_driver(c.conn)
     c.close()
 
 
