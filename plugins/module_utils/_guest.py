@@ -656,7 +656,6 @@ def _device_xml(node):
     return tostring(node)
 
 
-
 def _stop(client, dom, req):
     if client.domain_state(dom) == "paused":
         client.resume(dom)

@@ -204,7 +204,6 @@ def host_xml(section, entry):
     return "<host ip='%s'>%s</host>" % (quote(entry["ip"]), names)
 
 
-
 # --- the request -----------------------------------------------------------------------------
 class NetworkRequest:
     def __init__(self, name, spec, state="present", autostart=None):

@@ -198,7 +198,6 @@ class SecretSpec:
                 % (self.digest, self.usage_type, usage % quote(self.usage)))
 
 
-
 class PoolRequest:
     def __init__(self, name, spec, state="present", autostart=None, build=True, delete_data=False,
                  secret=None):
