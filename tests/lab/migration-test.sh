@@ -202,8 +202,8 @@ else
 fi
 # Another test may be re-creating the trust right now: give it a minute.
 trust() {
-    local a=$1 b=$2 i
-    for i in $(seq 30); do
+    local a=$1 b=$2 _
+    for _ in $(seq 30); do
         node "$a" "virsh -c 'qemu+ssh://root@$b/system?no_tty=1' version >/dev/null 2>&1" && return 0
         sleep 2
     done

@@ -2,7 +2,8 @@
 # Role test on the lab: role node through playbooks/site.yml, on the lab's
 # nodes (a lab that is up is reused as it is; otherwise one of
 # DEBVIRT_LAB_NODES nodes, default 3, is built), then the cluster test
-# (tests/lab/cluster-test.sh, counted in the same totals).
+# (tests/lab/cluster-test.sh) and the migration test (tests/lab/migration-test.sh), counted
+# in the same totals.
 #
 #  1. the managed files are put back as the packages left them (a fresh node)
 #  2. check mode on that fresh state: succeeds, predicts changes, changes nothing
@@ -209,5 +210,15 @@ if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
     PASSED=$((PASSED + BASH_REMATCH[1])); FAILED=$((FAILED + BASH_REMATCH[2]))
 else
     fail "cluster test ran to the end"
+fi
+
+# 9. Migration between dvlab1 and dvlab2 (its own script too); counted here.
+echo "=== migration test"
+bash "$HERE/migration-test.sh" 2>&1 | tee "$WORK/migration-test.out"
+counts=$(tail -n1 "$WORK/migration-test.out")
+if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    PASSED=$((PASSED + BASH_REMATCH[1])); FAILED=$((FAILED + BASH_REMATCH[2]))
+else
+    fail "migration test ran to the end"
 fi
 finish
