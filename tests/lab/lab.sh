@@ -235,7 +235,12 @@ EOF
         sed -i "s/ [^ ]*\$/ root@$name/" "$root"/etc/ssh/ssh_host_*.pub
     fi
     install -d -m 0700 "$root/root/.ssh"
-    install -m 0600 "$KEY.pub" "$root/root/.ssh/authorized_keys"
+    # Added, not overwritten: the roles keep their own keys in this file (role
+    # cluster's trust between the nodes), and "up" must not take them away.
+    touch "$root/root/.ssh/authorized_keys"
+    chmod 0600 "$root/root/.ssh/authorized_keys"
+    grep -qxF "$(cat "$KEY.pub")" "$root/root/.ssh/authorized_keys" \
+        || cat "$KEY.pub" >> "$root/root/.ssh/authorized_keys"
     if install_libvirtd_cgroup_workaround "$root" && is_running "$i"; then
         RESTART_LIBVIRTD+=("$i")
     fi
