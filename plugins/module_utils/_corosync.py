@@ -366,6 +366,13 @@ def new_conf(cluster_name, nodes, token=None, token_coefficient=None, crypto_cip
         if qdevice.get("tie_breaker"):
             net.set("tie_breaker", qdevice["tie_breaker"])
     conf.set_nodes(nodes)
+    # A blank line before each section, as people write these files.
+    spaced = []
+    for item in conf.root.items:
+        if isinstance(item, Section):
+            spaced.append(Comment(""))
+        spaced.append(item)
+    conf.root.items = spaced
     return conf
 
 
