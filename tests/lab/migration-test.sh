@@ -150,7 +150,7 @@ wait_log() {  # HOST GUEST PATTERN TIMEOUT
 beyond() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -gt "$2" ]; }
 counting() {  # HOST GUEST SINCE: a higher heartbeat within 15 s
     local deadline=$((SECONDS + 15)) now
-    while [ $SECONDS -lt $deadline ]; do
+    while [ "$SECONDS" -lt "$deadline" ]; do
         now=$(last_beat "$1" "$2")
         beyond "$now" "$3" && return 0
         sleep 1
@@ -365,6 +365,7 @@ playbook() {  # TAG PLAYBOOK
 }
 pb_changed() { awk '/^PLAY RECAP/{r=1; next} r && /ok=/{for(i=1;i<=NF;i++) if ($i ~ /^changed=/) {split($i,a,"="); print a[2]}}' "$WORK/$1.log"; }
 states() {  # HOST: "name state" of the three guests, sorted
+    # shellcheck disable=SC2016  # expanded by the node's shell
     node "$1" 'for d in dvtest-mig-ev1 dvtest-mig-ev2 dvtest-mig-ev3; do echo "$d $(virsh domstate $d 2>/dev/null | head -n1)"; done'
 }
 expected="dvtest-mig-ev1 running
