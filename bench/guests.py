@@ -1,0 +1,597 @@
+"""Converge N guests with debvirt.cluster.guest and with community.libvirt's virt module.
+
+Usage:  make bench [N=20]          (or: . tests/env.sh && python bench/guests.py)
+
+Environment:
+  N                     guests per side (default 20)
+  ROUNDS                how many times to measure each side (default 1); the table shows
+                        the median, the raw figures follow it
+  DEBVIRT_BENCH_VENV    the venv of the `ansible` package that carries community.libvirt
+                        (default /var/cache/debvirt-dev/bench-venv; created when missing)
+  DEBVIRT_BENCH_ANSIBLE pip requirement for that venv (default ansible==12.*)
+  LIBVIRT_DEFAULT_URI   the libvirt to use (default qemu:///system)
+  DEBVIRT_TEST_IMAGES   where the test guest's vmlinux and initrd.img are
+
+See bench/README.md for what is measured and how to read it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PREFIX = "dvbench-"
+MARKER = b"DEBVIRT-TEST-GUEST-UP"
+LOG_DIR = Path("/var/log/libvirt/qemu")
+
+N = int(os.environ.get("N") or 20)
+ROUNDS = int(os.environ.get("ROUNDS") or 1)
+URI = os.environ.get("LIBVIRT_DEFAULT_URI") or "qemu:///system"
+IMAGES = Path(os.environ.get("DEBVIRT_TEST_IMAGES") or "/var/cache/debvirt-test/guest")
+BENCH_VENV = Path(os.environ.get("DEBVIRT_BENCH_VENV") or "/var/cache/debvirt-dev/bench-venv")
+BENCH_ANSIBLE = os.environ.get("DEBVIRT_BENCH_ANSIBLE") or "ansible==12.*"
+# The debvirt side runs the ansible-core of the venv this script runs in (make bench runs it
+# with the project venv's python); DEBVIRT_VENV wins when it is set, as tests/env.sh does.
+DEBVIRT_BIN = Path(os.environ["DEBVIRT_VENV"]) / "bin" if os.environ.get("DEBVIRT_VENV") \
+    else Path(sys.executable).parent
+
+# One spec for both sides. The serial log is not part of the comparison as such: it lets the
+# benchmark see every guest really boot, and wait for the boots to finish before the rerun.
+SPEC_VARS = {
+    "bench_uri": URI,
+    "bench_memory": 128,
+    "bench_vcpus": 1,
+    "bench_kernel": str(IMAGES / "vmlinux"),
+    "bench_initrd": str(IMAGES / "initrd.img"),
+    # no_timer_check: on a loaded machine a TCG guest's kernel can miss its IO-APIC timer
+    # check and panic ("IO-APIC + timer doesn't work!"); seen in 4 of 120 boots here.
+    "bench_cmdline": "console=ttyS0 no_timer_check",
+    "bench_log_dir": str(LOG_DIR),
+}
+
+PLAY_HEAD = """\
+- name: {title}
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    # Each side's modules run under its own venv's python, which has libvirt-python and lxml.
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
+  tasks:
+"""
+
+# What a user writes today: one task per guest (issue 7 will add a bulk path).
+DEBVIRT_PLAYBOOK = PLAY_HEAD.format(title="dvbench debvirt.cluster.guest") + """\
+    - name: Guest defined and running
+      debvirt.cluster.guest:
+        name: "{{ guest }}"
+        uri: "{{ bench_uri }}"
+        state: running
+        virt_type: qemu
+        memory: "{{ bench_memory }}"
+        vcpus: "{{ bench_vcpus }}"
+        kernel: "{{ bench_kernel }}"
+        initrd: "{{ bench_initrd }}"
+        cmdline: "{{ bench_cmdline }}"
+        serial_log: "{{ bench_log_dir }}/{{ guest }}.serial.log"
+      loop: "{{ bench_guests }}"
+      loop_control:
+        loop_var: guest
+"""
+
+# community.libvirt's documented idiom: define from a template, then a state task.
+COMMUNITY_PLAYBOOK = PLAY_HEAD.format(title="dvbench community.libvirt.virt") + """\
+    - name: Guest defined
+      community.libvirt.virt:
+        command: define
+        xml: "{{ lookup('ansible.builtin.template', 'domain.xml.j2') }}"
+        uri: "{{ bench_uri }}"
+      loop: "{{ bench_guests }}"
+      loop_control:
+        loop_var: guest
+    - name: Guest running
+      community.libvirt.virt:
+        name: "{{ guest }}"
+        state: running
+        uri: "{{ bench_uri }}"
+      loop: "{{ bench_guests }}"
+      loop_control:
+        loop_var: guest
+"""
+
+# The domain that debvirt.cluster.guest defines for the spec above, written out by hand as a
+# community.libvirt user must. What libvirt fills in by itself (machine type, CPU model,
+# emulator, controllers, PCI addresses, memballoon) is left to it on both sides; the script
+# checks at the end that both sides got the same definition.
+DOMAIN_TEMPLATE = """\
+<domain type='qemu'>
+  <name>{{ guest }}</name>
+  <memory unit='MiB'>{{ bench_memory }}</memory>
+  <vcpu>{{ bench_vcpus }}</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>{{ bench_kernel }}</kernel>
+    <initrd>{{ bench_initrd }}</initrd>
+    <cmdline>{{ bench_cmdline }}</cmdline>
+  </os>
+  <features>
+    <acpi/>
+    <apic/>
+  </features>
+  <devices>
+    <serial type='pty'>
+      <log file='{{ bench_log_dir }}/{{ guest }}.serial.log' append='on'/>
+    </serial>
+    <console type='pty'/>
+    <rng model='virtio'>
+      <backend model='random'>/dev/urandom</backend>
+    </rng>
+  </devices>
+</domain>
+"""
+
+# The recap counts a looped task once however many items changed; this callback counts items,
+# and times each task, into the JSON file named by DVBENCH_TALLY.
+TALLY_CALLBACK = '''\
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "dvbench_tally"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._tasks = []
+        self._started = None
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._started = time.monotonic()
+        self._tasks.append({"name": task.get_name(), "seconds": None,
+                            "items": 0, "changed": 0, "failed": 0})
+
+    def _count(self, result, failed):
+        # ansible-core 2.19 renamed _result to result; older cores only have _result.
+        res = getattr(result, "result", None)
+        if res is None:
+            res = result._result
+        entry = self._tasks[-1]
+        entry["seconds"] = time.monotonic() - self._started
+        items = res.get("results") if isinstance(res.get("results"), list) else [res]
+        for item in items:
+            entry["items"] += 1
+            entry["changed"] += bool(item.get("changed"))
+            entry["failed"] += bool(failed and item is res or item.get("failed"))
+
+    def v2_runner_on_ok(self, result):
+        self._count(result, False)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._count(result, True)
+
+    def v2_runner_on_unreachable(self, result):
+        self._count(result, True)
+
+    def v2_playbook_on_stats(self, stats):
+        with open(os.environ["DVBENCH_TALLY"], "w", encoding="utf-8") as f:
+            json.dump(self._tasks, f)
+'''
+
+
+class BenchError(Exception):
+    pass
+
+
+@dataclass
+class Run:
+    seconds: float
+    tasks: list[dict]
+    ok: bool
+    load: str
+    cpu: float
+
+    @property
+    def items(self) -> int:
+        return sum(t["items"] for t in self.tasks)
+
+    @property
+    def changed(self) -> int:
+        return sum(t["changed"] for t in self.tasks)
+
+
+@dataclass
+class Side:
+    key: str
+    title: str
+    prefix: str
+    bin_dir: Path
+    collections_path: str
+    playbook: str
+    converge: list[Run] = field(default_factory=list)
+    rerun: list[Run] = field(default_factory=list)
+    definition: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}{i}" for i in range(1, N + 1)]
+
+
+def sh(*cmd: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, text=True, capture_output=True, **kw)
+
+
+def virsh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh("virsh", "-q", "-c", URI, *args, check=check)
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def bench_domains() -> list[str]:
+    out = virsh("list", "--all", "--name").stdout
+    return [n for n in out.split() if n.startswith(PREFIX)]
+
+
+def cleanup() -> None:
+    """Remove every dvbench-* domain and its logs, whoever left them."""
+    for name in bench_domains():
+        virsh("destroy", name, check=False)
+        # A bench domain has no NVRAM, snapshots or managed save, but a half-finished run of
+        # some future version might: these flags make undefine succeed in any case.
+        if virsh("undefine", "--managed-save", "--snapshots-metadata", "--nvram", name,
+                 check=False).returncode != 0:
+            virsh("undefine", name, check=False)
+    left = bench_domains()
+    # Stale serial logs would show the boot marker of an earlier guest (the logs append).
+    for path in LOG_DIR.glob(f"{PREFIX}*.log"):
+        path.unlink(missing_ok=True)
+    if left:
+        raise BenchError(f"could not remove domains: {' '.join(left)}")
+
+
+def ensure_bench_venv() -> None:
+    """The venv of the `ansible` package, kept apart from the project's venv on purpose.
+
+    It pulls its own ansible-core, which must not replace the one the project tests with.
+    """
+    py = BENCH_VENV / "bin" / "python"
+    # The real interpreter, not this venv's: a venv made from a venv's python breaks when the
+    # outer one is rebuilt.
+    base = getattr(sys, "_base_executable", sys.executable)
+    want = f"{BENCH_ANSIBLE} libvirt-python lxml | {sys.version.split()[0]}"
+    stamp = BENCH_VENV / ".dvbench-stamp"
+    have = stamp.read_text().strip() if stamp.exists() else ""
+    if have == want and sh(str(py), "-c", "import ansible_collections.community.libvirt, "
+                           "libvirt, lxml", check=False).returncode == 0:
+        return
+    log(f"creating {BENCH_VENV} with {BENCH_ANSIBLE} (once; takes about a minute)")
+    stamp.unlink(missing_ok=True)
+    subprocess.run([base, "-m", "venv", "--clear", str(BENCH_VENV)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", BENCH_ANSIBLE, "libvirt-python",
+                    "lxml"], check=True)
+    stamp.write_text(want + "\n")
+
+
+def python_of(bin_dir: Path, code: str) -> str:
+    return sh(str(bin_dir / "python"), "-c", code).stdout.strip()
+
+
+def versions() -> dict[str, str]:
+    core = "from ansible.release import __version__ as v; print(v)"
+    coll = ("import json, pathlib, ansible_collections.community.libvirt as m; "
+            "print(json.loads((pathlib.Path(list(m.__path__)[0]) / 'MANIFEST.json')"
+            ".read_text())['collection_info']['version'])")
+    git = sh("git", "-C", str(ROOT), "describe", "--always", "--dirty", check=False)
+    virsh_v = virsh("version", check=False).stdout
+    lib = re.search(r"Using library: libvirt (\S+)", virsh_v)
+    qemu = re.search(r"Running hypervisor: QEMU (\S+)", virsh_v)
+    return {
+        "debvirt ansible-core": python_of(DEBVIRT_BIN, core),
+        "community ansible-core": python_of(BENCH_VENV / "bin", core),
+        "community.libvirt": python_of(BENCH_VENV / "bin", coll),
+        "debvirt.cluster": f"{git.stdout.strip() or '?'} (the working tree when the run began)",
+        "libvirt": lib.group(1) if lib else "?",
+        "QEMU": qemu.group(1) if qemu else "?",
+        "CPUs": str(os.cpu_count()),
+    }
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    proc.wait()
+    # Members outlive the leader for a moment; the cleanup must not race a dying module.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+
+
+def run_playbook(side: Side, work: Path, label: str) -> Run:
+    tally = work / f"{side.key}-{label}.json"
+    out = work / f"{side.key}-{label}.log"
+    env = dict(os.environ)
+    env.update({
+        "PATH": f"{side.bin_dir}:{env.get('PATH', '')}",
+        "VIRTUAL_ENV": str(side.bin_dir.parent),
+        # Only this side's collections: debvirt's build copy, or none beyond what the
+        # `ansible` package carries (so ~/.ansible/collections cannot shadow community.libvirt).
+        "ANSIBLE_COLLECTIONS_PATH": side.collections_path,
+        # The same (empty) configuration for both sides, whatever ansible.cfg lies around.
+        "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
+        "ANSIBLE_CALLBACK_PLUGINS": str(work / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "dvbench_tally",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_NOCOLOR": "1",
+        "DVBENCH_TALLY": str(tally),
+    })
+    cmd = [str(side.bin_dir / "ansible-playbook"), "-e", f"@{work / 'vars.json'}",
+           str(work / f"{side.key}.yml")]
+    load = loadavg().split()[0]
+    # CPU time of ansible-playbook and everything it ran (workers, modules): the cost of the
+    # tool itself, which other work on a shared machine barely disturbs, unlike
+    # wall time. libvirtd's and QEMU's share is not in it; that work is the same on both sides.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with out.open("w") as f:
+        started = time.monotonic()
+        # Its own process group, so that an interrupted benchmark can stop ansible's workers
+        # and modules too: killing ansible-playbook alone let a worker define a guest after
+        # the cleanup had run.
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            rc = proc.wait()
+        except BaseException:
+            kill_group(proc)
+            raise
+        seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    tasks = json.loads(tally.read_text()) if tally.exists() else []
+    ok = rc == 0 and all(t["failed"] == 0 for t in tasks)
+    if not ok:
+        tail = out.read_text().splitlines()[-30:]
+        log(f"{side.title} {label} failed (rc {rc}); end of its output:\n  " + "\n  ".join(tail))
+    return Run(seconds, tasks, ok, load, cpu)
+
+
+def wait_booted(side: Side, timeout: float) -> list[str]:
+    """Wait until every guest printed the test image's marker; return what it saw otherwise.
+
+    Not timed. It proves that the guests really run, and lets the boots finish before the
+    rerun, so that the rerun measures the modules and not N guests booting under TCG beside
+    them. A guest that does not boot is reported, not fatal: the module's work (a defined,
+    running domain) is done either way, and on a loaded machine a TCG boot can fail.
+    """
+    pending = set(side.names())
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            try:
+                if MARKER in (LOG_DIR / f"{name}.serial.log").read_bytes():
+                    pending.discard(name)
+            except FileNotFoundError:
+                pass
+        time.sleep(0.5)
+    notes = []
+    for name in sorted(pending):
+        state = virsh("domstate", "--reason", name, check=False).stdout.strip() or "?"
+        try:
+            lines = (LOG_DIR / f"{name}.serial.log").read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            lines = []
+        last = lines[-1].strip() if lines else "(no serial output)"
+        notes.append(f"{name} printed no {MARKER.decode()} within {timeout:.0f} s "
+                     f"(state: {state}; {len(lines)} serial lines, last: {last})")
+    return notes
+
+
+def check_running(side: Side) -> None:
+    out = virsh("list", "--state-running", "--name").stdout.split()
+    missing = sorted(set(side.names()) - set(out))
+    if missing:
+        raise BenchError(f"{side.title}: not running after the rerun: {' '.join(missing)}")
+
+
+def definition(side: Side) -> str:
+    """The persistent definition of the side's first guest, with what must differ masked."""
+    xml = virsh("dumpxml", "--inactive", f"{side.prefix}1").stdout
+    xml = re.sub(r"<uuid>[^<]*</uuid>", "<uuid/>", xml)
+    return xml.replace(side.prefix, PREFIX + "X-")
+
+
+def measure(side: Side, work: Path, round_no: int) -> None:
+    cleanup()
+    log(f"round {round_no}: {side.title}: converge {N} guests")
+    first = run_playbook(side, work, f"r{round_no}-converge")
+    side.converge.append(first)
+    if not first.ok:
+        raise BenchError(f"{side.title}: the first converge failed")
+    side.notes += [f"round {round_no}: {n}" for n in wait_booted(side, timeout=60 + 6 * N)]
+    log(f"round {round_no}: {side.title}: no-op rerun")
+    again = run_playbook(side, work, f"r{round_no}-rerun")
+    side.rerun.append(again)
+    if not again.ok:
+        raise BenchError(f"{side.title}: the rerun failed")
+    check_running(side)
+    side.definition = side.definition or definition(side)
+    cleanup()
+
+
+def fmt_s(runs: list[Run], attr: str = "seconds") -> str:
+    return f"{statistics.median(getattr(r, attr) for r in runs):.1f} s" if runs else "-"
+
+
+def fmt_ratio(a: list[Run], b: list[Run], attr: str = "seconds") -> str:
+    if not a or not b:
+        return "-"
+    mid_a = statistics.median(getattr(r, attr) for r in a)
+    mid_b = statistics.median(getattr(r, attr) for r in b)
+    return f"{mid_a / mid_b:.2f}"
+
+
+def fmt_changed(runs: list[Run]) -> str:
+    if not runs:
+        return "-"
+    counts = sorted({(r.changed, r.items) for r in runs})
+    return ", ".join(f"{c}/{i} items" for c, i in counts)
+
+
+def fmt_tasks(run: Run) -> str:
+    return "; ".join(f"{t['name']} {t['seconds'] or 0:.1f} s, {t['changed']}/{t['items']} changed"
+                     for t in run.tasks)
+
+
+def report(sides: dict[str, Side], info: dict[str, str], load: tuple[str, str]) -> str:
+    a, b = sides["debvirt"], sides["community"]
+    rows = [
+        ("", "debvirt.cluster", "community.libvirt", "ratio debvirt/community"),
+        ("time, converge", fmt_s(a.converge), fmt_s(b.converge), fmt_ratio(a.converge, b.converge)),
+        ("time, no-op rerun", fmt_s(a.rerun), fmt_s(b.rerun), fmt_ratio(a.rerun, b.rerun)),
+        ("CPU, converge", fmt_s(a.converge, "cpu"), fmt_s(b.converge, "cpu"),
+         fmt_ratio(a.converge, b.converge, "cpu")),
+        ("CPU, no-op rerun", fmt_s(a.rerun, "cpu"), fmt_s(b.rerun, "cpu"),
+         fmt_ratio(a.rerun, b.rerun, "cpu")),
+        ("changed, converge", fmt_changed(a.converge), fmt_changed(b.converge), ""),
+        ("changed, no-op rerun", fmt_changed(a.rerun), fmt_changed(b.rerun), ""),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [
+        f"Converge {N} guests (qemu, 128 MiB, 1 vCPU, direct kernel boot, no disks), "
+        f"{ROUNDS} round(s), medians.",
+        "Time: wall time of ansible-playbook. CPU: CPU time of ansible-playbook and all it ran.",
+        "",
+    ]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    lines += ["", "Every run (load = 1-min load average at its start; items = module calls):"]
+    for side in (a, b):
+        for label, runs in (("converge", side.converge), ("rerun", side.rerun)):
+            for i, run in enumerate(runs, 1):
+                lines.append(f"  {side.title:18} {label:8} round {i}: {run.seconds:5.1f} s, "
+                             f"CPU {run.cpu:5.1f} s, load {run.load:5}  ({fmt_tasks(run)})")
+    if a.definition and b.definition:
+        same = "yes" if a.definition == b.definition else "NO (see below)"
+        lines += ["", f"Same persistent definition on both sides (uuid, name masked): {same}"]
+        if a.definition != b.definition:
+            lines += difflib.unified_diff(a.definition.splitlines(), b.definition.splitlines(),
+                                          "debvirt", "community", lineterm="")
+    notes = a.notes + b.notes
+    if notes:
+        lines += ["", "Guests that did not boot (the rerun ran anyway):"]
+        lines += [f"  {n}" for n in notes]
+    lines += ["", f"Load average before / after: {load[0]} / {load[1]}"]
+    lines += [f"{k}: {v}" for k, v in info.items()]
+    return "\n".join(lines) + "\n"
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def terminated(*_) -> None:
+    log("terminated; removing the dvbench-* guests")
+    sys.exit(143)
+
+
+def main() -> int:
+    if N < 1 or ROUNDS < 1:
+        raise BenchError("N and ROUNDS must be at least 1")
+    # SIGTERM (a CI timeout, a killed make) must still reach the cleanup in `finally`.
+    signal.signal(signal.SIGTERM, terminated)
+    if virsh("version", check=False).returncode != 0:
+        raise BenchError(f"libvirt at {URI} does not answer; run `make setup`")
+    sh(str(ROOT / "tests" / "images" / "build-test-guest.sh"), str(IMAGES))
+    ensure_bench_venv()
+    info = versions()
+
+    sides = {
+        "debvirt": Side("debvirt", "debvirt.cluster", f"{PREFIX}a-", DEBVIRT_BIN,
+                        "", DEBVIRT_PLAYBOOK),
+        "community": Side("community", "community.libvirt", f"{PREFIX}b-", BENCH_VENV / "bin",
+                          "", COMMUNITY_PLAYBOOK),
+    }
+    load_before = loadavg()
+    failed = None
+    with tempfile.TemporaryDirectory(prefix="dvbench-") as tmp:
+        work = Path(tmp)
+        # A private copy of the working tree rather than the shared $DEBVIRT_BUILD: other runs
+        # on this machine re-sync or remove that one, and one measurement must see one tree.
+        build = Path(sh(str(ROOT / "tests" / "sync-collection.sh"),
+                        env=dict(os.environ, DEBVIRT_BUILD=str(work / "build"))).stdout.strip())
+        sides["debvirt"].collections_path = str(build.parents[2])
+        empty = work / "no-collections"
+        empty.mkdir()
+        sides["community"].collections_path = str(empty)
+        (work / "ansible.cfg").write_text("[defaults]\n")
+        (work / "callback_plugins").mkdir()
+        (work / "callback_plugins" / "dvbench_tally.py").write_text(TALLY_CALLBACK)
+        (work / "domain.xml.j2").write_text(DOMAIN_TEMPLATE)
+        for side in sides.values():
+            (work / f"{side.key}.yml").write_text(side.playbook)
+        try:
+            for round_no in range(1, ROUNDS + 1):
+                # Alternate who goes first, so that neither side always meets a warmer cache.
+                order = ["debvirt", "community"] if round_no % 2 else ["community", "debvirt"]
+                for key in order:
+                    side = sides[key]
+                    (work / "vars.json").write_text(
+                        json.dumps(SPEC_VARS | {"bench_guests": side.names()}))
+                    measure(side, work, round_no)
+        except BenchError as e:
+            failed = str(e)
+        finally:
+            try:
+                cleanup()
+            except BenchError as e:
+                failed = failed or str(e)
+
+    text = report(sides, info, (load_before, loadavg()))
+    if failed:
+        text += f"\nINCOMPLETE: {failed}\n"
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    path = results / time.strftime("%Y%m%dT%H%M%SZ.txt", time.gmtime())
+    path.write_text(text)
+    print(text, end="")
+    print(f"(written to {path.relative_to(ROOT)})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log(f"ERROR: {e}")
+        sys.exit(1)
+    except subprocess.CalledProcessError as e:
+        log(f"ERROR: {' '.join(map(str, e.cmd))} failed:\n{e.stderr or ''}")
+        sys.exit(1)
