@@ -59,7 +59,7 @@ SERIAL 0 115200
 LABEL linux
   KERNEL /vmlinuz
   INITRD /initrd.img
-  APPEND console=ttyS0
+  APPEND console=ttyS0 no_timer_check
 EOF
 extlinux --install "$work/mnt/boot/extlinux" >/dev/null 2>&1
 umount "$work/mnt"
