@@ -35,6 +35,13 @@ B=dvlab2
 POOL=dvtest-mig-pool
 POOL_PATH=/var/lib/libvirt/dvtest-mig-pool
 IMAGES=/var/cache/debvirt-test/guest
+# A userspace iSCSI target of our own on the lab bridge: its own control socket and portal,
+# so that it neither meets nor disturbs another tgtd on the machine.
+TGT_CONTROL=48
+TGT_HOST=10.77.0.1
+TGT_PORT=13261
+TGT_IQN=iqn.2026-11.test.debvirt:dvtest-mig-san
+TGT_IMAGE=/var/tmp/dvtest-mig-san.img
 T_START=$SECONDS
 
 PASSED=0
@@ -68,6 +75,9 @@ if grep -q dvtest-mig- /etc/ansible/facts.d/debvirt_evacuated.fact 2>/dev/null; 
 fi
 # The pool's directory holds only this test's volumes.
 rm -rf "$POOL_PATH"
+for p in $(virsh pool-list --all --name | grep "^dvtest-mig-"); do
+    virsh pool-destroy "$p" >/dev/null 2>&1; virsh pool-undefine "$p" >/dev/null 2>&1
+done
 for net in $(virsh net-list --all --name | grep "^dvtest-mig-"); do
     virsh net-destroy "$net" >/dev/null 2>&1; virsh net-undefine "$net" >/dev/null 2>&1
 done
@@ -75,6 +85,13 @@ true
 EOF
         node "$n" "POOL=$POOL POOL_PATH=$POOL_PATH sh /tmp/dvtest-mig-cleanup.sh </dev/null; rm -f /tmp/dvtest-mig-cleanup.sh" 2>/dev/null || true
     done
+    # tgtd ignores SIGTERM while it has targets: take ours offline, delete it, then stop tgtd.
+    if tgtadm -C "$TGT_CONTROL" --op show --mode sys >/dev/null 2>&1; then
+        tgtadm -C "$TGT_CONTROL" --op update --mode sys --name State -v offline
+        tgtadm -C "$TGT_CONTROL" --lld iscsi --op delete --mode target --tid 1 --force
+        tgtadm -C "$TGT_CONTROL" --op delete --mode system
+    fi >/dev/null 2>&1
+    rm -f "$TGT_IMAGE" /var/tmp/dvtest-mig-tgtd.log
 }
 finish() {
     cleanup
@@ -157,13 +174,13 @@ counting() {  # HOST GUEST SINCE: a higher heartbeat within 15 s
     done
     echo "  no heartbeat after $3 within 15 s"; return 1
 }
-define_guest() {  # HOST NAME [DISK-PATH] [NETWORK]
-    local disk="" nic=""
-    [ -n "${3:-}" ] && disk="<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$3'/><target dev='vda' bus='virtio'/></disk>"
-    [ -n "${4:-}" ] && nic="<interface type='network'><source network='$4'/><model type='virtio'/></interface>"
-    node "$1" "cat > /tmp/$2.xml && virsh define /tmp/$2.xml >/dev/null && rm -f /tmp/$2.xml" <<EOF
+define_guest_xml() {  # NAME [DISK-PATH] [NETWORK] [DISK-XML]: the domain XML on stdout
+    local disk=${4:-} nic=""
+    [ -n "${2:-}" ] && disk="<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$2'/><target dev='vda' bus='virtio'/></disk>"
+    [ -n "${3:-}" ] && nic="<interface type='network'><source network='$3'/><model type='virtio'/></interface>"
+    cat <<EOF
 <domain type='qemu'>
-  <name>$2</name>
+  <name>$1</name>
   <memory unit='MiB'>192</memory>
   <vcpu>1</vcpu>
   <os>
@@ -177,11 +194,14 @@ define_guest() {  # HOST NAME [DISK-PATH] [NETWORK]
   <devices>
     $disk
     $nic
-    <serial type='pty'><log file='/var/log/libvirt/qemu/$2.serial.log' append='on'/></serial>
+    <serial type='pty'><log file='/var/log/libvirt/qemu/$1.serial.log' append='on'/></serial>
     <console type='pty'/>
   </devices>
 </domain>
 EOF
+}
+define_guest() {  # HOST NAME [DISK-PATH] [NETWORK] [DISK-XML]
+    define_guest_xml "$2" "${3:-}" "${4:-}" "${5:-}" | node "$1" "cat > /tmp/$2.xml && virsh define /tmp/$2.xml >/dev/null && rm -f /tmp/$2.xml"
 }
 start_guest() { node "$1" "rm -f /var/log/libvirt/qemu/$2.serial.log; virsh start $2" >/dev/null && wait_log "$1" "$2" DEBVIRT-TEST-GUEST-UP 60; }
 # A raw volume full of random data, so that a copy can be compared by checksum.
@@ -356,7 +376,40 @@ first=$(serial $A dvtest-mig-hb | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | he
 verdict "the heartbeat goes on on $A ($beat on $B before, $first first back on $A)" beyond "$first" "$beat"
 verdict "no second boot on $A" bash -c "! $LAB ssh $A cat /var/log/libvirt/qemu/dvtest-mig-hb.serial.log | grep -q DEBVIRT-TEST-GUEST-UP"
 
-# --- 6. evacuate and restore -------------------------------------------------------------------
+# --- 6. shared storage: iSCSI ------------------------------------------------------------------
+san_ok=1
+if command -v tgtd >/dev/null; then
+    truncate -s 64M "$TGT_IMAGE"
+    nohup tgtd -f -C "$TGT_CONTROL" --iscsi portal="$TGT_HOST:$TGT_PORT" >/var/tmp/dvtest-mig-tgtd.log 2>&1 &
+    for _ in $(seq 50); do tgtadm -C "$TGT_CONTROL" --op show --mode sys >/dev/null 2>&1 && break; sleep 0.1; done
+    { tgtadm -C "$TGT_CONTROL" --lld iscsi --op new --mode target --tid 1 -T "$TGT_IQN" \
+        && tgtadm -C "$TGT_CONTROL" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$TGT_IMAGE" \
+        && tgtadm -C "$TGT_CONTROL" --lld iscsi --op bind --mode target --tid 1 -I ALL; } || san_ok=0
+    for n in $A $B; do
+        node "$n" "cat > /tmp/dvtest-mig-san.xml && virsh pool-define /tmp/dvtest-mig-san.xml >/dev/null && virsh pool-start dvtest-mig-san >/dev/null" <<EOF || san_ok=0
+<pool type='iscsi-direct'><name>dvtest-mig-san</name>
+  <source><host name='$TGT_HOST' port='$TGT_PORT'/><device path='$TGT_IQN'/>
+    <initiator><iqn name='iqn.2026-11.test.debvirt:dvtest-mig-$n'/></initiator></source>
+</pool>
+EOF
+    done
+    verdict "tgtd on $TGT_HOST:$TGT_PORT, iscsi-direct pool dvtest-mig-san on $A and $B" [ $san_ok = 1 ]
+    define_guest $A dvtest-mig-san "" "" "<disk type='volume' device='disk'><driver name='qemu' type='raw'/><source pool='dvtest-mig-san' volume='unit:0:0:1'/><target dev='vda' bus='virtio'/></disk>"
+    verdict "a guest on the iSCSI LUN boots on $A" start_guest $A dvtest-mig-san
+    mig $A san '{"name": "dvtest-mig-san", "target": "'$B'", "copy_storage": "never"}'
+    if changed san True; then
+        pass "live migration on shared iSCSI storage ($(res san "r['stats']['time_elapsed_ms']") ms, downtime $(res san "r['stats']['downtime_ms']") ms)"
+    else
+        show san; fail "live migration on shared iSCSI storage"
+    fi
+    verdict "the disk counted as shared, nothing copied" [ "$(res san "[c['detail'] for c in r['checks'] if c['check'] == 'storage'], r['copied_disks']")" = "(['shared: vda (iscsi-direct)'], [])" ]
+    verdict "running on $B" [ "$(state_on $B dvtest-mig-san)" = running ]
+    verdict "it keeps running there" counting $B dvtest-mig-san 0
+else
+    echo "SKIP: shared iSCSI storage (no tgtd on this machine: apt-get install tgt)"
+fi
+
+# --- 7. evacuate and restore -------------------------------------------------------------------
 for i in 1 2 3; do define_guest $A dvtest-mig-ev$i; done
 start_guest $A dvtest-mig-ev1 >/dev/null; start_guest $A dvtest-mig-ev2 >/dev/null
 EV="{\"evacuate_node\": \"$A\", \"evacuate_targets\": [\"$B\"], \"evacuate_guests\": [\"dvtest-mig-ev1\", \"dvtest-mig-ev2\", \"dvtest-mig-ev3\"]}"
