@@ -18,6 +18,7 @@
 #     with nothing changed
 # 11. the lab is put back: dvlab4 removed through cluster_member, dvlab3
 #     rejoins through the role, dvlab4 dropped from the lab
+# 12. a two-node cluster (two_node, a cluster property) on a lab of its own
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 
 # Most checks are functions run through verdict, which shellcheck cannot follow.
@@ -357,5 +358,48 @@ lab_up 3 || fail "lab back to 3 nodes"
 if run_role rejoin; then pass "a removed node (dvlab3) joins again through the role"; else show_log rejoin.log 40; fail "a removed node joins again"; fi
 verdict "3 nodes quorate with 3 votes" quorate_with 3 "${THREE[@]}"
 verdict "cluster_info agrees with corosync-quorumtool, 3 nodes" info_agrees_everywhere "${THREE[@]}"
-echo "timings: form a 3-node cluster ${FORM_TIME} s; second run $(cat "$WORK/again.time") s; join of dvlab4 $(cat "$WORK/join4b.time") s"
+# --- 12. a two-node cluster, on a lab of its own ---------------------------------------------------------
+# two_node keeps one node quorate when the other stops; cluster properties are
+# set only where listed, once. A lab of its own (names, bridge, network) leaves
+# the three-node cluster above alone.
+PAIR_ENV=(DEBVIRT_LAB_PREFIX=dvpair DEBVIRT_LAB_NET=10.79.0 DEBVIRT_LAB_STATE=/var/lib/debvirt-lab-pair)
+pair() { env "${PAIR_ENV[@]}" "$LAB" "$@"; }
+cat >"$WORK/pair.yml" <<'EOF'
+- name: Two-node cluster
+  hosts: nodes
+  gather_facts: false
+  roles:
+    - role: debvirt.cluster.cluster
+      vars:
+        cluster_name: pair
+        cluster_two_node: true
+        cluster_quorum_timeout: 60
+        cluster_pacemaker_properties:
+          stonith-enabled: false
+EOF
+PAIR_TIME=-
+if pair up 2 >"$WORK/pair-lab.log" 2>&1; then
+    PAIR_INV=/var/lib/debvirt-lab-pair/inventory.ini
+    t0=$SECONDS
+    if ansible-playbook -i "$PAIR_INV" "$WORK/pair.yml" >"$WORK/pair1.log" 2>&1; then
+        PAIR_TIME=$((SECONDS - t0))
+        pass "a two-node cluster forms ($PAIR_TIME s)"
+    else
+        show_log pair1.log; fail "a two-node cluster forms"
+    fi
+    verdict "two_node and wait_for_all are on" bash -c "env ${PAIR_ENV[*]} '$LAB' ssh dvpair1 'corosync-quorumtool -s' | grep -q '^Flags: *2Node Quorate WaitForAll'"
+    verdict "stonith-enabled is false, as asked" bash -c "env ${PAIR_ENV[*]} '$LAB' ssh dvpair1 'crm_attribute --type crm_config --name stonith-enabled --query --quiet' | grep -qx false"
+    if ansible-playbook -i "$PAIR_INV" "$WORK/pair.yml" >"$WORK/pair2.log" 2>&1 && all_changed_zero pair2; then
+        pass "second run of the two-node cluster changed=0"
+    else
+        show_log pair2.log; fail "second run of the two-node cluster changed=0"
+    fi
+    pair ssh dvpair2 'systemctl stop pacemaker corosync'
+    verdict "one node of two stays quorate when the other stops" bash -c "sleep 3; env ${PAIR_ENV[*]} '$LAB' ssh dvpair1 'corosync-quorumtool -s' | grep -q '^Quorate: *Yes'"
+else
+    tail -n 20 "$WORK/pair-lab.log"; fail "a lab of two nodes for the two-node cluster"
+fi
+pair down >/dev/null 2>&1 || true
+
+echo "timings: form a 3-node cluster ${FORM_TIME} s; second run $(cat "$WORK/again.time") s; join of dvlab4 $(cat "$WORK/join4b.time") s; two-node cluster $PAIR_TIME s"
 finish
