@@ -13,6 +13,7 @@ export DEBVIRT_ROOT
 export DEBVIRT_VENV="${DEBVIRT_VENV:-/var/cache/debvirt-dev/venv}"
 export DEBVIRT_BUILD="${DEBVIRT_BUILD:-/var/tmp/debvirt-build}"
 export DEBVIRT_TEST_IMAGES="${DEBVIRT_TEST_IMAGES:-/var/cache/debvirt-test/guest}"
+export DEBVIRT_TEST_DISK="${DEBVIRT_TEST_DISK:-/var/cache/debvirt-test/disk}"
 
 # ansible-test only accepts a collection at .../ansible_collections/<namespace>/<name>.
 export DEBVIRT_COLLECTION="$DEBVIRT_BUILD/ansible_collections/debvirt/cluster"
