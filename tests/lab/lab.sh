@@ -408,8 +408,14 @@ cmd_up() {
         if [ ! -x "$(node_dir "$i")/rootfs/usr/sbin/libvirtd" ]; then
             create_node "$i"
         elif ! cmp -s "$TEMPLATE_STAMP" "$(node_dir "$i")/template.stamp"; then
-            # Rebuilding would throw away whatever the node holds now.
-            log "$(node_name "$i"): built from an older template; 'lab.sh down; lab.sh up' rebuilds it"
+            if [ "${DEBVIRT_LAB_REBUILD_STALE:-0}" = 1 ]; then
+                log "$(node_name "$i"): built from an older template; rebuilding it"
+                destroy_node "$i"
+                create_node "$i"
+            else
+                # Rebuilding would throw away whatever the node holds now.
+                log "$(node_name "$i"): built from an older template; 'lab.sh down; lab.sh up' rebuilds it"
+            fi
         fi
         write_config "$i"
         customize_rootfs "$i" "$count"
