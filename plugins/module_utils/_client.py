@@ -480,3 +480,7 @@ class LibvirtClient:
                 except libvirt.libvirtError:
                     pass
             raise
+
+    def shutdown_signal(self, dom):
+        """SIGTERM to a container's init: what stops an init that has no initctl pipe to read."""
+        self.call("shut down", "container %s" % dom.name(), dom.shutdownFlags, libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL)

@@ -10,11 +10,12 @@ anything is touched, so a refused move leaves the guest where it was, as it was.
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from urllib.parse import urlparse
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import cluster_info, member_uri
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import SSH_OPTIONS, cluster_info, member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import mib
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
@@ -69,11 +70,12 @@ def request_from_params(p):
 
 # --- the members ----------------------------------------------------------------------------
 class Node:
-    def __init__(self, name, uri, address, online=None):
+    def __init__(self, name, uri, address, online=None, host=None):
         self.name = name
         self.uri = uri
         self.address = address
         self.online = online  # None: not known (members given explicitly)
+        self.host = host      # where its commands run over SSH; None: this host
 
 
 class Members:
@@ -88,7 +90,8 @@ def read_members(shell, uri, req):
     if req.members is not None:
         nodes = {}
         for name, member in req.members.items():
-            nodes[name] = Node(name, member, urlparse(member).hostname)
+            host = urlparse(member).hostname
+            nodes[name] = Node(name, member, host, host=host)
         return Members(nodes, None, "given")
     info = cluster_info(shell, None)
     if not info["member"]:
@@ -99,7 +102,7 @@ def read_members(shell, uri, req):
     for m in info["members"]:
         address = m["addresses"][0]
         nodes[m["name"]] = Node(m["name"], uri if m["local"] else member_uri(uri, address), address,
-                                m["online"])
+                                m["online"], None if m["local"] else address)
     quorate = bool((info["quorum"] or {}).get("quorate"))
     return Members(nodes, quorate, "corosync")
 
@@ -178,6 +181,10 @@ class Facts:
         self.cpu = None                # (compatible or None, detail)
         self.autostart = False
         self.inactive_xml = None
+        self.container = False
+        self.rootfs = None             # a container's root directory
+        self.rootfs_problem = None     # why it cannot be copied, if it cannot
+        self.rootfs_on_target = False  # the target has that directory, not empty
 
 
 def _text(node, path):
@@ -185,8 +192,9 @@ def _text(node, path):
     return None if found is None else found.text
 
 
-def read_facts(req, members, clients, found, unknown, source):
-    """Everything preflight() needs, read from the source's and the target's libvirt."""
+def read_facts(req, members, clients, found, unknown, source, shell=None):
+    """Everything preflight() needs, read from the source's and the target's libvirt (and, for a
+    container's root directory, the target's file system through shell)."""
     f = Facts()
     f.members, f.found, f.unknown, f.source = members, found, unknown, source
     f.state = found[source]
@@ -203,6 +211,8 @@ def read_facts(req, members, clients, found, unknown, source):
     tgt = clients.get(req.target)
     if tgt is None:
         return f
+    if root.get("type") == "lxc":
+        _read_rootfs(f, root, shell, members.nodes[req.target].host)
     for net in f.networks:
         handle = tgt.network(net)
         f.target_networks[net] = None if handle is None else tgt.network_active(handle)
@@ -226,6 +236,21 @@ def read_facts(req, members, clients, found, unknown, source):
     f.target_free = tgt.free_memory()
     f.cpu = _compare_cpu(tgt, root)
     return f
+
+
+def _read_rootfs(f, root, shell, target_host):
+    f.container = True
+    fs = next((x for x in root.findall("devices/filesystem") if x.find("target") is not None
+               and x.find("target").get("dir") == "/"), None)
+    source = fs.find("source") if fs is not None else None
+    if fs is None or fs.get("type", "mount") != "mount" or source is None or not source.get("dir"):
+        f.rootfs_problem = ("its root file system is not a directory (an image or a volume): only "
+                            "directories are copied")
+        return
+    f.rootfs = source.get("dir")
+    if shell is not None:
+        rc = shell.run(target_host, ["sh", "-c", 'test -d "$1" && test -n "$(ls -A "$1")"', "sh", f.rootfs])[0]
+        f.rootfs_on_target = rc == 0
 
 
 def _kib(node):
@@ -293,9 +318,12 @@ def _compare_cpu(tgt, root):
 
 
 # --- planning -----------------------------------------------------------------------------------
-def resolve_mode(req, state):
+def resolve_mode(req, state, container=False):
     if req.mode == "auto":
-        return "live" if state in ("running", "paused") else "offline"
+        if state in ("running", "paused"):
+            # libvirt's LXC driver has no migration: a container moves by a clean restart.
+            return "restart" if container else "live"
+        return "offline"
     return req.mode
 
 
@@ -308,7 +336,7 @@ def preflight(req, f):
                        "detail": detail})
 
     members = f.members
-    mode = resolve_mode(req, f.state)
+    mode = resolve_mode(req, f.state, f.container)
     node = members.nodes.get(req.target)
     if node is None:
         check("target is a member", False, "%s is not a member (members: %s)"
@@ -325,14 +353,17 @@ def preflight(req, f):
     if req.target in f.unknown:
         check("target answers", False, "the target's libvirt could not be reached at %s" % node.uri)
         return checks
-    if req.mode == "live" and f.state not in ("running", "paused"):
+    if f.container and req.mode == "live":
+        check("mode", False, "%s is a container: libvirt cannot move containers live (mode auto stops it, "
+              "copies its root directory and starts it on %s)" % (req.name, req.target))
+    elif req.mode == "live" and f.state not in ("running", "paused"):
         check("mode", False, "guest %s is %s on %s: mode live needs it running (offline or auto moves "
               "its definition)" % (req.name, f.state, f.source))
     elif req.mode == "offline" and f.state in ("running", "paused"):
         check("mode", False, "guest %s runs on %s: mode offline needs it stopped (live or auto moves "
               "it running)" % (req.name, f.source))
     else:
-        check("mode", True, "%s migration of a %s guest" % (mode, f.state))
+        check("mode", True, "%s migration of a %s %s" % (mode, f.state, "container" if f.container else "guest"))
     if mode == "live" and not (req.migrate_address or node.address):
         check("migration address", False, "no address for %s: give migrate_address" % req.target)
     missing = [n for n, active in f.target_networks.items() if active is None]
@@ -346,7 +377,10 @@ def preflight(req, f):
         check("networks", False, "%s %s, which guest %s uses" % (req.target, " and ".join(parts), req.name))
     else:
         check("networks", True, "present: %s" % (", ".join(f.networks) or "none used"))
-    _check_storage(req, f, mode, check)
+    if f.container:
+        _check_rootfs(req, f, check)
+    else:
+        _check_storage(req, f, mode, check)
     need = f.memory_kib * 1024 + req.min_free_memory * 1024 ** 2
     if f.target_free is None:
         check("memory", False, "free memory of %s unknown" % req.target)
@@ -359,10 +393,19 @@ def preflight(req, f):
               % (f.memory_kib // 1024,
                  " plus %d MiB kept free" % req.min_free_memory if req.min_free_memory else "",
                  req.target, f.target_free // 1024 ** 2))
-    if f.cpu is not None:
+    if f.cpu is not None and not f.container:
         ok, detail = f.cpu
         check("cpu", ok, detail)
     return checks
+
+
+def _check_rootfs(req, f, check):
+    if f.rootfs_problem:
+        check("storage", False, f.rootfs_problem)
+    elif f.rootfs_on_target:
+        check("storage", False, "%s already has a non-empty %s: it would be overwritten" % (req.target, f.rootfs))
+    else:
+        check("storage", True, "root directory %s copied to %s" % (f.rootfs, req.target))
 
 
 def _check_storage(req, f, mode, check):
@@ -418,7 +461,9 @@ def plan_migration(req, f):
                              "stays %s on %s" % (req.name, f.source, req.target,
                                                  "; ".join("%s: %s" % (c["check"], c["detail"]) for c in failed),
                                                  f.state, f.source), checks=checks)
-    mode = resolve_mode(req, f.state)
+    mode = resolve_mode(req, f.state, f.container)
+    if f.container:
+        return _plan_container(req, f, plan, mode), checks
     for d in f.disks:
         if d.shared:
             continue
@@ -435,6 +480,19 @@ def plan_migration(req, f):
             if not d.shared:
                 plan.add("delete", "volume %s in pool %s on %s" % (d.volume, d.pool, f.source), disk=d)
     return plan, checks
+
+
+def _plan_container(req, f, plan, mode):
+    if mode == "restart":
+        plan.add("stop", "container %s on %s" % (req.name, f.source))
+    plan.add("copy", "root directory %s to %s" % (f.rootfs, req.target))
+    plan.add("define", "container %s" % req.name, before=f.source, after=req.target, mode=mode)
+    if mode == "restart":
+        plan.add("start", "container %s on %s" % (req.name, req.target))
+    plan.add("undefine", "container %s on %s" % (req.name, f.source))
+    if not req.keep_source_storage:
+        plan.add("delete", "root directory %s on %s" % (f.rootfs, f.source))
+    return plan
 
 
 # --- applying ---------------------------------------------------------------------------------------
@@ -550,6 +608,92 @@ def _migrate_live(req, f, src, tgt, address, copy_disks):
     return stats
 
 
+def apply_container(req, plan, f, clients, shell):
+    """Stop, copy the root directory, define and start on the target: downtime as measured here."""
+    src, tgt = clients[f.source], clients[req.target]
+    src_host = f.members.nodes[f.source].host
+    tgt_host = f.members.nodes[req.target].host
+    started = time.monotonic()
+    down = None
+    stats = {}
+    dom = src.domain(req.name)
+    copied = defined = False
+    try:
+        for change in plan.changes:
+            if change.action == "stop":
+                down = time.monotonic()
+                _stop_container(src, dom, req.timeout)
+            elif change.action == "copy":
+                copied = True
+                _copy_tree(shell, src_host, tgt_host, f.rootfs)
+            elif change.action == "define":
+                new = tgt.define_container(f.inactive_xml, req.name)
+                defined = True
+                if f.autostart:
+                    tgt.set_autostart(new, True)
+            elif change.action == "start":
+                tgt.start(new)
+                stats["downtime_ms"] = int((time.monotonic() - down) * 1000)
+            elif change.action == "undefine":
+                src.undefine_container(dom)
+    except DebvirtError as e:
+        _roll_back_container(req, f, src, tgt, shell, tgt_host, copied, defined, down is not None)
+        raise MigrationError("%s. %s" % (e.msg, _where_now(src, req.name, f.source)), checks=[])
+    if plan.has("delete"):
+        shell.check(src_host, ["rm", "-rf", "--one-file-system", "--", f.rootfs],
+                    "delete the old root directory %s" % f.rootfs)
+    stats["time_elapsed_ms"] = int((time.monotonic() - started) * 1000)
+    stats["duration_s"] = round(time.monotonic() - started, 3)
+    return stats
+
+
+def _stop_container(src, dom, timeout):
+    # libvirt's default asks init through initctl, which a system container's init reads; an
+    # application's init never answers that, and gets SIGTERM after a few seconds instead.
+    src.shutdown(dom)
+    grace = min(10, timeout / 2)
+    try:
+        src.wait_state(dom, "stopped", grace, "shut down")
+        return
+    except DebvirtError:
+        pass
+    src.shutdown_signal(dom)
+    src.wait_state(dom, "stopped", timeout - grace, "shut down")
+
+
+def _copy_tree(shell, src_host, tgt_host, path):
+    # Straight from node to node when both are other members would need trust between them for
+    # this host's key too; the stream passes through this host, which has both.
+    def at(host, argv):
+        command = shlex.join(argv)
+        return command if host is None else shlex.join(["ssh"] + SSH_OPTIONS + ["root@%s" % host, command])
+    tar = ["--numeric-owner", "--xattrs", "--acls"]
+    read = at(src_host, ["tar", "-C", path, "-cpf", "-"] + tar + ["."])
+    write = at(tgt_host, ["sh", "-c", 'mkdir -p "$1" && exec tar -C "$1" -xpf - ' + " ".join(tar), "sh", path])
+    shell.check(None, ["bash", "-c", "set -o pipefail; %s | %s" % (read, write)],
+                "copy %s to the target" % path)
+
+
+def _roll_back_container(req, f, src, tgt, shell, tgt_host, copied, defined, stopped):
+    if defined:
+        dom = tgt.domain(req.name)
+        if dom is not None:
+            for step in (lambda: tgt.destroy(dom), lambda: tgt.undefine_container(dom)):
+                try:
+                    step()
+                except DebvirtError:
+                    pass
+    if copied:
+        shell.run(tgt_host, ["rm", "-rf", "--one-file-system", "--", f.rootfs])
+    if stopped:
+        dom = src.domain(req.name)
+        if dom is not None and src.domain_state(dom) == "stopped":
+            try:
+                src.start(dom)
+            except DebvirtError:
+                pass
+
+
 # --- the whole move ------------------------------------------------------------------------------
 def converge_migration(shell, uri, client_for, req, check_mode):
     members = read_members(shell, uri, req)
@@ -567,13 +711,15 @@ def converge_migration(shell, uri, client_for, req, check_mode):
             result.update(changed=False, mode=None, checks=[], changes=[], stats={},
                           diff=diff({"node": source}, {"node": source}))
             return result
-        facts = read_facts(req, members, clients, found, unknown, source)
+        facts = read_facts(req, members, clients, found, unknown, source, shell)
         plan, checks = plan_migration(req, facts)
-        result.update(changed=plan.changed, mode=resolve_mode(req, facts.state), checks=checks,
+        result.update(changed=plan.changed, mode=resolve_mode(req, facts.state, facts.container), checks=checks,
                       changes=plan.as_list(), copied_disks=[d.target for d in facts.disks if not d.shared],
                       diff=diff({"node": source}, {"node": req.target}), stats={})
         if not check_mode:
-            result["stats"] = apply_migration(req, plan, facts, clients)
+            apply = apply_container if facts.container else apply_migration
+            args = (shell,) if facts.container else ()
+            result["stats"] = apply(req, plan, facts, clients, *args)
         return result
     finally:
         for client in clients.values():

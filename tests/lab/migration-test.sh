@@ -16,6 +16,12 @@
 #  4. a stopped guest with a local disk moves offline: definition and data on the target,
 #     nothing left on the source; it boots there
 #  5. the heartbeat guest moves back, with the module run on dvlab2
+#  6. shared storage: an iSCSI LUN (tgtd on the lab bridge, an iscsi-direct pool on both
+#     nodes) stays where it is; the guest moves live with copy_storage=never
+#  7. a container moves by a clean stop, a copy of its root directory and a start on dvlab2;
+#     the downtime is reported; its counter file goes on where it stopped
+#  8. playbooks evacuate and restore: three guests (two running, one stopped) leave dvlab1
+#     for dvlab2 and come back; second runs are changed=0
 # The cluster's nodelist gives the members when dvlab1 and dvlab2 are in a quorate cluster;
 # otherwise they are named explicitly (members:) and the quorum check is skipped.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
@@ -76,6 +82,10 @@ if grep -q dvtest-mig- /etc/ansible/facts.d/debvirt_evacuated.fact 2>/dev/null; 
 fi
 # The pool's directory holds only this test's volumes.
 rm -rf "$POOL_PATH"
+for d in $(virsh -c lxc:///system list --all --name | grep "^dvtest-mig-"); do
+    virsh -c lxc:///system destroy "$d" >/dev/null 2>&1; virsh -c lxc:///system undefine "$d" >/dev/null 2>&1
+done
+rm -rf /var/lib/dvtest-mig-ct
 for p in $(virsh pool-list --all --name | grep "^dvtest-mig-"); do
     virsh pool-destroy "$p" >/dev/null 2>&1; virsh pool-undefine "$p" >/dev/null 2>&1
 done
@@ -124,7 +134,9 @@ MEMBERS_ARG=
 mig() {
     local host=$1 tag=$2 args=$3; shift 3
     if [ -n "$MEMBERS_ARG" ]; then
-        args=$(python -c 'import json,sys; a=json.loads(sys.argv[1]); a["members"]=json.loads(sys.argv[2]); print(json.dumps(a))' \
+        # The members' URIs take the driver of the request's (containers: lxc).
+        args=$(python -c 'import json,sys; a=json.loads(sys.argv[1]); m=json.loads(sys.argv[2]); d=a.get("uri", "qemu:").split(":")[0]
+a["members"]={k: v.replace("qemu+", d + "+") for k, v in m.items()}; print(json.dumps(a))' \
             "$args" "$MEMBERS_ARG")
     fi
     # -o: one line per host, "host | STATUS => {result}", after any diff.
@@ -411,7 +423,48 @@ else
     echo "SKIP: shared iSCSI storage (no tgtd on this machine: apt-get install tgt)"
 fi
 
-# --- 7. evacuate and restore -------------------------------------------------------------------
+# --- 7. a container: stop, copy, start -------------------------------------------------------
+CT_ROOT=/var/lib/dvtest-mig-ct/rootfs
+ct_ok=1
+node $A "mkdir -p $CT_ROOT/bin $CT_ROOT/proc $CT_ROOT/sys $CT_ROOT/dev $CT_ROOT/tmp && cat > $CT_ROOT/bin/busybox && chmod 0755 $CT_ROOT/bin/busybox && for c in sh sleep cat; do ln -sf busybox $CT_ROOT/bin/\$c; done" </bin/busybox || ct_ok=0
+node $A "cat > $CT_ROOT/loop.sh" <<'EOF' || ct_ok=0
+# PID 1 gets only the signals it handles: a clean stop is SIGTERM, handled here.
+trap 'echo stopped >> /events; exit 0' TERM
+echo started >> /events
+n=$(cat /counter 2>/dev/null || echo 0)
+while :; do n=$((n + 1)); echo "$n" > /counter; sleep 1; done
+EOF
+node $A "cat > /tmp/dvtest-mig-ct.xml && virsh -c lxc:///system define /tmp/dvtest-mig-ct.xml >/dev/null && virsh -c lxc:///system start dvtest-mig-ct >/dev/null" <<EOF || ct_ok=0
+<domain type='lxc'>
+  <name>dvtest-mig-ct</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type>exe</type><init>/bin/sh</init><initarg>/loop.sh</initarg></os>
+  <devices>
+    <filesystem type='mount'><source dir='$CT_ROOT'/><target dir='/'/></filesystem>
+    <console type='pty'/>
+  </devices>
+</domain>
+EOF
+verdict "a busybox container runs on $A" [ $ct_ok = 1 ]
+sleep 2
+mig $A ctlive '{"name": "dvtest-mig-ct", "target": "'$B'", "uri": "lxc:///system", "mode": "live"}'
+verdict "refused: a container cannot move live" failed_with ctlive "libvirt cannot move containers live"
+before=$(node $A "cat $CT_ROOT/counter")
+mig $A ct '{"name": "dvtest-mig-ct", "target": "'$B'", "uri": "lxc:///system", "timeout": 60}'
+if changed ct True; then
+    pass "container moved $A -> $B by a restart (down $(res ct "r['stats']['downtime_ms']") ms)"
+else
+    show ct; fail "container moved $A -> $B by a restart"
+fi
+verdict "running on $B, gone from $A with its root directory" bash -c "[ \"\$($LAB ssh $B virsh -c lxc:///system domstate dvtest-mig-ct | head -n1)\" = running ] && ! $LAB ssh $A virsh -c lxc:///system dominfo dvtest-mig-ct >/dev/null 2>&1 && ! $LAB ssh $A test -e $CT_ROOT"
+verdict "it stopped cleanly and started again" [ "$(node $B "tr '\n' ' ' < $CT_ROOT/events")" = "started stopped started " ]
+sleep 2
+verdict "its counter goes on from $before" beyond "$(node $B "cat $CT_ROOT/counter")" "$before"
+mig $A ct2 '{"name": "dvtest-mig-ct", "target": "'$B'", "uri": "lxc:///system"}'
+verdict "again: changed=0" changed ct2 False
+
+# --- 8. evacuate and restore -------------------------------------------------------------------
 for i in 1 2 3; do define_guest $A dvtest-mig-ev$i; done
 start_guest $A dvtest-mig-ev1 >/dev/null; start_guest $A dvtest-mig-ev2 >/dev/null
 EV="{\"evacuate_node\": \"$A\", \"evacuate_targets\": [\"$B\"], \"evacuate_guests\": [\"dvtest-mig-ev1\", \"dvtest-mig-ev2\", \"dvtest-mig-ev3\"]}"
