@@ -27,7 +27,13 @@ description:
   - Local disks (any pool type but C(iscsi), C(iscsi-direct), C(netfs), C(rbd), C(gluster)) need
     a running pool of the same name at the same path on the target; the module creates the
     target volume there with the source's capacity and format.
-  - Containers (the LXC driver) are not moved by this module.
+  - Containers (O(uri=lxc:///system)) cannot move live through libvirt. With O(mode=auto) a
+    running container moves by a restart; it is stopped cleanly (its init is asked through
+    initctl, then sent SIGTERM after 10 seconds), its root directory is copied to the same path
+    on the target through this host (tar over the SSH trust), and it is defined and started
+    there. C(stats.downtime_ms) says how long it was down. A stopped container moves offline the
+    same way, without the stop and start. Only a root file system that is a directory is
+    copied.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
   - ansible.builtin.action_common_attributes
@@ -54,7 +60,8 @@ options:
   mode:
     description:
       - V(live) moves a running guest without stopping it; V(offline) moves a stopped guest.
-      - V(auto) is live for a running (or paused) guest and offline for a stopped one.
+      - V(auto) is live for a running (or paused) virtual machine, a restart for a running
+        container, and offline for a stopped guest.
       - A guest in the other state is refused, not stopped or started.
     type: str
     choices: [auto, live, offline]
@@ -80,6 +87,7 @@ options:
     description:
       - Seconds a live migration may take; when they run out the migration is aborted and the
         guest goes on running on the source.
+      - For a container, the seconds its clean stop may take.
     type: int
     default: 600
   max_downtime:
@@ -137,6 +145,13 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ moved.stats.time_elapsed_ms }} ms in all, paused {{ moved.stats.downtime_ms }} ms"
 
+- name: Move a container (a clean stop, a copy of its root directory, a start there)
+  debvirt.cluster.migration:
+    uri: lxc:///system
+    name: ct01
+    target: node2
+    timeout: 120
+
 - name: Would it fit on node3? (check mode only checks)
   debvirt.cluster.migration:
     name: big01
@@ -161,7 +176,8 @@ target:
   type: str
   sample: node2
 mode:
-  description: V(live) or V(offline); null when the guest already was on the target.
+  description: V(live), V(offline) or, for a running container, V(restart); null when the guest
+    already was on the target.
   returned: success
   type: str
   sample: live
@@ -189,10 +205,12 @@ stats:
   type: dict
   contains:
     time_elapsed_ms:
-      description: Total time of the live migration (libvirt's completed job statistics).
+      description: Total time of the live migration (libvirt's completed job statistics); for a
+        container, of the whole move as measured by the module.
       type: int
     downtime_ms:
-      description: How long the guest was paused at the switch-over.
+      description: How long the guest was paused at the switch-over; for a container, from the
+        request to stop to its start on the target.
       type: int
     data_total_bytes:
       description: Bytes of memory and disk the migration had to transfer.

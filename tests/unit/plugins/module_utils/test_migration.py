@@ -236,3 +236,41 @@ def test_offline_plan():
 def test_offline_plan_with_all_overwrites_without_creating():
     plan, _checks = plan_migration(req(copy_storage="all"), facts(state="stopped", disks=[local_disk(exists=True)]))
     assert not plan.has("create") and plan.has("copy")
+
+
+# --- containers --------------------------------------------------------------------------------------
+def container_facts(state="running", **kw):
+    f = facts(state=state, cpu=None, **kw)
+    f.container = True
+    f.rootfs = "/var/lib/debvirt/containers/ct/rootfs"
+    return f
+
+
+def test_a_running_container_moves_by_a_restart():
+    plan, checks = plan_migration(req(), container_facts())
+    assert results(checks)["mode"] == "passed"
+    assert [c.action for c in plan.changes] == ["stop", "copy", "define", "start", "undefine", "delete"]
+
+
+def test_a_stopped_container_moves_offline():
+    plan, _checks = plan_migration(req(keep_source_storage=True), container_facts(state="stopped"))
+    assert [c.action for c in plan.changes] == ["copy", "define", "undefine"]
+
+
+def test_a_container_never_moves_live():
+    checks = preflight(req(mode="live"), container_facts())
+    assert results(checks)["mode"] == "failed"
+
+
+def test_a_container_root_already_on_the_target_is_refused():
+    f = container_facts()
+    f.rootfs_on_target = True
+    with pytest.raises(MigrationError, match="already has a non-empty"):
+        plan_migration(req(), f)
+
+
+def test_a_container_root_in_an_image_is_refused():
+    f = container_facts()
+    f.rootfs_problem = "its root file system is not a directory"
+    with pytest.raises(MigrationError, match="not a directory"):
+        plan_migration(req(), f)
