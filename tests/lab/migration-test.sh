@@ -116,6 +116,13 @@ trap 'echo interrupted; finish' INT TERM
 
 # shellcheck source=tests/env.sh
 . "$ROOT/tests/env.sh"
+# Lab tests take turns (the cluster test resets the nodes' SSH trust and corosync); when run
+# from test.sh, that holds the lock already.
+if [ -z "${DEBVIRT_LAB_TEST_LOCKED:-}" ]; then
+    exec 8>/run/debvirt-lab-test.lock
+    flock -w 3600 8 || { echo "another lab test holds /run/debvirt-lab-test.lock"; exit 1; }
+    export DEBVIRT_LAB_TEST_LOCKED=1
+fi
 "$ROOT/tests/sync-collection.sh" >/dev/null || { fail "copy the collection"; finish; }
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_PIPELINING=1
 export ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_HOST_KEY_CHECKING=1
