@@ -1,9 +1,13 @@
-"""Converge N guests with debvirt.cluster.guest and with community.libvirt's virt module.
+"""Converge N guests with debvirt.cluster (a guest loop, and role guests) and community.libvirt.
 
 Usage:  make bench [N=20]          (or: . tests/env.sh && python bench/guests.py)
 
 Environment:
   N                     guests per side (default 20)
+  SIDES                 which sides to run, comma-separated, of guest (a loop of
+                        debvirt.cluster.guest), community (community.libvirt.virt) and fleet
+                        (role debvirt.cluster.guests: one debvirt.cluster.fleet call);
+                        default all three
   ROUNDS                how many times to measure each side (default 1); the table shows
                         the median, the raw figures follow it
   DEBVIRT_BENCH_VENV    the venv of the `ansible` package that carries community.libvirt
@@ -38,6 +42,8 @@ MARKER = b"DEBVIRT-TEST-GUEST-UP"
 LOG_DIR = Path("/var/log/libvirt/qemu")
 
 N = int(os.environ.get("N") or 20)
+SIDE_KEYS = ("guest", "community", "fleet")
+SIDES = [k.strip() for k in (os.environ.get("SIDES") or ",".join(SIDE_KEYS)).split(",") if k.strip()]
 ROUNDS = int(os.environ.get("ROUNDS") or 1)
 URI = os.environ.get("LIBVIRT_DEFAULT_URI") or "qemu:///system"
 IMAGES = Path(os.environ.get("DEBVIRT_TEST_IMAGES") or "/var/cache/debvirt-test/guest")
@@ -48,7 +54,7 @@ BENCH_ANSIBLE = os.environ.get("DEBVIRT_BENCH_ANSIBLE") or "ansible==12.*"
 DEBVIRT_BIN = Path(os.environ["DEBVIRT_VENV"]) / "bin" if os.environ.get("DEBVIRT_VENV") \
     else Path(sys.executable).parent
 
-# One spec for both sides. The serial log is not part of the comparison as such: it lets the
+# One spec for every side. The serial log is not part of the comparison as such: it lets the
 # benchmark see every guest really boot, and wait for the boots to finish before the rerun.
 SPEC_VARS = {
     "bench_uri": URI,
@@ -70,11 +76,11 @@ PLAY_HEAD = """\
   vars:
     # Each side's modules run under its own venv's python, which has libvirt-python and lxml.
     ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
-  tasks:
+  {body}:
 """
 
-# What a user writes today: one task per guest (issue 7 will add a bulk path).
-DEBVIRT_PLAYBOOK = PLAY_HEAD.format(title="dvbench debvirt.cluster.guest") + """\
+# One task looped over the guests: a module call per guest.
+DEBVIRT_PLAYBOOK = PLAY_HEAD.format(title="dvbench debvirt.cluster.guest", body="tasks") + """\
     - name: Guest defined and running
       debvirt.cluster.guest:
         name: "{{ guest }}"
@@ -93,7 +99,7 @@ DEBVIRT_PLAYBOOK = PLAY_HEAD.format(title="dvbench debvirt.cluster.guest") + """
 """
 
 # community.libvirt's documented idiom: define from a template, then a state task.
-COMMUNITY_PLAYBOOK = PLAY_HEAD.format(title="dvbench community.libvirt.virt") + """\
+COMMUNITY_PLAYBOOK = PLAY_HEAD.format(title="dvbench community.libvirt.virt", body="tasks") + """\
     - name: Guest defined
       community.libvirt.virt:
         command: define
@@ -110,6 +116,16 @@ COMMUNITY_PLAYBOOK = PLAY_HEAD.format(title="dvbench community.libvirt.virt") + 
       loop: "{{ bench_guests }}"
       loop_control:
         loop_var: guest
+"""
+
+# The bulk path of issue 7, as a user writes it: the guest options as data (host_vars), and
+# role guests, which converges them in one debvirt.cluster.fleet call. bench_specs holds the
+# spec above once per guest, already expanded, as an inventory would.
+FLEET_PLAYBOOK = PLAY_HEAD.format(title="dvbench debvirt.cluster.guests", body="roles") + """\
+    - role: debvirt.cluster.guests
+      vars:
+        guests_list: "{{ bench_specs }}"
+        guests_uri: "{{ bench_uri }}"
 """
 
 # The domain that debvirt.cluster.guest defines for the spec above, written out by hand as a
@@ -144,7 +160,8 @@ DOMAIN_TEMPLATE = """\
 """
 
 # The recap counts a looped task once however many items changed; this callback counts items,
-# and times each task, into the JSON file named by DVBENCH_TALLY.
+# and the guests inside a fleet call's result, and times each task, into the JSON file named by
+# DVBENCH_TALLY.
 TALLY_CALLBACK = '''\
 from __future__ import annotations
 
@@ -168,8 +185,9 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._started = time.monotonic()
-        self._tasks.append({"name": task.get_name(), "seconds": None,
-                            "items": 0, "changed": 0, "failed": 0})
+        self._tasks.append({"name": task.get_name(), "action": task.action, "seconds": None,
+                            "items": 0, "changed": 0, "failed": 0,
+                            "guests": 0, "guests_changed": 0})
 
     def _count(self, result, failed):
         # ansible-core 2.19 renamed _result to result; older cores only have _result.
@@ -183,6 +201,10 @@ class CallbackModule(CallbackBase):
             entry["items"] += 1
             entry["changed"] += bool(item.get("changed"))
             entry["failed"] += bool(failed and item is res or item.get("failed"))
+            guests = item.get("guests")
+            if isinstance(guests, dict):
+                entry["guests"] += len(guests)
+                entry["guests_changed"] += sum(bool(g.get("changed")) for g in guests.values())
 
     def v2_runner_on_ok(self, result):
         self._count(result, False)
@@ -211,19 +233,32 @@ class Run:
     load: str
     cpu: float
 
+    def _calls(self) -> list[dict]:
+        # A role's argument check runs on the controller: no module call, nothing to change.
+        return [t for t in self.tasks if not t.get("action", "").endswith("validate_argument_spec")]
+
     @property
     def items(self) -> int:
-        return sum(t["items"] for t in self.tasks)
+        return sum(t["items"] for t in self._calls())
 
     @property
     def changed(self) -> int:
-        return sum(t["changed"] for t in self.tasks)
+        return sum(t["changed"] for t in self._calls())
+
+    @property
+    def guests(self) -> int:
+        return sum(t.get("guests", 0) for t in self.tasks)
+
+    @property
+    def guests_changed(self) -> int:
+        return sum(t.get("guests_changed", 0) for t in self.tasks)
 
 
 @dataclass
 class Side:
     key: str
     title: str
+    short: str
     prefix: str
     bin_dir: Path
     collections_path: str
@@ -235,6 +270,20 @@ class Side:
 
     def names(self) -> list[str]:
         return [f"{self.prefix}{i}" for i in range(1, N + 1)]
+
+    def play_vars(self) -> dict:
+        names = self.names()
+        if self.key != "fleet":
+            return SPEC_VARS | {"bench_guests": names}
+        # The loop's task options with each guest's values filled in: the list a user keeps in
+        # host_vars. Rendering it here keeps templating of N items out of the fleet's time.
+        specs = [{"name": name, "state": "running", "virt_type": "qemu",
+                  "memory": SPEC_VARS["bench_memory"], "vcpus": SPEC_VARS["bench_vcpus"],
+                  "kernel": SPEC_VARS["bench_kernel"], "initrd": SPEC_VARS["bench_initrd"],
+                  "cmdline": SPEC_VARS["bench_cmdline"],
+                  "serial_log": f"{SPEC_VARS['bench_log_dir']}/{name}.serial.log"}
+                 for name in names]
+        return SPEC_VARS | {"bench_specs": specs}
 
 
 def sh(*cmd: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -425,6 +474,11 @@ def definition(side: Side) -> str:
     """The persistent definition of the side's first guest, with what must differ masked."""
     xml = virsh("dumpxml", "--inactive", f"{side.prefix}1").stdout
     xml = re.sub(r"<uuid>[^<]*</uuid>", "<uuid/>", xml)
+    # The fleet records which fleet a guest belongs to, so that purging never touches others;
+    # any other metadata it wrote would remain and show in the comparison.
+    xml = re.sub(r"\s*<dv:fleet>[^<]*</dv:fleet>", "", xml)
+    xml = re.sub(r"\s*<dv:guest [^>]*>\s*</dv:guest>", "", xml)
+    xml = re.sub(r"\s*<metadata>\s*</metadata>", "", xml)
     return xml.replace(side.prefix, PREFIX + "X-")
 
 
@@ -461,50 +515,75 @@ def fmt_ratio(a: list[Run], b: list[Run], attr: str = "seconds") -> str:
 def fmt_changed(runs: list[Run]) -> str:
     if not runs:
         return "-"
-    counts = sorted({(r.changed, r.items) for r in runs})
-    return ", ".join(f"{c}/{i} items" for c, i in counts)
+    # A fleet call reports each guest inside one item; its guests are what can change.
+    counts = sorted({(r.changed, r.items, r.guests_changed, r.guests) for r in runs})
+    return ", ".join(f"{gc}/{g} guests in {c}/{i} calls" if g else f"{c}/{i} items"
+                     for c, i, gc, g in counts)
 
 
 def fmt_tasks(run: Run) -> str:
-    return "; ".join(f"{t['name']} {t['seconds'] or 0:.1f} s, {t['changed']}/{t['items']} changed"
+    def name(t: dict) -> str:
+        if t.get("action", "").endswith("validate_argument_spec"):
+            return "argument check"
+        return t["name"].split(" : ", 1)[-1]
+
+    return "; ".join(f"{name(t)} {t['seconds'] or 0:.1f} s, {t['changed']}/{t['items']} changed"
+                     + (f" ({t['guests_changed']}/{t['guests']} guests)" if t.get("guests") else "")
                      for t in run.tasks)
 
 
+# Each ratio is left / right; below 1 means the left side is cheaper.
+RATIOS = (("guest", "community"), ("fleet", "community"), ("fleet", "guest"))
+
+
 def report(sides: dict[str, Side], info: dict[str, str], load: tuple[str, str]) -> str:
-    a, b = sides["debvirt"], sides["community"]
+    shown = [sides[k] for k in SIDE_KEYS if k in sides]
+    ratios = [(sides[a], sides[b]) for a, b in RATIOS if a in sides and b in sides]
+
+    def row(label: str, runs_of, attr: str | None = None) -> tuple[str, ...]:
+        if attr is None:
+            return (label, *(fmt_changed(runs_of(s)) for s in shown), *[""] * len(ratios))
+        return (label, *(fmt_s(runs_of(s), attr) for s in shown),
+                *(fmt_ratio(runs_of(a), runs_of(b), attr) for a, b in ratios))
+
     rows = [
-        ("", "debvirt.cluster", "community.libvirt", "ratio debvirt/community"),
-        ("time, converge", fmt_s(a.converge), fmt_s(b.converge), fmt_ratio(a.converge, b.converge)),
-        ("time, no-op rerun", fmt_s(a.rerun), fmt_s(b.rerun), fmt_ratio(a.rerun, b.rerun)),
-        ("CPU, converge", fmt_s(a.converge, "cpu"), fmt_s(b.converge, "cpu"),
-         fmt_ratio(a.converge, b.converge, "cpu")),
-        ("CPU, no-op rerun", fmt_s(a.rerun, "cpu"), fmt_s(b.rerun, "cpu"),
-         fmt_ratio(a.rerun, b.rerun, "cpu")),
-        ("changed, converge", fmt_changed(a.converge), fmt_changed(b.converge), ""),
-        ("changed, no-op rerun", fmt_changed(a.rerun), fmt_changed(b.rerun), ""),
+        ("", *(s.title for s in shown), *(f"ratio {a.short}/{b.short}" for a, b in ratios)),
+        row("time, converge", lambda s: s.converge, "seconds"),
+        row("time, no-op rerun", lambda s: s.rerun, "seconds"),
+        row("CPU, converge", lambda s: s.converge, "cpu"),
+        row("CPU, no-op rerun", lambda s: s.rerun, "cpu"),
+        row("changed, converge", lambda s: s.converge),
+        row("changed, no-op rerun", lambda s: s.rerun),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         f"Converge {N} guests (qemu, 128 MiB, 1 vCPU, direct kernel boot, no disks), "
         f"{ROUNDS} round(s), medians.",
         "Time: wall time of ansible-playbook. CPU: CPU time of ansible-playbook and all it ran.",
         "",
     ]
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     lines += ["", "Every run (load = 1-min load average at its start; items = module calls):"]
-    for side in (a, b):
+    for side in shown:
         for label, runs in (("converge", side.converge), ("rerun", side.rerun)):
             for i, run in enumerate(runs, 1):
                 lines.append(f"  {side.title:18} {label:8} round {i}: {run.seconds:5.1f} s, "
                              f"CPU {run.cpu:5.1f} s, load {run.load:5}  ({fmt_tasks(run)})")
-    if a.definition and b.definition:
-        same = "yes" if a.definition == b.definition else "NO (see below)"
-        lines += ["", f"Same persistent definition on both sides (uuid, name masked): {same}"]
-        if a.definition != b.definition:
-            lines += difflib.unified_diff(a.definition.splitlines(), b.definition.splitlines(),
-                                          "debvirt", "community", lineterm="")
-    notes = a.notes + b.notes
+    defined = [s for s in shown if s.definition]
+    if len(defined) > 1:
+        ref = defined[0]
+        lines += ["", f"Same persistent definition as {ref.title} (uuid, name and fleet "
+                      f"membership masked):"]
+        for other in defined[1:]:
+            same = other.definition == ref.definition
+            lines.append(f"  {other.title}: {'yes' if same else 'NO (see below)'}")
+        for other in defined[1:]:
+            if other.definition != ref.definition:
+                lines += difflib.unified_diff(ref.definition.splitlines(),
+                                              other.definition.splitlines(),
+                                              ref.key, other.key, lineterm="")
+    notes = [n for s in shown for n in s.notes]
     if notes:
         lines += ["", "Guests that did not boot (the rerun ran anyway):"]
         lines += [f"  {n}" for n in notes]
@@ -525,6 +604,10 @@ def terminated(*_) -> None:
 def main() -> int:
     if N < 1 or ROUNDS < 1:
         raise BenchError("N and ROUNDS must be at least 1")
+    unknown = sorted(set(SIDES) - set(SIDE_KEYS))
+    if unknown or not SIDES:
+        raise BenchError(f"SIDES: unknown {' '.join(unknown) or '(none given)'}; "
+                         f"choose from {','.join(SIDE_KEYS)}")
     # SIGTERM (a CI timeout, a killed make) must still reach the cleanup in `finally`.
     signal.signal(signal.SIGTERM, terminated)
     if virsh("version", check=False).returncode != 0:
@@ -533,12 +616,15 @@ def main() -> int:
     ensure_bench_venv()
     info = versions()
 
-    sides = {
-        "debvirt": Side("debvirt", "debvirt.cluster", f"{PREFIX}a-", DEBVIRT_BIN,
-                        "", DEBVIRT_PLAYBOOK),
-        "community": Side("community", "community.libvirt", f"{PREFIX}b-", BENCH_VENV / "bin",
-                          "", COMMUNITY_PLAYBOOK),
+    every = {
+        "guest": Side("guest", "debvirt guest loop", "guest-loop", f"{PREFIX}a-", DEBVIRT_BIN,
+                      "", DEBVIRT_PLAYBOOK),
+        "community": Side("community", "community.libvirt", "community", f"{PREFIX}b-",
+                          BENCH_VENV / "bin", "", COMMUNITY_PLAYBOOK),
+        "fleet": Side("fleet", "debvirt fleet", "fleet", f"{PREFIX}c-", DEBVIRT_BIN,
+                      "", FLEET_PLAYBOOK),
     }
+    sides = {k: every[k] for k in SIDE_KEYS if k in SIDES}
     load_before = loadavg()
     failed = None
     with tempfile.TemporaryDirectory(prefix="dvbench-") as tmp:
@@ -547,10 +633,10 @@ def main() -> int:
         # on this machine re-sync or remove that one, and one measurement must see one tree.
         build = Path(sh(str(ROOT / "tests" / "sync-collection.sh"),
                         env=dict(os.environ, DEBVIRT_BUILD=str(work / "build"))).stdout.strip())
-        sides["debvirt"].collections_path = str(build.parents[2])
         empty = work / "no-collections"
         empty.mkdir()
-        sides["community"].collections_path = str(empty)
+        for side in sides.values():
+            side.collections_path = str(empty if side.key == "community" else build.parents[2])
         (work / "ansible.cfg").write_text("[defaults]\n")
         (work / "callback_plugins").mkdir()
         (work / "callback_plugins" / "dvbench_tally.py").write_text(TALLY_CALLBACK)
@@ -559,12 +645,12 @@ def main() -> int:
             (work / f"{side.key}.yml").write_text(side.playbook)
         try:
             for round_no in range(1, ROUNDS + 1):
-                # Alternate who goes first, so that neither side always meets a warmer cache.
-                order = ["debvirt", "community"] if round_no % 2 else ["community", "debvirt"]
-                for key in order:
+                # Rotate who goes first, so that no side always meets a warmer cache.
+                keys = list(sides)
+                shift = (round_no - 1) % len(keys)
+                for key in keys[shift:] + keys[:shift]:
                     side = sides[key]
-                    (work / "vars.json").write_text(
-                        json.dumps(SPEC_VARS | {"bench_guests": side.names()}))
+                    (work / "vars.json").write_text(json.dumps(side.play_vars()))
                     measure(side, work, round_no)
         except BenchError as e:
             failed = str(e)
