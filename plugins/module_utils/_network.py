@@ -18,7 +18,7 @@ import subprocess
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, run_views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
     Prop,
@@ -563,20 +563,12 @@ def view(req, actual):
     before = {}
     if actual is not None:
         before = managed_view(actual.spec, req.spec) if req.state != "absent" else actual.spec.as_dict()
-        before["state"] = actual.state
-        if req.autostart is not None:
-            before["autostart"] = actual.autostart
-    if req.state == "absent":
-        return before, {}
     after = _desired_view(req.spec)
     if actual is not None and "addresses" in after:
         # Unmanaged DHCP parts of an address keep what libvirt has, in the diff as in the network.
         have = {a["address"]: a for a in before.get("addresses", [])}
         after["addresses"] = [dict(have.get(a["address"], {}), **a) for a in after["addresses"]]
-    after["state"] = "running" if req.state == "present" else "stopped"
-    if req.autostart is not None:
-        after["autostart"] = req.autostart
-    return before, after
+    return run_views(req, actual, before, after)
 
 
 def describe(client, actual):

@@ -72,3 +72,20 @@ class Plan:
 def diff(before, after):
     """Ansible's diff dict; before/after are plain dicts (or {} for absent)."""
     return {"before": before or {}, "after": after or {}}
+
+
+def run_views(req, actual, before, after):
+    """A diff's (before, after) for an object that is started or stopped: the managed views
+    given, plus its run state and, where managed, autostart. Absent leaves after empty."""
+    if actual is not None:
+        before = dict(before, state=actual.state)
+        if req.autostart is not None:
+            before["autostart"] = actual.autostart
+    else:
+        before = {}
+    if req.state == "absent":
+        return before, {}
+    after = dict(after, state="running" if req.state == "present" else "stopped")
+    if req.autostart is not None:
+        after["autostart"] = req.autostart
+    return before, after

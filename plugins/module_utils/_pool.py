@@ -21,7 +21,7 @@ import tempfile
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, run_views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
     Prop,
@@ -472,16 +472,7 @@ def view(req, actual):
     before = {}
     if actual is not None:
         before = managed_view(actual.spec, req.spec) if req.state != "absent" else actual.spec.as_dict()
-        before["state"] = actual.state
-        if req.autostart is not None:
-            before["autostart"] = actual.autostart
-    if req.state == "absent":
-        return before, {}
-    after = managed_view(req.spec, req.spec)
-    after["state"] = "running" if req.state == "present" else "stopped"
-    if req.autostart is not None:
-        after["autostart"] = req.autostart
-    return before, after
+    return run_views(req, actual, before, managed_view(req.spec, req.spec))
 
 
 def describe(client, actual, volumes=False):
