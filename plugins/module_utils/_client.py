@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from urllib.parse import urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     LibvirtCallError,
@@ -47,6 +48,11 @@ DOMAIN_STATES = {
     6: "crashed",
     7: "paused",  # PMSUSPENDED
 }
+
+
+def is_local(uri):
+    """The URI names this host: files a task writes here are where libvirt sees them."""
+    return not urlparse(uri).netloc
 
 
 def _not_found_codes():

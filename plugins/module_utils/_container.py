@@ -15,6 +15,7 @@ import re
 import shutil
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _rootfs
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     InterfaceXML,
     NicSpec,
@@ -527,10 +528,6 @@ def read_container(client, name):
     if xml.virt_type != "lxc":
         raise InvalidSpec("%s on %s is not a container (its type is %s)" % (name, client.uri, xml.virt_type))
     return Actual(dom, xml, _state(client, dom), client.autostart(dom))
-
-
-def is_local(uri):
-    return "://" in uri and uri.split("://", 1)[1].startswith("/")
 
 
 class Facts:

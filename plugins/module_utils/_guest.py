@@ -12,9 +12,9 @@ import copy
 import os
 import re
 import time
-from urllib.parse import urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     HOTPLUG_BUSES,
     NEW_DOMAIN,
@@ -239,10 +239,6 @@ def read_guest(client, name):
         return None
     xml = DomainXML(parse(client.domain_xml(dom, inactive=True)))
     return Actual(dom, xml, client.domain_state(dom), client.autostart(dom))
-
-
-def is_local(uri):
-    return not urlparse(uri).netloc
 
 
 class Facts:

@@ -18,6 +18,7 @@ import subprocess
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, run_views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
@@ -29,7 +30,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     remove,
     quote,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._guest import is_local
 
 BRIDGE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 MODES = ("nat", "route", "open", "isolated", "bridge")
