@@ -42,10 +42,12 @@ TEMPLATE_PACKAGES=(
     openssh-server genisoimage debootstrap
     # Not installed by a role yet, but the shared-storage scenarios need it.
     libvirt-daemon-driver-storage-iscsi-direct
+    # Role node installs it when node_bridges asks for a bridge.
+    bridge-utils
     dbus iproute2 iputils-ping less procps
 )
 # Bump when the way the template is prepared changes, so caches get rebuilt.
-TEMPLATE_REVISION=1
+TEMPLATE_REVISION=2
 
 LXC_PATH=$(lxc-config lxc.lxcpath)
 TEMPLATE_DIR=$CACHE/template
