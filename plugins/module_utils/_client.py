@@ -437,13 +437,16 @@ class LibvirtClient:
         self.call("set the maximum migration downtime of", self._label(dom),
                   dom.migrateSetMaxDowntime, milliseconds, 0)
 
-    def migrate_live(self, dom, dest, uri, persist_xml, bandwidth=None, copy_disks=()):
+    def migrate_live(self, dom, dest, uri, persist_xml, bandwidth=None, copy_disks=(), tls=False):
         """Move a running guest to dest (another LibvirtClient): persistent there, undefined here.
 
-        Blocks until QEMU is done; abort_job() from another thread ends it early.
+        Blocks until QEMU is done; abort_job() from another thread ends it early. tls: QEMU
+        encrypts the memory and disk streams with the x509 credentials of both hosts.
         """
         flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST
                  | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+        if tls:
+            flags |= libvirt.VIR_MIGRATE_TLS
         params = {libvirt.VIR_MIGRATE_PARAM_URI: uri, libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: persist_xml}
         if bandwidth:
             params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = bandwidth
@@ -464,8 +467,12 @@ class LibvirtClient:
         except libvirt.libvirtError:
             return {}
 
-    def copy_volume_to(self, vol, dest, dest_vol, size):
-        """Stream size bytes of vol into dest_vol, a volume of another host (through this process)."""
+    def copy_volume_to(self, vol, dest, dest_vol, size, deadline=None):
+        """Stream size bytes of vol into dest_vol, a volume of another host (through this process).
+
+        deadline (time.monotonic()) ends the copy between two chunks with WaitTimeout, both
+        streams aborted.
+        """
         src = self.call("open a stream to", self.uri, self.conn.newStream, 0)
         dst = dest.call("open a stream to", dest.uri, dest.conn.newStream, 0)
         what = "volume %s to %s" % (vol.path(), dest.uri)
@@ -477,6 +484,8 @@ class LibvirtClient:
                 if not chunk:
                     break
                 dest.call("copy", what, dst.send, chunk)
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise WaitTimeout("Gave up copying %s: the time allowed ran out" % what)
             self.call("finish copying", what, src.finish)
             dest.call("finish copying", what, dst.finish)
         except Exception:
