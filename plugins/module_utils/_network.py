@@ -33,6 +33,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
 
 BRIDGE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 MODES = ("nat", "route", "open", "isolated", "bridge")
+DUID = re.compile(r"[0-9a-f]{1,2}(:[0-9a-f]{1,2}){3,}")
 # What a running network takes without a restart.
 LIVE_SECTIONS = {"dhcp host": "dhcp-host", "dns host": "dns-host"}
 
@@ -63,13 +64,23 @@ class IpXML(XMLObject):
         return sorted((_host_dict(n) for n in self.node.findall("dhcp/host")), key=_host_key)
 
 
+HOST_ATTRS = ("mac", "id", "name", "ip")
+
+
 def _host_dict(node):
-    out = {"mac": (node.get("mac") or "").lower() or None, "ip": node.get("ip"), "name": node.get("name")}
+    out = {k: node.get(k) for k in HOST_ATTRS}
+    for k in ("mac", "id"):
+        out[k] = (out[k] or "").lower() or None
     return {k: v for k, v in out.items() if v is not None}
 
 
+def host_id(host):
+    """What names a static DHCP host: its MAC for IPv4; for DHCPv6, which knows no MAC, its DUID or name."""
+    return host.get("mac") or host.get("id") or host["name"]
+
+
 def _host_key(host):
-    return (host.get("mac") or "", host.get("ip") or "", host.get("name") or "")
+    return (host_id(host), host.get("ip") or "")
 
 
 class NetworkXML(XMLObject):
@@ -190,7 +201,7 @@ def _write_addresses(net, addresses):
                 dhcp.remove(node)
             for host in hosts:
                 node = append(dhcp, "host")
-                for key in ("mac", "name", "ip"):
+                for key in HOST_ATTRS:
                     if host.get(key):
                         node.set(key, host[key])
         if len(dhcp) == 0:
@@ -199,7 +210,7 @@ def _write_addresses(net, addresses):
 
 def host_xml(section, entry):
     if section == "dhcp-host":
-        return "<host %s/>" % " ".join("%s='%s'" % (k, quote(entry[k])) for k in ("mac", "name", "ip") if entry.get(k))
+        return "<host %s/>" % " ".join("%s='%s'" % (k, quote(entry[k])) for k in HOST_ATTRS if entry.get(k))
     names = "".join("<hostname>%s</hostname>" % quote(n) for n in entry["hostnames"])
     return "<host ip='%s'>%s</host>" % (quote(entry["ip"]), names)
 
@@ -273,22 +284,40 @@ def _address(index, a):
                 raise InvalidSpec("%s: DHCP range %s-%s ends before it starts" % (where, start, end))
             out["dhcp_ranges"].append({"start": str(start), "end": str(end)})
     if a.get("dhcp_hosts") is not None:
-        if iface.version == 6:
-            raise InvalidSpec("%s: static DHCP hosts are supported for IPv4 addresses only" % where)
-        hosts = []
-        for h in a["dhcp_hosts"]:
-            mac = (h.get("mac") or "").lower()
-            if not is_mac(mac):
-                raise InvalidSpec("%s: %r is not a MAC address" % (where, h.get("mac")))
-            host = {"mac": mac, "ip": str(_in(where, net, h["ip"]))}
-            if h.get("name"):
-                host["name"] = h["name"]
-            hosts.append(host)
-        macs = [h["mac"] for h in hosts]
-        if len(macs) != len(set(macs)):
-            raise InvalidSpec("%s: dhcp_hosts list the same MAC more than once" % where)
+        hosts = [_dhcp_host(where, net, h) for h in a["dhcp_hosts"]]
+        ids = [host_id(h) for h in hosts]
+        if len(ids) != len(set(ids)):
+            raise InvalidSpec("%s: dhcp_hosts name the same %s more than once"
+                              % (where, "MAC" if net.version == 4 else "DUID or name"))
         out["dhcp_hosts"] = sorted(hosts, key=_host_key)
     return out
+
+
+def _dhcp_host(where, net, h):
+    host = {"ip": str(_in(where, net, h["ip"]))}
+    if h.get("name"):
+        host["name"] = h["name"]
+    if net.version == 4:
+        if h.get("id"):
+            raise InvalidSpec("%s: id is a DHCPv6 client's DUID; an IPv4 host is known by its mac" % where)
+        mac = (h.get("mac") or "").lower()
+        if not is_mac(mac):
+            raise InvalidSpec("%s: %r is not a MAC address" % (where, h.get("mac")))
+        host["mac"] = mac
+        return host
+    # DHCPv6 clients identify themselves by DUID; the MAC of the request means nothing there.
+    if h.get("mac"):
+        raise InvalidSpec("%s: DHCPv6 does not know hosts by MAC: give id (the client's DUID) or name "
+                          "for %s" % (where, host["ip"]))
+    if h.get("id"):
+        duid = h["id"].lower()
+        if not DUID.fullmatch(duid):
+            raise InvalidSpec("%s: %r is not a DUID (hex bytes separated by colons, such as "
+                              "00:03:00:01:52:54:00:12:34:56)" % (where, h["id"]))
+        host["id"] = duid
+    elif not h.get("name"):
+        raise InvalidSpec("%s: the IPv6 host %s needs id (the client's DUID) or name" % (where, host["ip"]))
+    return host
 
 
 def _in(where, net, text):
@@ -461,11 +490,12 @@ def plan_network(req, actual):
         if "addresses" in after:
             live += _plan_addresses(plan, before["addresses"], after["addresses"], running)
         if "dns_hosts" in after:
-            live += _diff_entries("dns host", before["dns_hosts"] or [], after["dns_hosts"], lambda h: h["ip"])
+            live += [change + (-1,) for change in _diff_entries(
+                "dns host", before["dns_hosts"] or [], after["dns_hosts"], lambda h: h["ip"])]
         cold = any(c.cold for c in plan.changes) or not running
-        for action, target, entry in live:
+        for action, target, entry, parent in live:
             plan.add(action, target, entry if action == "remove" else None, entry if action == "add" else None,
-                     cold=cold and running, live=not cold, entry=entry)
+                     cold=cold and running, live=not cold, entry=entry, parent=parent)
         if not actual.persistent and not plan.changed:
             plan.add("define", label, after=after)
     if req.state == "present" and not running:
@@ -480,8 +510,10 @@ def plan_network(req, actual):
 
 
 def _plan_addresses(plan, have, want, running):
-    """Adds cold changes to plan; returns the DHCP host changes that can be made live."""
+    """Adds cold changes to plan; returns the DHCP host changes that can be made live, each with the
+    position of its address among the network's (virNetworkUpdate's parent index)."""
     live = []
+    position = {a["address"].split("/")[0]: i for i, a in enumerate(have)}
     have_by = {a["address"].split("/")[0]: a for a in have}
     want_by = {a["address"].split("/")[0]: a for a in want}
     for addr, entry in have_by.items():
@@ -498,20 +530,9 @@ def _plan_addresses(plan, have, want, running):
             plan.add("update", "address %s dhcp_ranges" % addr, old.get("dhcp_ranges", []),
                      entry["dhcp_ranges"], cold=running)
         if entry.get("dhcp_hosts") is not None:
-            changes = _diff_entries("dhcp host", old.get("dhcp_hosts", []), entry["dhcp_hosts"],
-                                    lambda h: h["mac"])
-            if ipaddress.ip_address(addr).version == 4 and _first_v4(want_by) == addr:
-                live += changes
-            else:
-                for action, target, h in changes:
-                    plan.add(action, target, h if action == "remove" else None,
-                             h if action == "add" else None, cold=running)
+            changes = _diff_entries("dhcp host", old.get("dhcp_hosts", []), entry["dhcp_hosts"], host_id)
+            live += [change + (position[addr],) for change in changes]
     return live
-
-
-def _first_v4(want_by):
-    # virNetworkUpdate picks the first IPv4 address for a DHCP host: only that one is live.
-    return next((a for a in want_by if ipaddress.ip_address(a).version == 4), None)
 
 
 def _diff_entries(kind, have, want, key):
@@ -548,7 +569,8 @@ def apply_network(client, req, plan, actual):
     for change in live:
         section = LIVE_SECTIONS[change.target.rsplit(" ", 1)[0]]
         command = "add" if change.action == "add" else "delete"
-        client.update_network(net, command, section, host_xml(section, change.extra["entry"]), live=True)
+        client.update_network(net, command, section, host_xml(section, change.extra["entry"]), live=True,
+                              parent_index=change.extra["parent"])
     if plan.has("stop", "restart"):
         client.stop_network(net)
     if plan.has("start", "restart"):

@@ -93,21 +93,25 @@ options:
             required: true
       dhcp_hosts:
         description:
-          - Fixed addresses by MAC, all of them (IPv4 only). Changes to those of the first IPv4
-            address apply live.
+          - Fixed addresses, all of them. On a running network, changes to the hosts of an
+            address that already exists apply live.
+          - An IPv4 host is known by O(addresses[].dhcp_hosts[].mac); a DHCPv6 client by its DUID
+            (O(addresses[].dhcp_hosts[].id)) or its O(addresses[].dhcp_hosts[].name).
         type: list
         elements: dict
         suboptions:
           mac:
-            description: The guest interface's MAC address.
+            description: The guest interface's MAC address (IPv4 hosts only, and required there).
             type: str
-            required: true
+          id:
+            description: The DHCPv6 client's DUID, hex bytes separated by colons (IPv6 hosts only).
+            type: str
           ip:
             description: Its address.
             type: str
             required: true
           name:
-            description: Its host name.
+            description: Its host name (for IPv6 hosts, O(addresses[].dhcp_hosts[].id) or this one is needed).
             type: str
   dns_hosts:
     description: Names the network's DNS server answers, all of them; changes apply live.
@@ -145,6 +149,9 @@ EXAMPLES = r"""
         dhcp_hosts:
           - {mac: "52:54:00:00:10:01", ip: 192.168.100.10, name: web01}
       - address: fd00:100::1/64
+        dhcp_ranges: [{start: "fd00:100::100", end: "fd00:100::1ff"}]
+        dhcp_hosts:
+          - {id: "00:03:00:01:52:54:00:00:10:01", ip: "fd00:100::10", name: web01}
     dns_hosts:
       - {ip: 192.168.100.10, hostnames: [www]}
 
@@ -195,7 +202,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._network import (
 )
 
 RANGE = dict(start=dict(type="str", required=True), end=dict(type="str", required=True))
-HOST = dict(mac=dict(type="str", required=True), ip=dict(type="str", required=True), name=dict(type="str"))
+HOST = dict(mac=dict(type="str"), id=dict(type="str"), ip=dict(type="str", required=True), name=dict(type="str"))
 ADDRESS = dict(
     address=dict(type="str", required=True),
     dhcp_ranges=dict(type="list", elements="dict", options=RANGE),

@@ -51,7 +51,15 @@ def req(**kw):
     ({"mode": "nat", "addresses": [{"address": "10.0.0.1/24", "dhcp_ranges": [{"start": "10.0.0.9", "end": "10.0.0.2"}]}]},
      "ends before it starts"),
     ({"mode": "nat", "addresses": [{"address": "fd00::1/64", "dhcp_hosts": [{"mac": "52:54:00:00:00:01", "ip": "fd00::5"}]}]},
-     "IPv4 addresses only"),
+     "DHCPv6 does not know hosts by MAC"),
+    ({"mode": "nat", "addresses": [{"address": "fd00::1/64", "dhcp_hosts": [{"ip": "fd00::5"}]}]},
+     "needs id (the client's DUID) or name"),
+    ({"mode": "nat", "addresses": [{"address": "fd00::1/64", "dhcp_hosts": [{"id": "52:54", "ip": "fd00::5"}]}]},
+     "is not a DUID"),
+    ({"mode": "nat", "addresses": [{"address": "fd00::1/64", "dhcp_hosts": [
+        {"name": "a", "ip": "fd00::5"}, {"name": "a", "ip": "fd00::6"}]}]}, "the same DUID or name more than once"),
+    ({"mode": "nat", "addresses": [{"address": "10.0.0.1/24", "dhcp_hosts": [
+        {"mac": "52:54:00:00:00:01", "id": "00:03:00:01:52:54:00:00:00:01", "ip": "10.0.0.5"}]}]}, "id is a DHCPv6"),
     ({"mode": "nat", "addresses": [{"address": "10.0.0.1/24", "dhcp_hosts": [{"mac": "nope", "ip": "10.0.0.5"}]}]},
      "is not a MAC address"),
     ({"mode": "nat", "addresses": [{"address": "10.0.0.1/24", "dhcp_hosts": [
@@ -138,6 +146,7 @@ def plan_of(r, act):
 
 
 HOST2 = {"mac": "52:54:00:00:10:02", "ip": "192.168.100.11", "name": "web02"}
+HOST6 = {"name": "six", "ip": "fd00:100::6"}
 
 
 @pytest.mark.parametrize("kw, act, expected", [
@@ -151,6 +160,7 @@ HOST2 = {"mac": "52:54:00:00:10:02", "ip": "192.168.100.11", "name": "web02"}
     ({"addresses": [dict(V4, dhcp_hosts=[V4["dhcp_hosts"][0], HOST2]), V6]}, actual(),
      [("add", "dhcp host 52:54:00:00:10:02", False, True)]),
     ({"dns_hosts": []}, actual(), [("remove", "dns host 192.168.100.10", False, True)]),
+    ({"addresses": [V4, dict(V6, dhcp_hosts=[HOST6])]}, actual(), [("add", "dhcp host six", False, True)]),
     ({"addresses": [dict(V4, dhcp_hosts=[dict(V4["dhcp_hosts"][0], ip="192.168.100.9")]), V6]}, actual(),
      [("remove", "dhcp host 52:54:00:00:10:01", False, True), ("add", "dhcp host 52:54:00:00:10:01", False, True)]),
     # anything else redefines and restarts, and the host changes go with the redefinition
@@ -240,6 +250,20 @@ def test_live_changes_reach_the_running_network_and_its_definition(nclient):
     after = N.read_network(nclient, r.name)
     assert after.xml.uuid == uuid
     assert N.plan_network(r2, after).changes == []
+
+
+def test_dhcpv6_hosts_change_live_on_their_own_address(nclient):
+    r = req(name=PREFIX + "six", mode="nat", bridge="dvu6", addresses=[V4, V6])
+    converge(nclient, r)
+    duid = {"id": "00:03:00:01:52:54:00:00:10:06", "ip": "fd00:100::7", "name": "seven"}
+    r2 = req(name=PREFIX + "six", addresses=[V4, dict(V6, dhcp_hosts=[HOST6, dict(duid, id=duid["id"].upper())])])
+    plan = converge(nclient, r2)
+    assert [(c.target, c.extra.get("live"), c.extra.get("parent")) for c in plan.changes] == [
+        ("dhcp host 00:03:00:01:52:54:00:00:10:06", True, 1), ("dhcp host six", True, 1)]
+    xml = N.NetworkXML(parse(nclient.network_xml(nclient.network(r.name))))
+    assert xml.ips[0].hosts == V4["dhcp_hosts"]
+    assert xml.ips[1].hosts == [duid, HOST6]
+    assert N.plan_network(r2, N.read_network(nclient, r.name)).changes == []
 
 
 def test_a_cold_change_redefines_keeping_the_uuid(nclient):
