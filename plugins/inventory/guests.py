@@ -54,12 +54,27 @@ options:
     description:
       - Cluster members to read, by the name or address that SSH reaches them at.
       - Each member is read through C(qemu+ssh://<ssh_user>@<member>/system) for virtual machines
-        and C(lxc+ssh://<ssh_user>@<member>/system) for containers (see O(types)). The URIs ask
-        SSH never to prompt (C(no_tty=1)), so a member without key-based access fails at once.
+        and C(lxc+ssh://<ssh_user>@<member>/system) for containers (see O(types)), which run the
+        C(ssh) command with the controller user's C(~/.ssh/config); on a cluster member that is
+        the SSH trust of the P(debvirt.cluster.cluster#role) role. The URIs ask SSH never to
+        prompt (C(no_tty=1)), so a member without key-based access fails at once.
+      - With O(ssh_known_hosts), the URIs use libvirt's C(libssh) transport instead
+        (C(qemu+libssh://), C(lxc+libssh://)), since the C(ssh) command cannot be given another
+        known_hosts file through a URI.
       - C(debvirt_node) of its guests is the member as written here.
     type: list
     elements: str
     default: []
+  nodelist:
+    description:
+      - Read the members from a cluster's corosync nodelist, in addition to O(members).
+      - V(localhost) reads C(/etc/corosync/corosync.conf) of the host the inventory runs on, a
+        cluster member. Any other value is a member reached over SSH (as O(ssh_user), with
+        O(ssh_keyfile) and O(ssh_known_hosts)), whose C(/etc/corosync/corosync.conf) is read.
+      - Each node of the nodelist is read at its first ring address, as O(members) are, and its
+        guests get the node's name in the nodelist as C(debvirt_node).
+      - The nodelist is read only when the listing is read; a cached listing needs neither.
+    type: str
   uris:
     description:
       - libvirt URIs to read as they are, in addition to O(members).
@@ -92,7 +107,8 @@ options:
   ssh_known_hosts:
     description:
       - A known_hosts file for O(members), passed to libvirt as the C(known_hosts) parameter of
-        the URI.
+        the URI, with the C(libssh) transport (see O(members)). A member whose host key is not
+        in it, or differs, does not answer.
     type: path
   timeout:
     description:
@@ -125,6 +141,18 @@ EXAMPLES = r"""
 plugin: debvirt.cluster.guests
 members: [node1, node2, node3]
 
+# Run on a cluster member: the members are those of its corosync nodelist, reached over the
+# SSH trust that role debvirt.cluster.cluster set up
+plugin: debvirt.cluster.guests
+nodelist: localhost
+
+# From a controller: the nodelist of node1, every member reached with this key and these
+# pinned host keys
+plugin: debvirt.cluster.guests
+nodelist: node1.example.com
+ssh_keyfile: ~/.ssh/id_ed25519_cluster
+ssh_known_hosts: ~/.ssh/known_hosts_cluster
+
 # Only running virtual machines tagged web, reached as the cluster role's key,
 # with the results kept for ten minutes
 plugin: debvirt.cluster.guests
@@ -154,6 +182,8 @@ keyed_groups:
 """
 
 import hashlib
+import subprocess
+import time
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.group import to_safe_group_name
@@ -162,12 +192,15 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.utils.display import Display
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LIBVIRT_IMPORT_ERROR
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError
 from ansible_collections.debvirt.cluster.plugins.module_utils._inventory import (
     Target,
     deduplicate,
     host_vars,
     member_targets,
+    nodelist_members,
     read_targets,
+    ssh_argv,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import LXML_IMPORT_ERROR
 
@@ -180,6 +213,7 @@ display = Display()
 
 # Bumped when the records change shape, so that a cache written by an older version is not used.
 CACHE_FORMAT = 1
+COROSYNC_CONF = "/etc/corosync/corosync.conf"
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -194,11 +228,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # Bad configuration is reported before any member is contacted.
         filters = self._filters()
         targets = self._targets()
+        nodelist = self.get_option("nodelist")
+        if not targets and not nodelist:
+            raise AnsibleParserError("Nothing to read: give members, uris, nodelist, or several of them")
 
         use_cache = self.get_option("cache")
-        key = "%s_%s" % (self.get_cache_key(path), self._targets_digest(targets))
+        key = "%s_%s" % (self.get_cache_key(path), self._sources_digest(targets, nodelist))
         records = None
-        update = False
         if use_cache and cache:
             try:
                 cached = self._cache[key]
@@ -206,12 +242,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 cached = None
             if isinstance(cached, dict) and cached.get("format") == CACHE_FORMAT:
                 records = cached["records"]
+                display.vv("debvirt.cluster.guests: %d guests from the cache, no member read"
+                           % len(records))
         if records is None:
-            records, complete = self._read(targets)
+            records, complete = self._read(targets, nodelist)
             # A partial view is not kept: the next run tries the missing members again.
-            update = bool(use_cache) and complete
-        if update:
-            self._cache[key] = {"format": CACHE_FORMAT, "records": records}
+            if use_cache and complete:
+                self._cache[key] = {"format": CACHE_FORMAT, "records": records}
         self._populate(records, filters)
 
     # --- configuration ----------------------------------------------------------------------
@@ -230,11 +267,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                          % (index, expression, to_native(e)))
         return compiled
 
-    def _targets(self):
-        targets = member_targets(
-            self.get_option("members") or [], types=self.get_option("types"),
-            user=self.get_option("ssh_user"), keyfile=self.get_option("ssh_keyfile"),
-            known_hosts=self.get_option("ssh_known_hosts"))
+    def _ssh(self):
+        return {"user": self.get_option("ssh_user"), "keyfile": self.get_option("ssh_keyfile"),
+                "known_hosts": self.get_option("ssh_known_hosts")}
+
+    def _targets(self, members=None):
+        targets = member_targets(self.get_option("members") if members is None else members,
+                                 types=self.get_option("types"), **self._ssh())
+        if members is not None:
+            return targets
         for index, entry in enumerate(self.get_option("uris") or []):
             if isinstance(entry, str):
                 targets.append(Target(entry))
@@ -244,18 +285,45 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             else:
                 raise AnsibleParserError("uris[%d] must be a URI or a mapping with uri and an optional "
                                          "node, got %r" % (index, entry))
-        if not targets:
-            raise AnsibleParserError("Nothing to read: give members, uris, or both")
         return targets
 
-    @staticmethod
-    def _targets_digest(targets):
+    def _sources_digest(self, targets, nodelist):
         # Part of the cache key: a changed list of members must not be answered from the old one.
-        text = "\n".join("%s %s" % (t.uri, t.node) for t in targets)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        # The nodelist's members are not known before it is read, so its source stands for them,
+        # with what they are reached by.
+        lines = ["%s %s" % (t.uri, t.node) for t in targets]
+        if nodelist:
+            lines.append("nodelist %s %r %r" % (nodelist, self.get_option("types"), sorted(self._ssh().items())))
+        return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:12]
 
     # --- reading ------------------------------------------------------------------------------
-    def _read(self, targets):
+    def _nodelist(self, source):
+        """(node, address) of the members in source's corosync nodelist."""
+        try:
+            if source == "localhost":
+                with open(COROSYNC_CONF, encoding="utf-8") as f:
+                    text = f.read()
+            else:
+                timeout = self.get_option("timeout")
+                argv = ssh_argv(source, "cat %s" % COROSYNC_CONF, timeout=timeout, **self._ssh())
+                try:
+                    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                          stdin=subprocess.DEVNULL, check=False)
+                except subprocess.TimeoutExpired:
+                    raise DebvirtError("did not answer within %ss" % timeout)
+                if proc.returncode != 0:
+                    raise DebvirtError("ssh exited with %d: %s" % (proc.returncode, proc.stderr.strip()))
+                text = proc.stdout
+            return nodelist_members(text)
+        except (OSError, DebvirtError) as e:
+            message = "debvirt.cluster.guests: cannot read the corosync nodelist of %s: %s" % (
+                source, getattr(e, "msg", None) or to_native(e))
+            if self.get_option("strict"):
+                raise AnsibleError(message)
+            display.warning("%s; only the other members and URIs are read" % message)
+            return None
+
+    def _read(self, targets, nodelist):
         if LIBVIRT_IMPORT_ERROR:
             raise AnsibleError("The debvirt.cluster.guests inventory needs libvirt-python on the "
                                "controller: pip install libvirt-python (it builds against Debian's "
@@ -264,6 +332,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if LXML_IMPORT_ERROR:
             raise AnsibleError("The debvirt.cluster.guests inventory needs lxml on the controller: "
                                "pip install lxml, or Debian's python3-lxml for /usr/bin/python3")
+        started = time.monotonic()
+        complete = True
+        if nodelist:
+            members = self._nodelist(nodelist)
+            complete = members is not None
+            known = set(t.uri for t in targets)
+            # A member both named and in the nodelist is read once.
+            targets = targets + [t for t in self._targets(members or []) if t.uri not in known]
         records, failures = read_targets(targets, timeout=self.get_option("timeout"))
         for target, reason in failures:
             message = "debvirt.cluster.guests: %s (node %s) did not answer: %s" % (
@@ -271,7 +347,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if self.get_option("strict"):
                 raise AnsibleError(message)
             display.warning("%s; its guests are left out" % message)
-        return records, not failures
+        display.vv("debvirt.cluster.guests: %d guests read from %d connections in %.2f s"
+                   % (len(records), len(targets) - len(failures), time.monotonic() - started))
+        return records, complete and not failures
 
     # --- hosts and groups ---------------------------------------------------------------------
     def _populate(self, records, filters):

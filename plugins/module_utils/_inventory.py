@@ -17,12 +17,13 @@ from urllib.parse import quote, urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerSpec, ContainerXML
+from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import ConfError, CorosyncConf
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, GuestSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, NotFound
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
-# The driver of each guest type on a cluster member, reached over the SSH trust.
-MEMBER_SCHEMES = {"vm": "qemu+ssh", "container": "lxc+ssh"}
+# The driver of each guest type on a cluster member.
+MEMBER_SCHEMES = {"vm": "qemu", "container": "lxc"}
 
 
 class Target:
@@ -37,19 +38,63 @@ class Target:
 
 
 def member_targets(members, types=("vm", "container"), user="root", keyfile=None, known_hosts=None):
-    """The URIs that read the given cluster members over SSH."""
-    query = ["no_tty=1"]  # ssh must fail rather than wait at a password prompt nobody sees
+    """The URIs that read the given cluster members over SSH.
+
+    A member is the name or address SSH reaches it at, or a (node, address) pair: reached at
+    the address, its guests reported on the node.
+    """
+    login = "%s@" % quote(user, safe="") if user else ""
+    if known_hosts:
+        # The ssh binary that the plain +ssh transport runs takes no known_hosts file from the
+        # URI (libvirt passes that parameter to libssh only), so a given file would be ignored
+        # and the host key checked against ~/.ssh/known_hosts instead. libssh reads it, and
+        # refuses a host that is missing from it or whose key differs.
+        suffix = "libssh"
+        query = ["known_hosts=%s" % quote(known_hosts, safe="/"), "known_hosts_verify=normal",
+                 # Never a password or keyboard prompt: nobody is there to answer it.
+                 "sshauth=%s" % ("privkey" if keyfile else "agent,privkey")]
+    else:
+        suffix = "ssh"
+        query = ["no_tty=1"]  # ssh must fail rather than wait at a password prompt nobody sees
     if keyfile:
         query.append("keyfile=%s" % quote(keyfile, safe="/"))
-    if known_hosts:
-        query.append("known_hosts=%s" % quote(known_hosts, safe="/"))
-    login = "%s@" % quote(user, safe="") if user else ""
     targets = []
     for member in members:
+        node, host = member if isinstance(member, tuple) else (member, member)
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host  # an IPv6 address
         for kind in types:
-            uri = "%s://%s%s/system?%s" % (MEMBER_SCHEMES[kind], login, member, "&".join(query))
-            targets.append(Target(uri, member))
+            scheme = "%s+%s" % (MEMBER_SCHEMES[kind], suffix)
+            uri = "%s://%s%s/system?%s" % (scheme, login, host, "&".join(query))
+            targets.append(Target(uri, node))
     return targets
+
+
+def nodelist_members(text):
+    """(name, address) of every node in a corosync.conf's nodelist: its first link's address
+    is where the others reach it, and its name is what the cluster calls it."""
+    conf = CorosyncConf.parse(text)
+    members = []
+    for node in conf.nodes():
+        if not node["addresses"]:
+            raise ConfError("corosync.conf: node %s has no ring0_addr" % (node["name"] or node["nodeid"]))
+        members.append((node["name"] or node["addresses"][0], node["addresses"][0]))
+    if not members:
+        raise ConfError("corosync.conf has no nodelist: this host is in no cluster")
+    return members
+
+
+def ssh_argv(host, command, user="root", keyfile=None, known_hosts=None, timeout=30):
+    """The ssh command line that runs command on host, with the same key and host keys as the
+    URIs of member_targets, and never a prompt."""
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % max(1, int(timeout))]
+    if keyfile:
+        argv += ["-i", keyfile, "-o", "IdentitiesOnly=yes"]
+    if known_hosts:
+        argv += ["-o", "UserKnownHostsFile=%s" % known_hosts, "-o", "StrictHostKeyChecking=yes"]
+    if user:
+        argv += ["-l", user]
+    return argv + ["--", host, command]
 
 
 def uri_host(uri):

@@ -31,9 +31,13 @@ _register_options()
 class Warnings:
     def __init__(self):
         self.messages = []
+        self.verbose = []
 
     def warning(self, msg, *args, **kwargs):
         self.messages.append(msg)
+
+    def vv(self, msg, *args, **kwargs):
+        self.verbose.append(msg)
 
 
 @pytest.fixture

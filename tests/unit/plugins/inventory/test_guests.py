@@ -214,28 +214,157 @@ def test_unanswered_after_the_timeout_is_skipped():
 
 
 def test_member_uris():
-    targets = _inventory.member_targets(["node1", "10.0.0.2"], keyfile="/root/.ssh/id_ed25519",
-                                        known_hosts="/etc/debvirt/known hosts")
+    # Without a known_hosts file: the ssh command, with the user's ~/.ssh/config (on a member,
+    # the cluster role's SSH trust).
+    targets = _inventory.member_targets(["node1", "10.0.0.2"], keyfile="/root/.ssh/id_ed25519")
     assert [(t.uri, t.node) for t in targets] == [
-        ("qemu+ssh://root@node1/system?no_tty=1&keyfile=/root/.ssh/id_ed25519&known_hosts=/etc/debvirt/known%20hosts", "node1"),
-        ("lxc+ssh://root@node1/system?no_tty=1&keyfile=/root/.ssh/id_ed25519&known_hosts=/etc/debvirt/known%20hosts", "node1"),
-        ("qemu+ssh://root@10.0.0.2/system?no_tty=1&keyfile=/root/.ssh/id_ed25519&known_hosts=/etc/debvirt/known%20hosts", "10.0.0.2"),
-        ("lxc+ssh://root@10.0.0.2/system?no_tty=1&keyfile=/root/.ssh/id_ed25519&known_hosts=/etc/debvirt/known%20hosts", "10.0.0.2"),
+        ("qemu+ssh://root@node1/system?no_tty=1&keyfile=/root/.ssh/id_ed25519", "node1"),
+        ("lxc+ssh://root@node1/system?no_tty=1&keyfile=/root/.ssh/id_ed25519", "node1"),
+        ("qemu+ssh://root@10.0.0.2/system?no_tty=1&keyfile=/root/.ssh/id_ed25519", "10.0.0.2"),
+        ("lxc+ssh://root@10.0.0.2/system?no_tty=1&keyfile=/root/.ssh/id_ed25519", "10.0.0.2"),
     ]
     assert [t.uri for t in _inventory.member_targets(["n1"], types=["vm"], user="admin")] == [
         "qemu+ssh://admin@n1/system?no_tty=1"]
 
 
-def test_members_option_makes_ssh_uris(inventory, monkeypatch, warnings):
+def test_member_uris_with_known_hosts_use_libssh():
+    # The ssh command ignores a known_hosts parameter; libssh checks the host key against it.
+    targets = _inventory.member_targets([("node1", "10.0.0.1"), ("node6", "fd00::6")], types=["vm", "container"],
+                                        keyfile="/root/.ssh/id_ed25519", known_hosts="/etc/debvirt/known hosts")
+    query = "known_hosts=/etc/debvirt/known%20hosts&known_hosts_verify=normal&sshauth=privkey&keyfile=/root/.ssh/id_ed25519"
+    assert [(t.uri, t.node) for t in targets] == [
+        ("qemu+libssh://root@10.0.0.1/system?" + query, "node1"),
+        ("lxc+libssh://root@10.0.0.1/system?" + query, "node1"),
+        ("qemu+libssh://root@[fd00::6]/system?" + query, "node6"),
+        ("lxc+libssh://root@[fd00::6]/system?" + query, "node6"),
+    ]
+    # Without a key file, the agent's keys; never a password prompt.
+    assert [t.uri for t in _inventory.member_targets(["n1"], types=["vm"], known_hosts="/kh")] == [
+        "qemu+libssh://root@n1/system?known_hosts=/kh&known_hosts_verify=normal&sshauth=agent,privkey"]
+
+
+COROSYNC = """totem {
+    version: 2
+    cluster_name: lab
+}
+nodelist {
+    node {
+        name: node1
+        nodeid: 1
+        ring0_addr: 10.0.0.1
+        ring1_addr: 10.1.0.1
+    }
+    node {
+        name: node2
+        nodeid: 2
+        ring0_addr: 10.0.0.2
+    }
+}
+"""
+
+
+def test_nodelist_members():
+    assert _inventory.nodelist_members(COROSYNC) == [("node1", "10.0.0.1"), ("node2", "10.0.0.2")]
+    with pytest.raises(_inventory.ConfError, match="no nodelist"):
+        _inventory.nodelist_members("totem {\n    version: 2\n}\n")
+
+
+def test_ssh_argv():
+    assert _inventory.ssh_argv("node1", "cat /f", keyfile="/k", known_hosts="/kh", timeout=5) == [
+        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-i", "/k", "-o", "IdentitiesOnly=yes",
+        "-o", "UserKnownHostsFile=/kh", "-o", "StrictHostKeyChecking=yes", "-l", "root", "--", "node1", "cat /f"]
+    assert _inventory.ssh_argv("node1", "true", user=None) == [
+        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "--", "node1", "true"]
+
+
+@pytest.fixture
+def fake_read(monkeypatch):
+    """The (uri, node) pairs the plugin would read; nothing is connected to."""
     read = []
 
-    def fake_read(targets, timeout):
+    def fake(targets, timeout):
         read.extend((t.uri, t.node) for t in targets)
         return [], []
-    monkeypatch.setattr(guests, "read_targets", fake_read)
+    monkeypatch.setattr(guests, "read_targets", fake)
+    return read
+
+
+@pytest.fixture
+def fake_ssh(monkeypatch):
+    """fake_ssh.calls: the ssh command lines run; fake_ssh.answer: (rc, stdout, stderr)."""
+    class Ssh:
+        calls = []
+        answer = (0, COROSYNC, "")
+
+        def run(self, argv, **kwargs):
+            self.calls.append(argv)
+            rc, out, err = self.answer
+            return guests.subprocess.CompletedProcess(argv, rc, out, err)
+    ssh = Ssh()
+    ssh.calls = []
+    monkeypatch.setattr(guests.subprocess, "run", ssh.run)
+    return ssh
+
+
+def test_nodelist_of_this_host(inventory, fake_read, monkeypatch, tmp_path, warnings):
+    conf = tmp_path / "corosync.conf"
+    conf.write_text(COROSYNC)
+    monkeypatch.setattr(guests, "COROSYNC_CONF", str(conf))
+    inventory({"nodelist": "localhost", "types": ["vm"], "members": ["10.0.0.2"]})
+    # Reached at their first ring address, reported under their names; the member that is
+    # also named is read once, under the name given.
+    assert fake_read == [("qemu+ssh://root@10.0.0.2/system?no_tty=1", "10.0.0.2"),
+                         ("qemu+ssh://root@10.0.0.1/system?no_tty=1", "node1")]
+    assert warnings == []
+
+
+def test_nodelist_of_a_member_over_ssh(inventory, fake_read, fake_ssh, warnings):
+    inventory({"nodelist": "seed", "types": ["vm"], "ssh_keyfile": "/k", "ssh_known_hosts": "/kh", "timeout": 9})
+    assert fake_ssh.calls == [_inventory.ssh_argv("seed", "cat /etc/corosync/corosync.conf", keyfile="/k",
+                                                  known_hosts="/kh", timeout=9)]
+    query = "known_hosts=/kh&known_hosts_verify=normal&sshauth=privkey&keyfile=/k"
+    assert fake_read == [("qemu+libssh://root@10.0.0.1/system?" + query, "node1"),
+                         ("qemu+libssh://root@10.0.0.2/system?" + query, "node2")]
+
+
+def test_nodelist_is_not_read_from_a_warm_cache(inventory, fake_read, fake_ssh, tmp_path, warnings):
+    config = {"nodelist": "seed", "types": ["vm"], "cache": True, "cache_plugin": "jsonfile",
+              "cache_connection": str(tmp_path / "cache")}
+    inventory(config)
+    inventory(config)
+    assert len(fake_ssh.calls) == 1
+    assert len(fake_read) == 2
+    assert guests.display.verbose[-1] == "debvirt.cluster.guests: 0 guests from the cache, no member read"
+    # Another seed is another listing.
+    inventory(dict(config, nodelist="seed2"))
+    assert len(fake_ssh.calls) == 2
+
+
+def test_unreadable_nodelist_is_a_warning_and_not_cached(inventory, fake_read, fake_ssh, tmp_path, warnings):
+    fake_ssh.answer = (255, "", "ssh: connect to host seed port 22: Connection refused")
+    config = {"nodelist": "seed", "uris": [NODE_A], "cache": True, "cache_plugin": "jsonfile",
+              "cache_connection": str(tmp_path / "cache")}
+    inventory(config)
+    assert warnings == ["debvirt.cluster.guests: cannot read the corosync nodelist of seed: ssh exited with 255: "
+                        "ssh: connect to host seed port 22: Connection refused; only the other members and "
+                        "URIs are read"]
+    assert fake_read == [(NODE_A, None)]
+    inventory(config)
+    assert len(fake_ssh.calls) == 2
+
+
+def test_unreadable_nodelist_is_fatal_when_strict(inventory, fake_read, fake_ssh, warnings):
+    fake_ssh.answer = (0, "nodelist {\n", "")
+    with pytest.raises(AnsibleError, match="cannot read the corosync nodelist of seed: corosync.conf: section "
+                                           "'nodelist' is not closed"):
+        inventory({"nodelist": "seed", "strict": True})
+    assert fake_read == []
+
+
+def test_members_option_makes_ssh_uris(inventory, fake_read, warnings):
     inventory({"members": ["node1"], "types": ["vm"], "ssh_keyfile": "/k", "uris": ["qemu:///system"],
                "timeout": 7})
-    assert read == [("qemu+ssh://root@node1/system?no_tty=1&keyfile=/k", "node1"), ("qemu:///system", None)]
+    assert fake_read == [("qemu+ssh://root@node1/system?no_tty=1&keyfile=/k", "node1"), ("qemu:///system", None)]
 
 
 def test_node_of_a_uri_without_one():
@@ -287,7 +416,7 @@ def test_missing_jmespath_is_a_clear_error(inventory, monkeypatch, warnings):
 
 
 @pytest.mark.parametrize("config, message", [
-    ({}, "Nothing to read: give members, uris, or both"),
+    ({}, "Nothing to read: give members, uris, nodelist"),
     ({"uris": [{"node": "n1"}]}, r"uris\[0\] must be a URI or a mapping"),
     ({"uris": [{"uri": NODE_A, "nodes": "n1"}]}, r"uris\[0\] must be a URI or a mapping"),
 ])
