@@ -29,6 +29,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     WaitTimeout,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
+from ansible_collections.debvirt.cluster.plugins.module_utils._placement import Noun
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
@@ -1062,3 +1063,8 @@ def converge(client, req, check_mode):
         "diff": diff(before, after),
         "warnings": warnings,
     }
+
+
+# The root filesystem is read and written here, so a container is converged on its own host
+# only; placement moves it here first when it lives on another member.
+PLACED = Noun("container", "container", converge, local_only=True)

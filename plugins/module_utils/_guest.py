@@ -33,6 +33,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     WaitTimeout,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
+from ansible_collections.debvirt.cluster.plugins.module_utils._placement import Noun
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, quote, tostring
 
@@ -787,5 +788,17 @@ def converge(client, req, check_mode):
     return finish(client, prepare(client, req), check_mode)
 
 
+def predict_moved(target, source, req):
+    """The check-mode result of converging on target the guest that source defines now: what
+    the task does on the node it names once the move has brought the definition there."""
+    actual = read_guest(source, req.name)
+    facts = inspect(target, req, actual)
+    plan, desired = plan_guest(req, actual, facts)
+    return finish(target, Job(req, actual, facts, plan, desired), True)
+
+
+PLACED = Noun("guest", "guest", converge, predict_moved)
+
+
 __all__ = ["GuestRequest", "request_from_params", "prepare", "finish", "converge", "plan_guest",
-           "inspect", "read_guest", "DebvirtError"]
+           "inspect", "read_guest", "predict_moved", "PLACED", "DebvirtError"]

@@ -24,6 +24,7 @@ description:
     restart are written to its definition and reported with RV(reboot_required).
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.placement
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -216,7 +217,10 @@ options:
     type: bool
     default: false
 notes:
-  - The task must run on the container's host.
+  - The task must run on the container's host. With O(node) that is the member O(node) names
+    (except for O(state=absent)); a container that another member has is moved here by its
+    restart move, then converged. Check mode then reports the move's steps only; what the
+    convergence changes after it shows on the next run.
   - Unprivileged containers need a subordinate ID range for root; the C(debvirt.cluster.node)
     role adds one.
 seealso:
@@ -297,14 +301,37 @@ changes:
   type: list
   elements: dict
   sample: [{action: update, target: memory, before: 512, after: 1024, needs_restart: true}]
+node:
+  description: The member the container is on after the task (in check mode, would be on).
+  returned: when O(node) is given and O(state) is not V(absent)
+  type: str
+  sample: node2
+migrated:
+  description:
+    - The move to O(node) (in check mode, the one that would be made), from the member that had
+      the container; the move's own steps lead RV(changes).
+    - C(time_elapsed_ms) and C(downtime_ms) as libvirt measured them (for a container, as this
+      module measured its stop, copy and start); not in check mode.
+  returned: when the container was (or would be) moved
+  type: dict
+  sample: {from: node1, to: node2, mode: live, time_elapsed_ms: 2130, downtime_ms: 41}
+removed_from:
+  description: The members the container was removed from, with O(node) and O(state=absent).
+  returned: when O(node) is given and O(state=absent)
+  type: list
+  elements: str
+  sample: [node1]
 reboot_required:
   description: Some changes wait for the container's next restart.
   returned: always
   type: bool
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._container import converge, request_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import PLACED, request_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._placement import converge_placed
 
 ROOTFS = dict(
     path=dict(type="path"), debian=dict(type="str"), mirror=dict(type="str"),
@@ -337,12 +364,15 @@ ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
     shutdown_timeout=dict(type="int", default=60),
     remove_storage=dict(type="bool", default=False),
+    node=dict(type="str"),
 )
 
 
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(lambda: converge(module.client, request_from_params(module.params), module.check_mode))
+    module.run(lambda: converge_placed(PLACED, module.client, request_from_params(module.params),
+                                       module.params["node"], module.check_mode,
+                                       Shell(module.run_command), LibvirtClient))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ description:
     O(restart) would apply them (RV(reboot_required)).
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.placement
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -28,7 +29,7 @@ attributes:
     platforms: debian
 options:
   name:
-    description: The guest's name, unique on the host.
+    description: The guest's name, unique on the host (in a cluster, unique in the cluster).
     type: str
     required: true
   state:
@@ -288,19 +289,48 @@ changes:
   type: list
   elements: dict
   sample: [{action: update, target: memory, before: 2048, after: 4096, needs_restart: true}]
+node:
+  description: The member the guest is on after the task (in check mode, would be on).
+  returned: when O(node) is given and O(state) is not V(absent)
+  type: str
+  sample: node2
+migrated:
+  description:
+    - The move to O(node) (in check mode, the one that would be made), from the member that had
+      the guest; the move's own steps lead RV(changes).
+    - C(time_elapsed_ms) and C(downtime_ms) as libvirt measured them (for a container, as this
+      module measured its stop, copy and start); not in check mode.
+  returned: when the guest was (or would be) moved
+  type: dict
+  sample: {from: node1, to: node2, mode: live, time_elapsed_ms: 2130, downtime_ms: 41}
+removed_from:
+  description: The members the guest was removed from, with O(node) and O(state=absent).
+  returned: when O(node) is given and O(state=absent)
+  type: list
+  elements: str
+  sample: [node1]
 reboot_required:
   description: Some changes wait for the guest's next restart.
   returned: always
   type: bool
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._guest import ARGUMENT_SPEC, converge, request_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import ARGUMENT_SPEC as GUEST_ARGS
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import PLACED, request_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._placement import converge_placed
+
+# node is the module's alone: a fleet runs on the node its guests belong to.
+ARGUMENT_SPEC = dict(GUEST_ARGS, node=dict(type="str"))
 
 
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(lambda: converge(module.client, request_from_params(module.params), module.check_mode))
+    module.run(lambda: converge_placed(PLACED, module.client, request_from_params(module.params),
+                                       module.params["node"], module.check_mode,
+                                       Shell(module.run_command), LibvirtClient))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which cluster member a guest or container lives on, for the guest and container modules.
+
+A task that names a node manages the guest on that member's libvirt, moving it there first
+(with the migration module's own preflight, plan and apply) when another member has it. A task
+without a node manages it on this host, and refuses to create it when another member has a
+guest of that name: names are unique in the cluster. Off a cluster nothing of this applies.
+
+place() only reads and raises before anything is touched; move() is the only writer here; the
+noun's own converge then runs against the chosen member.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
+    Members,
+    MigrationError,
+    MigrationRequest,
+    apply_container,
+    apply_migration,
+    find_source,
+    locate,
+    plan_migration,
+    read_facts,
+    read_members,
+    resolve_mode,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import diff
+
+
+class PlacementError(DebvirtError):
+    """The cluster's view forbids the request (a name taken elsewhere, a node that is no member)."""
+
+
+class Noun:
+    """How placement drives one module's own work.
+
+    converge(client, req, check_mode) -> result; predict(target, source, req) -> the check-mode
+    result of converging on target the guest as source defines it now, or None when that cannot
+    be told before the move; local_only: it can only be created or converged on this host.
+    """
+
+    def __init__(self, kind, key, converge, predict=None, local_only=False):
+        self.kind = kind
+        self.key = key
+        self.converge = converge
+        self.predict = predict
+        self.local_only = local_only
+
+
+class Placement:
+    def __init__(self, client):
+        self.client = client    # the libvirt to converge on
+        self.node = None        # its member name, when the task named one
+        self.local = None       # this host's member name
+        self.source = None      # where the guest is now, when it moves
+        self.move = None        # (MigrationRequest, Facts, Plan) of that move
+        self.remove_on = None   # members that define it, for state absent with a node
+        self.clients = {}       # member -> client, this host's own included
+        self.warnings = []
+        self._opened = []
+
+    def open(self, client_for, uri):
+        client = client_for(uri)
+        self._opened.append(client)
+        return client
+
+    def close(self):
+        for client in self._opened:
+            client.close()
+
+
+def members_of(shell, uri):
+    """The cluster's members as the migration module reads them; None when this host is in none."""
+    try:
+        return read_members(shell, uri, MigrationRequest(None, None))
+    except MigrationError:
+        # Without members given, read_members refuses only a host that no nodelist names.
+        return None
+
+
+def _unasked(kind, name, unknown):
+    if not unknown:
+        return []
+    return ["Members %s could not be asked whether they have a %s named %s: its name is unique "
+            "only among those that answered" % (", ".join(unknown), kind, name)]
+
+
+def place(shell, client, client_for, noun, name, node, absent, members):
+    """Where the task acts. members() reads the cluster (None off a cluster): called only when needed,
+    so that an existing guest without a node costs no more than it did before clusters."""
+    p = Placement(client)
+    if node is None:
+        if absent or not is_local(client.uri) or client.domain(name) is not None:
+            return p
+        cluster = members()
+        if cluster is None:
+            return p
+        others = Members({n: m for n, m in cluster.nodes.items() if m.host is not None},
+                         cluster.quorate, cluster.source)
+        found, unknown, opened = locate(others, client_for, name)
+        for other in opened.values():
+            other.close()
+        if found:
+            where = sorted(found)
+            raise PlacementError(
+                "A %s named %s already exists on %s: a name is unique in the cluster. Nothing was "
+                "changed; give node: %s to manage that one, or node: <member> to move it there"
+                % (noun.kind, name, ", ".join(where), where[0]))
+        p.warnings = _unasked(noun.kind, name, unknown)
+        return p
+
+    if not is_local(client.uri):
+        raise InvalidSpec("node places the %s through this host's cluster membership: give a local uri, "
+                          "not %s" % (noun.kind, client.uri))
+    cluster = members()
+    if cluster is None:
+        raise PlacementError("node %s needs this host to be a cluster member, and no nodelist in "
+                             "/etc/corosync/corosync.conf names it: leave node out to manage the %s "
+                             "on this host" % (node, noun.kind))
+    if node not in cluster.nodes:
+        raise InvalidSpec("node %s is not a member of the cluster (members: %s)"
+                          % (node, ", ".join(sorted(cluster.nodes))))
+    p.node = node
+    p.local = next(n for n, m in cluster.nodes.items() if m.host is None)
+    target = cluster.nodes[node]
+    if noun.local_only and not absent and target.host is not None:
+        raise InvalidSpec("node %s is not this host (%s): a %s's root filesystem is read and written on "
+                          "its own host, so run the task there (for example with delegate_to: %s)"
+                          % (node, p.local, noun.kind, node))
+
+    def client_of(uri):
+        # This host's own connection, and one connection a member, however often it is asked.
+        for n, c in p.clients.items():
+            if cluster.nodes[n].uri == uri:
+                return c
+        return client if uri == client.uri else p.open(client_for, uri)
+
+    if absent:
+        found, unknown, p.clients = locate(cluster, client_of, name)
+        p.remove_on = sorted(found)
+        p.warnings = _unasked(noun.kind, name, unknown)
+        return p
+    if target.online is False:
+        raise PlacementError("node %s is offline in the cluster: the %s cannot be placed there"
+                             % (node, noun.kind))
+    p.client = client_of(target.uri)
+    p.clients[node] = p.client
+    if p.client.domain(name) is not None:
+        return p
+    found, unknown, p.clients = locate(cluster, client_of, name)
+    if not found:
+        p.warnings = _unasked(noun.kind, name, unknown)
+        return p
+    p.source = find_source(found, node, name, unknown)
+    req = MigrationRequest(name, node)
+    facts = read_facts(req, cluster, p.clients, found, unknown, p.source, shell)
+    plan, _checks = plan_migration(req, facts)
+    p.move = (req, facts, plan)
+    return p
+
+
+def move(p, shell):
+    """Carry out the planned move; returns libvirt's (or, for a container, this host's) measures."""
+    req, facts, plan = p.move
+    if facts.container:
+        return apply_container(req, plan, facts, p.clients, shell)
+    return apply_migration(req, plan, facts, p.clients)
+
+
+def migrated(p, stats):
+    req, facts, plan = p.move
+    out = {"from": p.source, "to": p.node, "mode": resolve_mode(req, facts.state, facts.container),
+           "changes": plan.as_list()}
+    for key in ("time_elapsed_ms", "downtime_ms"):
+        if stats.get(key) is not None:
+            out[key] = stats[key]
+    return out
+
+
+def _with_node(result, before_node, after_node):
+    views = result.get("diff") or diff({}, {})
+    before, after = dict(views["before"]), dict(views["after"])
+    if before_node and before:
+        before["node"] = before_node
+    if after_node and after:
+        after["node"] = after_node
+    result["diff"] = diff(before, after)
+    return result
+
+
+def _remove(noun, p, req, check_mode):
+    remote = [n for n in p.remove_on if n != p.local]
+    if noun.local_only and remote and req.remove_storage:
+        raise InvalidSpec("%s %s is defined on %s: its root filesystem is deleted only on its own host, so "
+                          "run a task with remove_storage there (delegate_to: %s); nothing was changed"
+                          % (noun.kind, req.name, ", ".join(remote), remote[0]))
+    result = {"changed": False, "changes": [], "reboot_required": False, noun.key: {},
+              "diff": diff({}, {}), "warnings": list(p.warnings), "removed_from": []}
+    before = {}
+    for n in p.remove_on:
+        one = noun.converge(p.clients[n], req, check_mode)
+        result["warnings"] += ["%s: %s" % (n, w) for w in one.pop("warnings", [])]
+        if one["changed"]:
+            result["changed"] = True
+            result["removed_from"].append(n)
+            result["changes"] += [dict(c, node=n) for c in one["changes"]]
+            before = dict(one["diff"]["before"], node=", ".join(result["removed_from"]))
+    result["diff"] = diff(before, {})
+    return result
+
+
+def converge_placed(noun, client, req, node, check_mode, shell, client_for):
+    """The noun's converge, on the member placement chooses. Returns the module result."""
+    p = place(shell, client, client_for, noun, req.name, node, req.state == "absent",
+              lambda: members_of(shell, client.uri))
+    try:
+        if p.remove_on is not None:
+            return _remove(noun, p, req, check_mode)
+        if p.move is None:
+            result = noun.converge(p.client, req, check_mode)
+            result = _with_node(result, p.node, p.node)
+        else:
+            # Planned against the definition that moves, checked against the target: a request
+            # the target cannot satisfy fails here, before the guest has moved.
+            predicted = noun.predict(p.client, p.clients[p.source], req) if noun.predict else None
+            stats = {}
+            if check_mode:
+                result = predicted or {"changed": True, "changes": [], "reboot_required": False,
+                                       noun.key: {"name": req.name}, "diff": diff({"name": req.name},
+                                                                                  {"name": req.name}),
+                                       "warnings": []}
+            else:
+                stats = move(p, shell)
+                result = noun.converge(p.client, req, False)
+            result["migrated"] = migrated(p, stats)
+            result["changes"] = result["migrated"]["changes"] + result["changes"]
+            result["changed"] = True
+            result = _with_node(result, p.source, p.node)
+        if p.node is not None:
+            result["node"] = p.node
+        result["warnings"] = p.warnings + result.get("warnings", [])
+        return result
+    finally:
+        p.close()
