@@ -161,7 +161,7 @@ changes:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
-from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
+from ansible_collections.debvirt.cluster.plugins.module_utils._volume import (
     DEFAULT_CACHE,
     converge_volume,
     volume_request_from_params,

@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _pool as P
+from ansible_collections.debvirt.cluster.plugins.module_utils import _volume as V
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 
 SHA = "sha256:" + "ab" * 32
@@ -29,7 +29,7 @@ def params(name="v.qcow2", **kw):
 
 
 def req(**kw):
-    return P.volume_request_from_params(params(**kw))
+    return V.volume_request_from_params(params(**kw))
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -70,43 +70,43 @@ def test_clone_from_in_another_pool():
 def test_image_info_reads_a_qcow2_header_and_a_raw_size(tmp_path):
     qcow2 = tmp_path / "i.qcow2"
     qcow2.write_bytes(b"QFI\xfb" + struct.pack(">I", 3) + b"\0" * 16 + struct.pack(">Q", 50331648) + b"\0" * 64)
-    assert P.image_info(str(qcow2), None) == ("qcow2", 50331648)
-    assert P.image_info(str(qcow2), "raw") == ("raw", qcow2.stat().st_size)
+    assert V.image_info(str(qcow2), None) == ("qcow2", 50331648)
+    assert V.image_info(str(qcow2), "raw") == ("raw", qcow2.stat().st_size)
     raw = tmp_path / "i.raw"
     raw.write_bytes(b"x" * 4096)
-    assert P.image_info(str(raw), None) == ("raw", 4096)
+    assert V.image_info(str(raw), None) == ("raw", 4096)
 
 
 def test_file_digest_and_cache_path(tmp_path):
     f = tmp_path / "f"
     f.write_bytes(b"debvirt")
-    assert P.file_digest(str(f), "sha256") == "sha256:" + hashlib.sha256(b"debvirt").hexdigest()
-    assert P.file_digest(str(f), "md5") == "md5:" + hashlib.md5(b"debvirt").hexdigest()
-    assert P.cache_path("/c", SHA) == "/c/sha256-" + "ab" * 32
+    assert V.file_digest(str(f), "sha256") == "sha256:" + hashlib.sha256(b"debvirt").hexdigest()
+    assert V.file_digest(str(f), "md5") == "md5:" + hashlib.md5(b"debvirt").hexdigest()
+    assert V.cache_path("/c", SHA) == "/c/sha256-" + "ab" * 32
 
 
 def test_the_import_record_is_written_and_forgotten(tmp_path):
     cache = str(tmp_path / "cache")
-    assert P.read_provenance(cache) == {}
-    P.write_provenance(cache, "/p/a.qcow2", {"checksum": SHA, "source": "/x"})
-    P.write_provenance(cache, "/p/b.qcow2", {"checksum": SHA, "source": "/y"})
-    assert set(P.read_provenance(cache)) == {"/p/a.qcow2", "/p/b.qcow2"}
-    P.write_provenance(cache, "/p/a.qcow2", None)
-    assert set(P.read_provenance(cache)) == {"/p/b.qcow2"}
-    P.write_provenance(cache, "/p/never.qcow2", None)
+    assert V.read_provenance(cache) == {}
+    V.write_provenance(cache, "/p/a.qcow2", {"checksum": SHA, "source": "/x"})
+    V.write_provenance(cache, "/p/b.qcow2", {"checksum": SHA, "source": "/y"})
+    assert set(V.read_provenance(cache)) == {"/p/a.qcow2", "/p/b.qcow2"}
+    V.write_provenance(cache, "/p/a.qcow2", None)
+    assert set(V.read_provenance(cache)) == {"/p/b.qcow2"}
+    V.write_provenance(cache, "/p/never.qcow2", None)
     (tmp_path / "cache" / "volumes.json").write_text("not json")
-    assert P.read_provenance(cache) == {}
+    assert V.read_provenance(cache) == {}
 
 
 # --- planning --------------------------------------------------------------------------------
 def vol(capacity=67108864, fmt="qcow2", backing=None, allocation=200704):
-    xml = P.VolumeXML.from_string(P.new_volume_xml("v.qcow2", capacity, fmt, allocation, backing))
+    xml = V.VolumeXML.from_string(V.new_volume_xml("v.qcow2", capacity, fmt, allocation, backing))
     xml.path = "/default-pool/v.qcow2"
-    return P.ActualVolume(None, xml)
+    return V.ActualVolume(None, xml)
 
 
 def facts(**kw):
-    f = P.VolumeFacts()
+    f = V.VolumeFacts()
     for k, v in kw.items():
         setattr(f, k, v)
     return f
@@ -139,26 +139,26 @@ BASE.xml.path = "/default-pool/base.qcow2"
     (req(state="absent"), None, facts(), []),
 ])
 def test_plan_volume(r, act, f, expected):
-    got = [(c.action, c.target, c.before, c.after) for c in P.plan_volume(r, act, f).changes]
+    got = [(c.action, c.target, c.before, c.after) for c in V.plan_volume(r, act, f).changes]
     assert [g[:len(e)] for g, e in zip(got, expected)] == expected and len(got) == len(expected)
 
 
 def test_views_for_the_diff():
     f = facts(base=BASE)
-    assert P.volume_view(req(clone_from="base.qcow2", linked=True, capacity="64M"), None, f) == (
+    assert V.volume_view(req(clone_from="base.qcow2", linked=True, capacity="64M"), None, f) == (
         {}, {"format": "qcow2", "capacity": 67108864, "backing_store": "/default-pool/base.qcow2"})
-    assert P.volume_view(req(capacity="96M"), vol(), facts()) == (
+    assert V.volume_view(req(capacity="96M"), vol(), facts()) == (
         {"format": "qcow2", "capacity": 67108864}, {"format": "qcow2", "capacity": 100663296})
-    before, after = P.volume_view(req(import_from="/i", checksum=SHA), vol(), facts(provenance={"checksum": SHA}))
+    before, after = V.volume_view(req(import_from="/i", checksum=SHA), vol(), facts(provenance={"checksum": SHA}))
     assert before == after == {"format": "qcow2", "capacity": 67108864, "checksum": SHA}
-    assert P.volume_view(req(state="absent"), vol(), facts())[1] == {}
+    assert V.volume_view(req(state="absent"), vol(), facts())[1] == {}
 
 
 # --- against libvirt's test driver -----------------------------------------------------------
 def converge(client, r):
-    act, f = P.inspect_volume(client, r)
-    plan = P.plan_volume(r, act, f)
-    P.apply_volume(client, r, plan, act, f)
+    act, f = V.inspect_volume(client, r)
+    plan = V.plan_volume(r, act, f)
+    V.apply_volume(client, r, plan, act, f)
     return plan
 
 
@@ -167,16 +167,16 @@ def test_create_grow_clone_delete(client):
     assert [c.action for c in plan.changes] == ["create"]
     assert converge(client, req(capacity="64M")).changes == []
     # The test driver cannot resize: growing is planned here and run in the integration target.
-    act, f = P.inspect_volume(client, req(capacity="96M"))
-    assert [(c.action, c.before, c.after) for c in P.plan_volume(req(capacity="96M"), act, f).changes] == [
+    act, f = V.inspect_volume(client, req(capacity="96M"))
+    assert [(c.action, c.before, c.after) for c in V.plan_volume(req(capacity="96M"), act, f).changes] == [
         ("update", 67108864, 100663296)]
     assert act.xml.capacity == 67108864 and act.xml.format == "qcow2"
     full = converge(client, req(name="copy.qcow2", clone_from="v.qcow2", capacity="80M"))
     assert [c.action for c in full.changes] == ["clone"]
-    copy, _f = P.inspect_volume(client, req(name="copy.qcow2"))
+    copy, _f = V.inspect_volume(client, req(name="copy.qcow2"))
     assert copy.xml.capacity == 83886080 and copy.xml.backing_path is None
     assert [c.action for c in converge(client, req(name="copy.qcow2", state="absent")).changes] == ["delete"]
-    assert P.read_volume(client, client.pool(POOL), "copy.qcow2") is None
+    assert V.read_volume(client, client.pool(POOL), "copy.qcow2") is None
 
 
 def test_refusals_on_an_existing_volume(client):
@@ -185,23 +185,23 @@ def test_refusals_on_an_existing_volume(client):
                         ({"format": "raw"}, "is qcow2, not raw"),
                         ({"clone_from": "nope.qcow2"}, "clone_from default-pool/nope.qcow2 does not exist")):
         with pytest.raises(InvalidSpec) as e:
-            P.inspect_volume(client, req(**kw))
+            V.inspect_volume(client, req(**kw))
         assert message in e.value.msg
 
 
 def test_missing_things_are_clear_errors(client):
     with pytest.raises(InvalidSpec) as e:
-        P.inspect_volume(client, req(pool="nope"))
+        V.inspect_volume(client, req(pool="nope"))
     assert "Storage pool nope does not exist" in e.value.msg
     with pytest.raises(InvalidSpec) as e:
-        P.inspect_volume(client, req())
+        V.inspect_volume(client, req())
     assert "give capacity" in e.value.msg
     with pytest.raises(InvalidSpec) as e:
-        P.inspect_volume(client, req(import_from="/nonexistent/debvirt.img"))
+        V.inspect_volume(client, req(import_from="/nonexistent/debvirt.img"))
     assert "is not a file on the host" in e.value.msg
     # absent in a missing pool: nothing to do
-    act, f = P.inspect_volume(client, req(pool="nope", state="absent"))
-    assert act is None and P.plan_volume(req(pool="nope", state="absent"), act, f).changes == []
+    act, f = V.inspect_volume(client, req(pool="nope", state="absent"))
+    assert act is None and V.plan_volume(req(pool="nope", state="absent"), act, f).changes == []
 
 
 def test_a_volume_that_a_guest_uses_is_not_deleted(client):
@@ -210,5 +210,5 @@ def test_a_volume_that_a_guest_uses_is_not_deleted(client):
                   "</os><devices><disk type='volume' device='disk'><source pool='default-pool' volume='v.qcow2'/>"
                   "<target dev='vda'/></disk></devices></domain>", "dvuser")
     with pytest.raises(InvalidSpec) as e:
-        P.inspect_volume(client, req(state="absent"))
+        V.inspect_volume(client, req(state="absent"))
     assert e.value.msg == "Volume default-pool/v.qcow2 is a disk of guests dvuser: detach it first"
