@@ -93,6 +93,7 @@ class ContainerXML(XMLObject):
     rootfs_source = Prop("metadata/dv:container/dv:rootfs/@source")
     rootfs_created = Prop("metadata/dv:container/dv:rootfs/@created", YES_NO)
     rootfs_volume = Prop("metadata/dv:container/dv:rootfs/@volume")
+    fleet = Prop("metadata/dv:container/dv:fleet")
 
     @property
     def initargs(self):
@@ -201,9 +202,9 @@ class ContainerNicSpec(NicSpec):
 
 class ContainerSpec(Spec):
     FIELDS = ("memory", "vcpus", "cpu_shares", "command", "privileged", "idmap", "rootfs", "rootfs_volume", "mounts",
-              "interfaces", "hostname", "description", "tags", "created")
+              "interfaces", "hostname", "description", "tags", "created", "fleet")
     # Bookkeeping written to the metadata that is not the user's to see in a diff.
-    INTERNAL = ("created",)
+    INTERNAL = ("created", "fleet")
 
     @classmethod
     def from_xml(cls, domain):
@@ -233,6 +234,7 @@ class ContainerSpec(Spec):
             tags=sorted(domain.tags()),
             created=domain.rootfs_source and {"source": domain.rootfs_source,
                                               "created": bool(domain.rootfs_created)},
+            fleet=domain.fleet,
         )
 
     def view(self):
@@ -288,6 +290,8 @@ class ContainerSpec(Spec):
         if self.created is not None:
             domain.rootfs_source = self.created["source"]
             domain.rootfs_created = self.created["created"]
+        if self.fleet is not None:
+            domain.fleet = self.fleet
         return domain
 
 
@@ -338,6 +342,39 @@ class ContainerRequest:
     def system(self):
         """A system container runs its own init; an application container a given command."""
         return self.spec.command is None or self.spec.command == SYSTEM_INIT
+
+
+# The container module's options but its URI and node; the fleet module takes a list of them.
+ROOTFS = dict(
+    path=dict(type="path"), debian=dict(type="str"), mirror=dict(type="str"),
+    image=dict(type="str"), checksum=dict(type="str"), pool=dict(type="str"), volume=dict(type="str"),
+)
+IDMAP = dict(uid=dict(type="int", required=True), gid=dict(type="int"), count=dict(type="int", default=65536))
+INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"), name=dict(type="str"),
+                 address=dict(type="str"), gateway=dict(type="str"))
+MOUNT = dict(source=dict(type="path", required=True), target=dict(type="path", required=True),
+             readonly=dict(type="bool", default=False))
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=list(STATES), default="present"),
+    autostart=dict(type="bool"),
+    rootfs=dict(type="dict", options=ROOTFS),
+    privileged=dict(type="bool"),
+    idmap=dict(type="dict", options=IDMAP),
+    command=dict(type="list", elements="str"),
+    memory=dict(type="int"),
+    vcpus=dict(type="int"),
+    cpu_shares=dict(type="int"),
+    interfaces=dict(type="list", elements="dict", options=INTERFACE),
+    hostname=dict(type="str"),
+    mounts=dict(type="list", elements="dict", options=MOUNT),
+    description=dict(type="str"),
+    tags=dict(type="list", elements="str"),
+    restart=dict(type="bool", default=False),
+    force=dict(type="bool", default=False),
+    shutdown_timeout=dict(type="int", default=60),
+    remove_storage=dict(type="bool", default=False),
+)
 
 
 def default_rootfs(name):
@@ -772,6 +809,7 @@ def _plan_definition(plan, desired, actual, running):
     plan.compare("hostname", have.hostname, desired.hostname, cold=running)
     plan.compare("description", have.description, desired.description)
     plan.compare("tags", have.tags, desired.tags)
+    plan.compare("fleet", have.fleet, desired.fleet)
     desired.privileged, desired.idmap = None, None  # inspect() refused any change to them
     if desired.mounts is not None:
         _plan_mounts(plan, desired.mounts, have.mounts, running)
@@ -1042,19 +1080,33 @@ def list_containers(client, names=None, tags=None):
     return sorted(found, key=lambda c: c["name"])
 
 
-def converge(client, req, check_mode):
-    """One container, end to end. Returns the module result (without 'failed')."""
+class Job:
+    """One container's request with what was read and planned for it."""
+
+    def __init__(self, req, actual, facts, plan, desired):
+        self.req, self.actual, self.facts, self.plan, self.desired = req, actual, facts, plan, desired
+
+
+def prepare(client, req):
+    """Read, check and plan one container; raises before anything is touched."""
     actual = read_container(client, req.name)
     facts = inspect(client, req, actual)
     plan, desired = plan_container(req, actual, facts)
-    warnings = list(facts.warnings)
+    return Job(req, actual, facts, plan, desired)
+
+
+def finish(client, job, check_mode):
+    """Apply a prepared job (unless check mode) and return its module result (without 'failed')."""
+    req, plan, actual = job.req, job.plan, job.actual
+    warnings = list(job.facts.warnings)
     if plan.changed and not check_mode:
-        warnings += apply_container(client, req, plan, desired, actual, facts)
-    before, after = view(req, actual, desired)
+        warnings += apply_container(client, req, plan, job.desired, actual, job.facts)
+    before, after = view(req, actual, job.desired)
     if check_mode or req.state == "absent":
         container = dict(after, name=req.name) if after else {}
     else:
-        container = describe(client, read_container(client, req.name))
+        # Unchanged, it is as it was read: a fleet's rerun reads every container once.
+        container = describe(client, read_container(client, req.name) if plan.changed else actual)
     return {
         "changed": plan.changed,
         "changes": plan.as_list(),
@@ -1063,6 +1115,11 @@ def converge(client, req, check_mode):
         "diff": diff(before, after),
         "warnings": warnings,
     }
+
+
+def converge(client, req, check_mode):
+    """One container, end to end."""
+    return finish(client, prepare(client, req), check_mode)
 
 
 # The root filesystem is read and written here, so a container is converged on its own host

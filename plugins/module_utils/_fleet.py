@@ -1,89 +1,165 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A host's declared set of guests, converged in one call.
+"""A host's declared set of virtual machines and containers, converged in one call.
 
-Every guest is read, checked and planned before any of them is touched; a guest that was
-declared in the same fleet before and is no longer is reported, and removed (its disks kept)
-only when purge is asked for.
+Every item is validated, read, checked and planned before any of them is touched; a guest that
+was declared in the same fleet before and is no longer is reported, and removed (its disks or
+root filesystem kept) only when purge is asked for.
 """
 
 from __future__ import annotations
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import UnsupportedError
 
+from ansible_collections.debvirt.cluster.plugins.module_utils import _container, _guest
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerRequest, ContainerSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import GuestSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
-from ansible_collections.debvirt.cluster.plugins.module_utils._guest import (
-    ARGUMENT_SPEC,
-    GuestRequest,
-    finish,
-    prepare,
-    read_guest,
-    request_from_params,
-)
-
-_VALIDATOR = ArgumentSpecValidator(ARGUMENT_SPEC)
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GuestRequest
 
 
-def requests_from_params(items, fleet, node=None):
-    """(requests, secrets): each item validated as the guest module validates its options.
+class Kind:
+    """What the fleet needs to know of one kind of guest: its options and its read, plan and apply."""
+
+    def __init__(self, name, noun, utils, argument_spec, read, absent):
+        self.name = name  # the value of an item's type
+        self.noun = noun  # what messages call one
+        self.utils = utils
+        self.validator = ArgumentSpecValidator(argument_spec)
+        self.read = read
+        self.absent = absent  # name -> a request to remove it, its storage kept
+
+
+VM = Kind("vm", "guest", _guest, _guest.ARGUMENT_SPEC, _guest.read_guest,
+          lambda name: GuestRequest(name, GuestSpec(), state="absent"))
+CONTAINER = Kind("container", "container", _container, _container.ARGUMENT_SPEC, _container.read_container,
+                 lambda name: ContainerRequest(name, ContainerSpec(), state="absent"))
+KINDS = {k.name: k for k in (VM, CONTAINER)}
+
+
+class Item:
+    """One declared guest: its kind and its request."""
+
+    def __init__(self, kind, req):
+        self.kind = kind
+        self.req = req
+
+    @property
+    def name(self):
+        return self.req.name
+
+
+def _message(error):
+    # The validator names an unknown option without saying what is wrong with it; AnsibleModule
+    # adds that, and so does the fleet for each item.
+    if isinstance(error, UnsupportedError):
+        return "unsupported option %s" % error
+    return str(error)
+
+
+def items_from_params(items, fleet, node=None):
+    """(items, secrets): each item validated as the module of its type validates its options.
 
     An item with a node key belongs to that node only: items for other nodes are left out,
-    so one cluster-wide list can be handed to every node.
+    so one cluster-wide list can be handed to every node. Raises InvalidSpec naming the item.
     """
-    requests, secrets = [], set()
+    out, secrets = [], set()
     for index, item in enumerate(items):
         item = dict(item)
         owner = item.pop("node", None)
+        type_ = item.pop("type", None) or VM.name
+        where = "guests[%d] (%s)" % (index, item.get("name", "?"))
         if owner is not None and node is not None and owner != node:
             continue
-        result = _VALIDATOR.validate(item)
+        kind = KINDS.get(type_)
+        if kind is None:
+            raise InvalidSpec("%s: type must be one of %s, got %r" % (where, ", ".join(KINDS), type_))
+        result = kind.validator.validate(item)
         secrets |= result._no_log_values
         if result.error_messages:
-            raise InvalidSpec("guests[%d] (%s): %s" % (index, item.get("name", "?"), "; ".join(result.error_messages)))
-        req = request_from_params(result.validated_parameters)
+            raise InvalidSpec("%s: %s" % (where, "; ".join(_message(e) for e in result.errors.errors)))
+        try:
+            req = kind.utils.request_from_params(result.validated_parameters)
+        except InvalidSpec as e:
+            raise InvalidSpec("%s: %s" % (where, e.msg)) from None
         req.spec.fleet = fleet
-        requests.append(req)
-    names = [r.name for r in requests]
+        out.append(Item(kind, req))
+    # One name, one guest: the inventory and the reports know guests by name alone.
+    names = [i.name for i in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InvalidSpec("guests declare %s more than once" % ", ".join(dupes))
-    return requests, secrets
+    return out, secrets
 
 
-def undeclared(client, fleet, declared):
-    """Guests of this fleet on the host that the list no longer declares."""
+def undeclared(client, kind, fleet, declared):
+    """Names of this kind's guests of this fleet on the host that the list no longer declares."""
     found = []
     for dom in client.domains():
-        if dom.name() not in declared:
-            actual = read_guest(client, dom.name())
-            if actual is not None and actual.spec.fleet == fleet:
-                found.append(dom.name())
+        if dom.name() in declared:
+            continue
+        try:
+            actual = kind.read(client, dom.name())
+        except InvalidSpec:
+            continue  # not of this kind: a URI may have both (the test driver does)
+        if actual is not None and actual.spec.fleet == fleet:
+            found.append(dom.name())
     return sorted(found)
 
 
-def converge_fleet(client, requests, fleet, purge, check_mode):
-    jobs = [prepare(client, req) for req in requests]
-    gone = undeclared(client, fleet, {r.name for r in requests})
-    if purge:
-        jobs += [prepare(client, GuestRequest(name, GuestSpec(), state="absent")) for name in gone]
-    results, warnings = {}, []
-    for job in jobs:
+def _scan(clients, items, fleet, purge):
+    """(kind, name) of every undeclared member, and the warnings of kinds that could not be read.
+
+    A kind the list declares must be readable. One it does not declare is looked at too, since
+    members of it may have been dropped; where its driver cannot be reached, that is a warning
+    (an error with purge, which could not do what it was asked).
+    """
+    found, warnings = [], []
+    for kind in KINDS.values():
+        declared = {i.name for i in items if i.kind is kind}
         try:
-            result = finish(client, job, check_mode)
+            names = undeclared(clients[kind.name], kind, fleet, declared)
         except DebvirtError as e:
-            raise DebvirtError("guest %s: %s" % (job.req.name, e.msg), guests=results) from None
-        warnings += ["guest %s: %s" % (job.req.name, w) for w in result.pop("warnings")]
-        results[job.req.name] = result
+            if purge or declared:
+                raise
+            warnings.append("%ss of fleet %s were not looked for: %s" % (kind.noun, fleet, e.msg))
+            continue
+        found += [(kind, name) for name in names]
+    return found, warnings
+
+
+def _prepare(clients, kind, req):
+    try:
+        return kind.utils.prepare(clients[kind.name], req)
+    except DebvirtError as e:
+        raise type(e)("%s %s: %s" % (kind.noun, req.name, e.msg), **e.details) from None
+
+
+def converge_fleet(clients, items, fleet, purge, check_mode):
+    """The module result; clients maps each kind's name to the LibvirtClient of its URI."""
+    jobs = [(i.kind, _prepare(clients, i.kind, i.req)) for i in items]
+    gone, warnings = _scan(clients, items, fleet, purge)
+    if purge:
+        jobs += [(kind, _prepare(clients, kind, kind.absent(name))) for kind, name in gone]
+    results = {}
+    for kind, job in jobs:
+        name = job.req.name
+        try:
+            result = kind.utils.finish(clients[kind.name], job, check_mode)
+        except DebvirtError as e:
+            raise DebvirtError("%s %s: %s" % (kind.noun, name, e.msg), guests=results) from None
+        warnings += ["%s %s: %s" % (kind.noun, name, w) for w in result.pop("warnings")]
+        results[name] = dict(result, type=kind.name, state=result[kind.noun].get("state", "absent"))
     changed = {name: r for name, r in results.items() if r["changed"]}
+    gone_names = sorted(name for _kind, name in gone)
     return {
         "changed": bool(changed),
-        "guests": {name: {"changed": r["changed"], "changes": r["changes"],
-                          "reboot_required": r["reboot_required"], "state": r["guest"].get("state", "absent")}
+        "guests": {name: {k: r[k] for k in ("type", "changed", "changes", "reboot_required", "state")}
                    for name, r in results.items()},
-        "undeclared": [] if purge else gone,
-        "purged": gone if purge else [],
+        "undeclared": [] if purge else gone_names,
+        "purged": gone_names if purge else [],
         "diff": {"before": {n: r["diff"]["before"] for n, r in changed.items()},
                  "after": {n: r["diff"]["after"] for n, r in changed.items()}},
         "warnings": warnings,

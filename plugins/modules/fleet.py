@@ -7,16 +7,21 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: fleet
-short_description: All the guests of one host, converged in one call
+short_description: All the virtual machines and containers of one host, converged in one call
 version_added: 0.1.0
 description:
-  - Converges a list of virtual machines on one host, each exactly as M(debvirt.cluster.guest)
-    would, in one module call. A rerun over many unchanged guests costs about as much as
-    reading them, instead of a module start per guest.
-  - Every guest is read, checked and planned before any of them is changed, so bad input in
-    one item changes nothing at all.
-  - Guests this fleet declared before and the list no longer declares are reported in
-    RV(undeclared); with O(purge) they are stopped and undefined. Their disks are kept.
+  - Converges a list of virtual machines and containers on one host, each exactly as
+    M(debvirt.cluster.guest) or M(debvirt.cluster.container) would, in one module call. A rerun
+    over many unchanged guests costs about as much as reading them, instead of a module start
+    per guest.
+  - Every item is validated, read, checked and planned before any of them is changed, so bad
+    input in one item changes nothing at all.
+  - Guests and containers this fleet declared before and the list no longer declares are
+    reported in RV(undeclared); with O(purge) they are stopped and undefined. Their disks and
+    root filesystems are kept.
+  - The module connects to O(uri) for virtual machines and to O(container_uri) for containers.
+    Both are read to find undeclared members of the fleet; a driver that cannot be reached is an
+    error where the list declares guests of its kind or O(purge) is set, and a warning otherwise.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
   - ansible.builtin.action_common_attributes
@@ -28,11 +33,25 @@ attributes:
   platform:
     platforms: debian
 options:
+  uri:
+    description:
+      - The libvirt connection URI of the virtual machines.
+    type: str
+    default: qemu:///system
+  container_uri:
+    description:
+      - The libvirt connection URI of the containers. It must be local, since a container's root
+        filesystem is on the host.
+    type: str
+    default: lxc:///system
   guests:
     description:
-      - The guests, each a dict of the options of M(debvirt.cluster.guest) except O(uri),
+      - The guests, each a dict of the options of M(debvirt.cluster.guest) (C(type=vm), the
+        default) or of M(debvirt.cluster.container) (C(type=container)), except C(uri),
         validated the same way.
-      - An item may also name its O(node); it is then converged only where O(node) matches.
+      - C(type) says which kind the item is, V(vm) or V(container).
+      - An item may also name its C(node); it is then converged only where O(node) matches.
+      - Names are unique across both kinds.
     type: list
     elements: dict
     required: true
@@ -43,26 +62,48 @@ options:
     type: str
   fleet:
     description:
-      - The name of this set of guests, kept in each guest's metadata. Purging only ever
-        touches guests of the same fleet, never guests made otherwise.
+      - The name of this set of guests, kept in each guest's and container's metadata. Purging
+        only ever touches members of the same fleet, never guests or containers made otherwise.
     type: str
     default: default
   purge:
-    description: Stop and undefine the guests of this fleet that O(guests) no longer lists (disks are kept).
+    description:
+      - Stop and undefine the guests and containers of this fleet that O(guests) no longer lists.
+      - Disks and root filesystems are kept; to delete them, declare the item with
+        C(state=absent) and C(remove_storage=true) instead of dropping it.
     type: bool
     default: false
 seealso:
   - module: debvirt.cluster.guest
+  - module: debvirt.cluster.container
 author:
   - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""
-- name: This node's guests, from inventory
+- name: This node's guests and containers, from inventory
   debvirt.cluster.fleet:
     guests: "{{ node_guests }}"
 
-- name: Remove what is no longer declared
+- name: Two virtual machines and a Debian container, declared inline
+  debvirt.cluster.fleet:
+    fleet: web
+    guests:
+      - name: web01
+        memory: 2048
+        disks: [{pool: default, volume: web01.qcow2, size: 20G}]
+        state: running
+      - name: web02
+        memory: 2048
+        disks: [{pool: default, volume: web02.qcow2, size: 20G}]
+      - name: cache01
+        type: container
+        rootfs: {debian: bookworm}
+        memory: 512
+        interfaces: [{network: default, address: dhcp}]
+        state: running
+
+- name: Remove what is no longer declared (disks and root filesystems stay)
   debvirt.cluster.fleet:
     guests: "{{ node_guests }}"
     purge: true
@@ -70,42 +111,49 @@ EXAMPLES = r"""
 
 RETURN = r"""
 guests:
-  description: Each guest's outcome, by name.
+  description: Each guest's and container's outcome, by name.
   returned: always
   type: dict
-  sample: {web01: {changed: true, changes: [{action: update, target: memory, before: 1024, after: 2048}],
-                   reboot_required: false, state: running}}
+  sample: {web01: {type: vm, changed: true, changes: [{action: update, target: memory, before: 1024, after: 2048}],
+                   reboot_required: false, state: running},
+           cache01: {type: container, changed: false, changes: [], reboot_required: false, state: running}}
 undeclared:
-  description: Guests of this fleet that the list no longer declares (without O(purge)).
+  description: Guests and containers of this fleet that the list no longer declares (without O(purge)).
   returned: always
   type: list
   elements: str
 purged:
-  description: Guests removed because the list no longer declares them.
+  description: Guests and containers removed because the list no longer declares them.
   returned: always
   type: list
   elements: str
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, requests_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
 
 
 def main():
     module = LibvirtModule(
         dict(guests=dict(type="list", elements="dict", required=True),
+             container_uri=dict(type="str", default="lxc:///system"),
              node=dict(type="str"),
              fleet=dict(type="str", default="default"),
              purge=dict(type="bool", default=False)),
         supports_check_mode=True,
     )
+    containers = LibvirtClient(module.params["container_uri"])
 
     def run():
-        requests, secrets = requests_from_params(module.params["guests"], module.params["fleet"],
-                                                 module.params["node"])
-        module.no_log_values.update(secrets)
-        return converge_fleet(module.client, requests, module.params["fleet"], module.params["purge"],
-                              module.check_mode)
+        try:
+            items, secrets = items_from_params(module.params["guests"], module.params["fleet"],
+                                               module.params["node"])
+            module.no_log_values.update(secrets)
+            return converge_fleet({"vm": module.client, "container": containers}, items,
+                                  module.params["fleet"], module.params["purge"], module.check_mode)
+        finally:
+            containers.close()
 
     module.run(run)
 
