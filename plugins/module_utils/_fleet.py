@@ -23,18 +23,18 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._guest import Gues
 class Kind:
     """What the fleet needs to know of one kind of guest: its options and its read, plan and apply."""
 
-    def __init__(self, name, noun, utils, argument_spec, read, absent):
+    def __init__(self, name, noun, utils, read, absent):
         self.name = name  # the value of an item's type
-        self.noun = noun  # what messages call one
-        self.utils = utils
-        self.validator = ArgumentSpecValidator(argument_spec)
+        self.noun = noun  # what messages and the module's result call one
+        self.utils = utils  # its module_utils: ARGUMENT_SPEC, request_from_params, prepare, finish
+        self.validator = ArgumentSpecValidator(utils.ARGUMENT_SPEC)
         self.read = read
         self.absent = absent  # name -> a request to remove it, its storage kept
 
 
-VM = Kind("vm", "guest", _guest, _guest.ARGUMENT_SPEC, _guest.read_guest,
+VM = Kind("vm", "guest", _guest, _guest.read_guest,
           lambda name: GuestRequest(name, GuestSpec(), state="absent"))
-CONTAINER = Kind("container", "container", _container, _container.ARGUMENT_SPEC, _container.read_container,
+CONTAINER = Kind("container", "container", _container, _container.read_container,
                  lambda name: ContainerRequest(name, ContainerSpec(), state="absent"))
 KINDS = {k.name: k for k in (VM, CONTAINER)}
 
@@ -63,16 +63,16 @@ def items_from_params(items, fleet, node=None):
     """(items, secrets): each item validated as the module of its type validates its options.
 
     An item with a node key belongs to that node only: items for other nodes are left out,
-    so one cluster-wide list can be handed to every node. Raises InvalidSpec naming the item.
+    so one cluster-wide list can be handed to every node. They are validated all the same, so
+    that a bad item stops every node before any of them changes anything. Raises InvalidSpec
+    naming the item.
     """
-    out, secrets = [], set()
+    out, names, secrets = [], [], set()
     for index, item in enumerate(items):
         item = dict(item)
         owner = item.pop("node", None)
         type_ = item.pop("type", None) or VM.name
         where = "guests[%d] (%s)" % (index, item.get("name", "?"))
-        if owner is not None and node is not None and owner != node:
-            continue
         kind = KINDS.get(type_)
         if kind is None:
             raise InvalidSpec("%s: type must be one of %s, got %r" % (where, ", ".join(KINDS), type_))
@@ -84,10 +84,12 @@ def items_from_params(items, fleet, node=None):
             req = kind.utils.request_from_params(result.validated_parameters)
         except InvalidSpec as e:
             raise InvalidSpec("%s: %s" % (where, e.msg)) from None
+        names.append(req.name)
+        if owner is not None and node is not None and owner != node:
+            continue
         req.spec.fleet = fleet
         out.append(Item(kind, req))
-    # One name, one guest: the inventory and the reports know guests by name alone.
-    names = [i.name for i in out]
+    # One name, one guest in the cluster: the inventory and the reports know guests by name alone.
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InvalidSpec("guests declare %s more than once" % ", ".join(dupes))

@@ -59,6 +59,8 @@ options:
     description:
       - The name of this host in the cluster. Items of O(guests) with another C(node) are left
         out, so that one cluster-wide list can be given to every node.
+      - They are validated all the same (but not checked against this host), so that a bad item
+        fails every node's call before any of them changes anything. A name is unique in the list.
     type: str
   fleet:
     description:

@@ -110,6 +110,14 @@ def test_items_for_other_nodes_are_left_out_whatever_their_type():
     assert [i.name for i in items] == ["a", "c", "d"]
 
 
+def test_items_for_other_nodes_are_validated_all_the_same():
+    with pytest.raises(InvalidSpec, match=r"guests\[1\] \(b\): memory must be at least 1"):
+        items_from_params([{"name": "a", "node": "n1"}, {"name": "b", "node": "n2", "type": "container", "memory": 0}],
+                          FLEET, node="n1")
+    with pytest.raises(InvalidSpec, match="guests declare a more than once"):
+        items_from_params([{"name": "a", "node": "n1"}, {"name": "a", "node": "n2"}], FLEET, node="n1")
+
+
 def test_secrets_of_vm_items_are_collected():
     _items, secrets = items_from_params(
         [{"name": "a", "graphics": {"type": "vnc", "password": "s3cret"}}, {"name": "c", "type": "container"}], FLEET)
