@@ -59,25 +59,32 @@ def _message(error):
     return str(error)
 
 
-def items_from_params(items, fleet, node=None):
-    """(items, secrets): each item validated as the module of its type validates its options.
+def items_from_params(items, fleet, node=None, secrets=None):
+    """The items, each validated as the module of its type validates its options.
 
     An item with a node key belongs to that node only: items for other nodes are left out,
     so one cluster-wide list can be handed to every node. They are validated all the same, so
     that a bad item stops every node before any of them changes anything. Raises InvalidSpec
     naming the item.
+
+    secrets, a set, receives the values of every item's no_log options before any item is
+    refused: the report of a failure must hide them all, not only those of the items before it.
     """
-    out, names, secrets = [], [], set()
+    secrets = set() if secrets is None else secrets
+    checked = []
     for index, item in enumerate(items):
         item = dict(item)
         owner = item.pop("node", None)
         type_ = item.pop("type", None) or VM.name
-        where = "guests[%d] (%s)" % (index, item.get("name", "?"))
         kind = KINDS.get(type_)
+        result = kind.validator.validate(item) if kind is not None else None
+        if result is not None:
+            secrets |= result._no_log_values
+        checked.append(("guests[%d] (%s)" % (index, item.get("name", "?")), owner, type_, kind, result))
+    out, names = [], []
+    for where, owner, type_, kind, result in checked:
         if kind is None:
             raise InvalidSpec("%s: type must be one of %s, got %r" % (where, ", ".join(KINDS), type_))
-        result = kind.validator.validate(item)
-        secrets |= result._no_log_values
         if result.error_messages:
             raise InvalidSpec("%s: %s" % (where, "; ".join(_message(e) for e in result.errors.errors)))
         try:
@@ -93,7 +100,7 @@ def items_from_params(items, fleet, node=None):
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InvalidSpec("guests declare %s more than once" % ", ".join(dupes))
-    return out, secrets
+    return out
 
 
 def undeclared(client, kind, fleet, declared):

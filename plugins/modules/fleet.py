@@ -149,9 +149,8 @@ def main():
 
     def run():
         try:
-            items, secrets = items_from_params(module.params["guests"], module.params["fleet"],
-                                               module.params["node"])
-            module.no_log_values.update(secrets)
+            items = items_from_params(module.params["guests"], module.params["fleet"], module.params["node"],
+                                      module.no_log_values)
             return converge_fleet({"vm": module.client, "container": containers}, items,
                                   module.params["fleet"], module.params["purge"], module.check_mode)
         finally:

@@ -58,7 +58,7 @@ def declared(rootfs):
 
 
 def converge(clients, guests, purge=False, check_mode=False):
-    items, _secrets = items_from_params(guests, FLEET)
+    items = items_from_params(guests, FLEET)
     return converge_fleet(clients, items, FLEET, purge, check_mode)
 
 
@@ -91,8 +91,8 @@ def test_a_bad_item_is_refused_by_its_index_and_name(item, msg):
 
 
 def test_items_are_of_their_type_and_carry_the_fleet():
-    items, _secrets = items_from_params([{"name": "a"}, {"name": "b", "type": "vm"},
-                                         {"name": "c", "type": "container", "memory": 64}], FLEET)
+    items = items_from_params([{"name": "a"}, {"name": "b", "type": "vm"},
+                               {"name": "c", "type": "container", "memory": 64}], FLEET)
     assert [(i.name, i.kind.name, i.req.spec.fleet) for i in items] == \
         [("a", "vm", FLEET), ("b", "vm", FLEET), ("c", "container", FLEET)]
     assert items[2].req.spec.memory == 64
@@ -104,7 +104,7 @@ def test_a_name_is_declared_once_across_both_kinds():
 
 
 def test_items_for_other_nodes_are_left_out_whatever_their_type():
-    items, _secrets = items_from_params(
+    items = items_from_params(
         [{"name": "a", "node": "n1"}, {"name": "b", "node": "n2", "type": "container"},
          {"name": "c", "node": "n1", "type": "container"}, {"name": "d"}], FLEET, node="n1")
     assert [i.name for i in items] == ["a", "c", "d"]
@@ -118,9 +118,11 @@ def test_items_for_other_nodes_are_validated_all_the_same():
         items_from_params([{"name": "a", "node": "n1"}, {"name": "a", "node": "n2"}], FLEET, node="n1")
 
 
-def test_secrets_of_vm_items_are_collected():
-    _items, secrets = items_from_params(
-        [{"name": "a", "graphics": {"type": "vnc", "password": "s3cret"}}, {"name": "c", "type": "container"}], FLEET)
+def test_secrets_of_every_item_are_collected_even_when_one_before_them_is_refused():
+    secrets = set()
+    with pytest.raises(InvalidSpec, match=r"guests\[0\] \(c\): memory must be at least 1"):
+        items_from_params([{"name": "c", "type": "container", "memory": 0},
+                           {"name": "a", "graphics": {"type": "vnc", "password": "s3cret"}}], FLEET, secrets=secrets)
     assert "s3cret" in secrets
 
 
@@ -173,7 +175,7 @@ def test_one_container_changed_changes_only_it(clients, declared):
 def test_a_dropped_container_is_reported_then_purged_its_rootfs_kept(clients, declared):
     converge(clients, declared)
     # Made outside the fleet: never reported, never purged.
-    (outsider,), _secrets = items_from_params([dict(declared[3], name="ct-other")], FLEET)
+    (outsider,) = items_from_params([dict(declared[3], name="ct-other")], FLEET)
     outsider.req.spec.fleet = None
     assert _container.converge(clients["container"], outsider.req, False)["changed"]
 
