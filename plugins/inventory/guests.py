@@ -29,8 +29,8 @@ description:
     C(type_container), and C(tag_<tag>) for each of its tags. Characters that are not valid in
     a group name (a dot in a member's name, say) become C(_)."
   - O(compose), O(groups) and O(keyed_groups) are Ansible's standard constructed options and take
-    Jinja2 expressions, as in every other inventory plugin. O(filters) is this plugin's own and
-    takes JMESPath expressions.
+    Jinja2 expressions, as in every other inventory plugin, or JMESPath expressions with
+    O(expressions=jmespath). O(filters) is this plugin's own and always takes JMESPath.
   - A guest defined on two members (the source of a migration that kept its definition) is
     listed once, from the member where it runs, with a warning.
   - The configuration file's name must end in C(guests.yml) or C(guests.yaml).
@@ -124,11 +124,22 @@ options:
         object).
       - "Examples: V(debvirt_state == 'running'), V(contains(debvirt_tags, 'web')),
         V(debvirt_type == 'vm' && debvirt_memory >= `2048`)."
-      - Unlike O(compose), O(groups) and O(keyed_groups), which are Jinja2, these are JMESPath,
-        as in the C(community.general.json_query) filter.
+      - These are JMESPath, as in the C(community.general.json_query) filter, whatever
+        O(expressions) says.
     type: list
     elements: str
     default: []
+  expressions:
+    description:
+      - The language of O(compose), O(groups) and of the C(key) of each O(keyed_groups) entry.
+      - V(jinja2) is Ansible's usual one, with all of Ansible's filters and tests.
+      - V(jmespath) evaluates them as O(filters) are, against each host's C(debvirt_*) variables
+        and C(ansible_host) only. A O(groups) entry holds when its expression is true in
+        JMESPath's sense; a O(compose) entry that is null sets nothing. O(keyed_groups) keeps its
+        other keys (C(prefix), C(separator), C(default_value), ...) as they are.
+    type: str
+    choices: [jinja2, jmespath]
+    default: jinja2
   strict:
     description:
       - Makes a member that does not answer fatal, instead of a warning.
@@ -176,6 +187,20 @@ compose:
   ansible_user: "'debian'"
 groups:
   big: debvirt_memory >= 4096
+keyed_groups:
+  - key: debvirt_description
+    prefix: role
+
+# The same constructed options in JMESPath
+plugin: debvirt.cluster.guests
+members: [node1, node2]
+expressions: jmespath
+compose:
+  ansible_user: "'debian'"
+  first_mac: "debvirt_interfaces[0].mac"
+groups:
+  big: "debvirt_memory >= `4096`"
+  web: "contains(debvirt_tags, 'web')"
 keyed_groups:
   - key: debvirt_description
     prefix: role
@@ -254,6 +279,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # --- configuration ----------------------------------------------------------------------
     def _filters(self):
         expressions = self.get_option("filters") or []
+        if self.get_option("expressions") == "jmespath":
+            # Compiled here so that a bad one is reported before any member is contacted.
+            for where, expression in self._constructed_expressions():
+                self._jmespath(expression, where)
         if expressions and jmespath is None:
             raise AnsibleError("The filters of the debvirt.cluster.guests inventory need the Python "
                                "library jmespath on the controller (pip install jmespath; Debian: "
@@ -266,6 +295,33 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 raise AnsibleParserError("filters[%d] %r is not a valid JMESPath expression: %s"
                                          % (index, expression, to_native(e)))
         return compiled
+
+    def _constructed_expressions(self):
+        for name, expression in (self.get_option("compose") or {}).items():
+            yield "compose.%s" % name, expression
+        for name, expression in (self.get_option("groups") or {}).items():
+            yield "groups.%s" % name, expression
+        for index, keyed in enumerate(self.get_option("keyed_groups") or []):
+            if isinstance(keyed, dict):
+                yield "keyed_groups[%d].key" % index, keyed.get("key")
+
+    def _jmespath(self, expression, where):
+        if jmespath is None:
+            raise AnsibleError("expressions: jmespath needs the Python library jmespath on the "
+                               "controller (pip install jmespath; Debian: python3-jmespath)")
+        if not isinstance(expression, str):
+            raise AnsibleParserError("%s must be a JMESPath expression, got %r" % (where, expression))
+        try:
+            return jmespath.compile(expression)
+        except jmespath.exceptions.JMESPathError as e:
+            raise AnsibleParserError("%s %r is not a valid JMESPath expression: %s"
+                                     % (where, expression, to_native(e)))
+
+    def _compose(self, template, variables, disable_lookups=...):
+        # Ansible's keyed_groups evaluates its keys here; with jmespath, JMESPath does.
+        if self.get_option("expressions") == "jmespath":
+            return self._jmespath(template, "keyed_groups key").search(variables)
+        return super()._compose(template, variables)
 
     def _ssh(self):
         return {"user": self.get_option("ssh_user"), "keyfile": self.get_option("ssh_keyfile"),
@@ -367,9 +423,36 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.inventory.set_variable(host, name, value)
             for group in _standard_groups(record):
                 self.inventory.add_child(self.inventory.add_group(group), host)
-            self._set_composite_vars(self.get_option("compose"), variables, host, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), variables, host, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, host, strict=strict)
+            if self.get_option("expressions") == "jmespath":
+                self._jmespath_constructed(host, variables, strict)
+            else:
+                self._set_composite_vars(self.get_option("compose"), variables, host, strict=strict)
+                self._add_host_to_composed_groups(self.get_option("groups"), variables, host, strict=strict)
+                self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, host, strict=strict)
+
+    def _jmespath_constructed(self, host, variables, strict):
+        # Against the plugin's own variables only, as filters are: the host's other variables
+        # carry Ansible's types, which JMESPath's type checks do not know.
+        for name, expression in (self.get_option("compose") or {}).items():
+            value = self._jmespath_search(expression, variables, "compose.%s" % name, host, strict)
+            if value is not None:
+                self.inventory.set_variable(host, name, value)
+        for name, expression in (self.get_option("groups") or {}).items():
+            if _truthy(self._jmespath_search(expression, variables, "groups.%s" % name, host, strict)):
+                self.inventory.add_child(self.inventory.add_group(self._sanitize_group_name(name)), host)
+        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, host, strict=strict,
+                                       fetch_hostvars=False)
+
+    def _jmespath_search(self, expression, variables, where, host, strict):
+        try:
+            return self._jmespath(expression, where).search(variables)
+        except (jmespath.exceptions.JMESPathError, TypeError, ValueError) as e:
+            # A type error in one guest's data skips the entry for that guest, as Ansible does
+            # with a failing Jinja2 expression. (jmespath lets Python's TypeError out of some
+            # comparisons, such as a number with a string.)
+            if strict:
+                raise AnsibleError("%s for host %s: %s" % (where, host, to_native(e)))
+            return None
 
 
 def _truthy(value):

@@ -121,6 +121,47 @@ def test_compose_groups_keyed_groups_are_jinja(inventory, warnings):
     assert members_of(data, "label_web") == ["ct01", "web01"]  # "-" is made "_" by Ansible
 
 
+def test_compose_groups_keyed_groups_in_jmespath(inventory, warnings):
+    data = inventory(dict(TWO_NODES, expressions="jmespath",
+                          compose={"ansible_user": "'admin'", "first_mac": "debvirt_interfaces[0].mac",
+                                   "nothing": "debvirt_no_such_variable"},
+                          groups={"big": "debvirt_memory >= `1024`",
+                                  "web_and_up": "contains(debvirt_tags, 'web') && debvirt_state == 'running'",
+                                  "bad": "debvirt_memory > 'x'"},
+                          keyed_groups=[{"key": "debvirt_type", "prefix": "kind"},
+                                        {"key": "debvirt_tags[?@ != 'prod']", "prefix": "label"},
+                                        {"key": "debvirt_description", "prefix": "about", "default_value": "none"}]))
+    assert hostvars(data, "web01")["ansible_user"] == "admin"
+    assert hostvars(data, "web01")["first_mac"] == "52:54:00:00:0a:01"
+    # A null result sets nothing; app01 has no interface.
+    assert "first_mac" not in hostvars(data, "app01")
+    assert "nothing" not in hostvars(data, "web01")
+    assert members_of(data, "big") == ["app01", "web01"]
+    assert members_of(data, "web_and_up") == ["ct01", "web01"]
+    # A type error skips the entry for that host, as a failing Jinja2 expression does.
+    assert members_of(data, "bad") == []
+    assert members_of(data, "kind_vm") == ["app01", "db01", "web01"]
+    assert members_of(data, "kind_container") == ["ct01"]
+    assert members_of(data, "label_web") == ["ct01", "web01"]
+    assert members_of(data, "label_prod") == []
+    assert members_of(data, "about_front_end") == ["web01"]
+    assert members_of(data, "about_none") == ["app01", "ct01", "db01"]
+    with pytest.raises(AnsibleError, match=r"groups.bad for host"):
+        inventory(dict(TWO_NODES, expressions="jmespath", strict=True, groups={"bad": "debvirt_memory > 'x'"}))
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"compose": {"x": "debvirt_tags[?"}}, r"compose.x 'debvirt_tags\[\?' is not a valid JMESPath expression"),
+    ({"groups": {"g": "a =="}}, r"groups.g 'a ==' is not a valid JMESPath expression"),
+    ({"keyed_groups": [{"key": "]"}]}, r"keyed_groups\[0\].key '\]' is not a valid JMESPath expression"),
+    ({"keyed_groups": [{"prefix": "p"}]}, r"keyed_groups\[0\].key must be a JMESPath expression, got None"),
+])
+def test_bad_jmespath_constructed_fails_before_any_connection(inventory, opens, config, message):
+    with pytest.raises(AnsibleParserError, match=message):
+        inventory(dict(TWO_NODES, expressions="jmespath", **config))
+    assert opens == []
+
+
 def test_filters_are_jmespath(inventory, warnings):
     data = inventory(dict(TWO_NODES, filters=["debvirt_state == 'running'", "contains(debvirt_tags, 'web')"]))
     assert sorted(data.hosts) == ["ct01", "web01"]
