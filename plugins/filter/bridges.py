@@ -513,7 +513,8 @@ def bridge_plan(interfaces_text, bridges, probe_text=None):
     Returns a dict: content (the new file), changed (file or live state differs), reasons
     (sentences), down (interfaces to take down with the old file, in order), up (to bring up
     with the new one, in order), delete (bridges that did not exist before) and bridges
-    (name: ports), and helper_plan: all that as the lines debvirt-bridge arm reads.
+    (name: ports), in_use (bridge: other interfaces on it, such as guests', for bridges that
+    would go down), and helper_plan: all that as the lines debvirt-bridge arm reads.
     """
     text = interfaces_text or ''
     bridges = _normalize(bridges)
@@ -525,6 +526,7 @@ def bridge_plan(interfaces_text, bridges, probe_text=None):
     doc = Document(text)
     auto_names = doc.auto_names()
     reasons, down, up, delete = [], [], [], []
+    in_use = {}
     for bridge in bridges:
         name = bridge['name']
         what = _plan_one(doc, bridge, auto_names)
@@ -536,6 +538,10 @@ def bridge_plan(interfaces_text, bridges, probe_text=None):
         if what is None:
             continue
         reasons.append(what)
+        # Guests' interfaces on a bridge that is taken down would not come back with it.
+        others = sorted(probe['brif'].get(name, set()) - set(bridge['ports']))
+        if others:
+            in_use[name] = others
         for iface in [name] + bridge['ports']:
             if old.stanzas(iface) and iface not in down:
                 down.append(iface)
@@ -556,6 +562,7 @@ def bridge_plan(interfaces_text, bridges, probe_text=None):
         'down': down,
         'up': up,
         'delete': delete,
+        'in_use': in_use,
         'bridges': dict((b['name'], b['ports']) for b in bridges),
     }
 

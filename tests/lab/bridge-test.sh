@@ -17,7 +17,8 @@
 #     at once, with the same checks; a rerun of the good declaration is changed=0
 #  5. a libvirt network in bridge mode on vmbr0 (role variable node_networks, module
 #     debvirt.cluster.network): created, rerun changed=0; a tiny guest on it gets an address
-#     from a DHCP server on the node's LAN and answers HTTP from the lab host, through vmbr0
+#     from a DHCP server on the node's LAN and answers HTTP from the lab host, through vmbr0;
+#     a change that would re-create vmbr0 under the guest is refused, with nothing changed
 # Prints "N passed, M failed" last (", K skipped" when a scenario cannot run on this kernel);
 # exits non-zero on any failure.
 
@@ -357,6 +358,23 @@ if [ $guest_ok = 1 ]; then
     else
         fail "... it gets a lease from the DHCP server on the LAN, through vmbr0"
         node "tail -n 20 /var/log/libvirt/qemu/$GUEST.serial.log"
+    fi
+    # Re-creating the bridge would leave the guest's NIC detached for good.
+    interfaces >"$WORK/interfaces.2"
+    vars inuse <<EOF
+node_bridges:
+  - name: vmbr0
+    ports: [eth0]
+    vlan_aware: $VLAN
+    stp: true
+EOF
+    play inuse
+    check "refused: changing vmbr0 while the guest's NIC is on it" inuse \
+        failed_with inuse "would take it down and re-create it, but other interfaces are attached to it (vnet"
+    verdict "... nothing changed" same_file "$WORK/interfaces.2"
+    if [ -n "$guest_ip" ]; then
+        verdict "... and the guest still answers" bash -c \
+            "curl -s --max-time 5 http://$guest_ip/ | grep -q DEBVIRT-TEST-GUEST-UP"
     fi
 else
     fail "a guest on network $NET starts"

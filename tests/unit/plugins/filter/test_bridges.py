@@ -343,3 +343,11 @@ def test_parse_probe():
 def test_not_a_list_of_dicts(bad):
     with pytest.raises(AnsibleFilterError):
         bridge_problems(bad)
+
+
+def test_interfaces_of_guests_on_a_bridge_that_changes_are_named():
+    probe = PROBE_UP + 'link vnet0 other\nmaster vnet0 vmbr0\n'
+    plan = bridge_plan(LAB_BRIDGED, [{'name': 'vmbr0', 'ports': ['eth0'], 'stp': True}], probe)
+    assert plan['in_use'] == {'vmbr0': ['vnet0']}
+    # Nothing to change, nothing in the way.
+    assert bridge_plan(LAB_BRIDGED, VMBR0, probe)['in_use'] == {}
