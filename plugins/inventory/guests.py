@@ -14,8 +14,9 @@ description:
   - Members are read over the SSH trust that the P(debvirt.cluster.cluster#role) role sets up
     (O(members)), or through libvirt URIs given as they are (O(uris)). All members are read at
     the same time; the run takes as long as the slowest member, at most O(timeout).
-  - A member that does not answer is reported with a warning and skipped, unless O(strict) is
-    set. A listing that lacks a member is not written to the cache.
+  - A member that does not answer, or a O(nodelist) that cannot be read, is reported with a
+    warning and skipped, unless O(strict) is set. A listing that lacks a member is not written
+    to the cache.
   - "Each host gets these variables: C(debvirt_node) (the member it is defined on),
     C(debvirt_uri), C(debvirt_state) (V(running), V(stopped), V(paused), V(crashed), or
     V(frozen) for a container), C(debvirt_type) (V(vm) or V(container)), C(debvirt_tags),
@@ -114,6 +115,8 @@ options:
     description:
       - Seconds to wait for all members. A member that has not answered by then is skipped
         (reported, or fatal with O(strict)).
+      - Reading O(nodelist) over SSH, which comes first, has a timeout of its own of the same
+        length.
     type: int
     default: 30
   filters:
