@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.venv import BENCH_VENV, COMMUNITY_LIBVIRT_VERSION, CORE_VERSION, ensure_bench_venv, python_of
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PREFIX = "dvbench-"
@@ -47,8 +49,6 @@ SIDES = [k.strip() for k in (os.environ.get("SIDES") or ",".join(SIDE_KEYS)).spl
 ROUNDS = int(os.environ.get("ROUNDS") or 1)
 URI = os.environ.get("LIBVIRT_DEFAULT_URI") or "qemu:///system"
 IMAGES = Path(os.environ.get("DEBVIRT_TEST_IMAGES") or "/var/cache/debvirt-test/guest")
-BENCH_VENV = Path(os.environ.get("DEBVIRT_BENCH_VENV") or "/var/cache/debvirt-dev/bench-venv")
-BENCH_ANSIBLE = os.environ.get("DEBVIRT_BENCH_ANSIBLE") or "ansible==12.*"
 # The debvirt side runs the ansible-core of the venv this script runs in (make bench runs it
 # with the project venv's python); DEBVIRT_VENV wins when it is set, as tests/env.sh does.
 DEBVIRT_BIN = Path(os.environ["DEBVIRT_VENV"]) / "bin" if os.environ.get("DEBVIRT_VENV") \
@@ -320,38 +320,8 @@ def cleanup() -> None:
         raise BenchError(f"could not remove domains: {' '.join(left)}")
 
 
-def ensure_bench_venv() -> None:
-    """The venv of the `ansible` package, kept apart from the project's venv on purpose.
-
-    It pulls its own ansible-core, which must not replace the one the project tests with.
-    """
-    py = BENCH_VENV / "bin" / "python"
-    # The real interpreter, not this venv's: a venv made from a venv's python breaks when the
-    # outer one is rebuilt.
-    base = getattr(sys, "_base_executable", sys.executable)
-    want = f"{BENCH_ANSIBLE} libvirt-python lxml | {sys.version.split()[0]}"
-    stamp = BENCH_VENV / ".dvbench-stamp"
-    have = stamp.read_text().strip() if stamp.exists() else ""
-    if have == want and sh(str(py), "-c", "import ansible_collections.community.libvirt, "
-                           "libvirt, lxml", check=False).returncode == 0:
-        return
-    log(f"creating {BENCH_VENV} with {BENCH_ANSIBLE} (once; takes about a minute)")
-    stamp.unlink(missing_ok=True)
-    subprocess.run([base, "-m", "venv", "--clear", str(BENCH_VENV)], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", BENCH_ANSIBLE, "libvirt-python",
-                    "lxml"], check=True)
-    stamp.write_text(want + "\n")
-
-
-def python_of(bin_dir: Path, code: str) -> str:
-    return sh(str(bin_dir / "python"), "-c", code).stdout.strip()
-
-
 def versions() -> dict[str, str]:
-    core = "from ansible.release import __version__ as v; print(v)"
-    coll = ("import json, pathlib, ansible_collections.community.libvirt as m; "
-            "print(json.loads((pathlib.Path(list(m.__path__)[0]) / 'MANIFEST.json')"
-            ".read_text())['collection_info']['version'])")
+    core, coll = CORE_VERSION, COMMUNITY_LIBVIRT_VERSION
     git = sh("git", "-C", str(ROOT), "describe", "--always", "--dirty", check=False)
     virsh_v = virsh("version", check=False).stdout
     lib = re.search(r"Using library: libvirt (\S+)", virsh_v)
@@ -613,7 +583,7 @@ def main() -> int:
     if virsh("version", check=False).returncode != 0:
         raise BenchError(f"libvirt at {URI} does not answer; run `make setup`")
     sh(str(ROOT / "tests" / "images" / "build-test-guest.sh"), str(IMAGES))
-    ensure_bench_venv()
+    ensure_bench_venv(log)
     info = versions()
 
     every = {
