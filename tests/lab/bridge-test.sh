@@ -228,6 +228,8 @@ EOF
 cp "$WORK/good.vars.yml" "$WORK/check1.vars.yml"
 play check1 --check --diff
 check "check mode reports the change" check1 changed_some check1
+check "... and says what it would do" check1 \
+    grep -qF "new bridge vmbr0 over eth0, taking over the addresses of eth0" "$WORK/check1.out"
 check "... with the diff of /etc/network/interfaces" check1 \
     bash -c "grep -qx -- '-iface eth0 inet static' '$WORK/check1.out' && grep -qx -- '+iface eth0 inet manual' '$WORK/check1.out' && grep -qx -- '+iface vmbr0 inet static' '$WORK/check1.out' && grep -qx -- '+    bridge-ports eth0' '$WORK/check1.out'"
 verdict "... and changes nothing" same_file "$WORK/interfaces.0"
@@ -236,6 +238,8 @@ verdict "... makes no bridge" no_link vmbr0
 cp "$WORK/good.vars.yml" "$WORK/apply.vars.yml"
 play apply --diff
 check "apply: the bridge is made" apply changed_some apply
+check "... and --diff shows the file's change" apply \
+    bash -c "grep -qx -- '+iface vmbr0 inet static' '$WORK/apply.out' && grep -qx -- '-iface eth0 inet static' '$WORK/apply.out'"
 verdict "... the node answers over SSH on $NODE_IP" node true
 verdict "... vmbr0 has the node's address" addr_on vmbr0 "$NODE_IP"
 verdict "... eth0 has it no more" bash -c "! node ip -o -4 addr show dev eth0 | grep -q inet"
