@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Role test on the lab: role node through playbooks/site.yml, on the lab's
 # nodes (a lab that is up is reused as it is; otherwise one of
-# DEBVIRT_LAB_NODES nodes, default 3, is built), then the cluster test
-# (tests/lab/cluster-test.sh) and the migration test (tests/lab/migration-test.sh), counted
-# in the same totals.
+# DEBVIRT_LAB_NODES nodes, default 3, is built), then the other lab tests
+# (tests/lab/{cluster,migration,placement,inventory,upgrade,bridge}-test.sh),
+# counted in the same totals.
 #
 #  1. the managed files are put back as the packages left them (a fresh node)
 #  2. check mode on that fresh state: succeeds, predicts changes, changes nothing
@@ -203,24 +203,18 @@ fi
 
 echo "timings: check on fresh $(cat "$WORK/check1.time") s, first run $(cat "$WORK/apply1.time") s, second run $(cat "$WORK/apply2.time") s (${#NODES[@]} nodes)"
 
-# 8. The cluster: role cluster, cluster_member and cluster_info (its own script,
-#    so that it also runs alone); its verdicts count here too.
-echo "=== cluster test"
-bash "$HERE/cluster-test.sh" 2>&1 | tee "$WORK/cluster-test.out"
-counts=$(tail -n1 "$WORK/cluster-test.out")
-if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    PASSED=$((PASSED + BASH_REMATCH[1])); FAILED=$((FAILED + BASH_REMATCH[2]))
-else
-    fail "cluster test ran to the end"
-fi
-
-# 9. Migration between dvlab1 and dvlab2 (its own script too); counted here.
-echo "=== migration test"
-bash "$HERE/migration-test.sh" 2>&1 | tee "$WORK/migration-test.out"
-counts=$(tail -n1 "$WORK/migration-test.out")
-if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    PASSED=$((PASSED + BASH_REMATCH[1])); FAILED=$((FAILED + BASH_REMATCH[2]))
-else
-    fail "migration test ran to the end"
-fi
+# 8. The other lab tests, each its own script so that it also runs alone; their
+#    verdicts count here too. The cluster test comes first (it leaves the
+#    3-node cluster the others start from); the bridge test brings up a
+#    one-node lab of its own.
+for t in cluster migration placement inventory upgrade bridge; do
+    echo "=== $t test"
+    bash "$HERE/$t-test.sh" 2>&1 | tee "$WORK/$t-test.out"
+    counts=$(tail -n1 "$WORK/$t-test.out")
+    if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        PASSED=$((PASSED + BASH_REMATCH[1])); FAILED=$((FAILED + BASH_REMATCH[2]))
+    else
+        fail "$t test ran to the end"
+    fi
+done
 finish
