@@ -13,16 +13,19 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import SSH_OPTIONS, cluster_info, member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import mib
-from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec, WaitTimeout
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, tostring
 
 MODES = ("auto", "live", "offline")
 COPY_STORAGE = ("auto", "never", "all")
+TRANSPORTS = ("ssh", "tls")
+# Exit status of coreutils' timeout(1) when the time ran out (and when it had to kill).
+TIMED_OUT = (124, 137)
 # Pool types whose volumes every member reaches under the same name: the disk stays put.
 # A dir pool on a shared mount is not among them: libvirt itself does not treat it as shared.
 SHARED_POOL_TYPES = ("iscsi", "iscsi-direct", "netfs", "rbd", "gluster")
@@ -35,7 +38,7 @@ class MigrationError(DebvirtError):
 class MigrationRequest:
     def __init__(self, name, target, mode="auto", copy_storage="auto", timeout=600, max_downtime=None,
                  bandwidth=None, min_free_memory=0, keep_source_storage=False, members=None,
-                 migrate_address=None):
+                 migrate_address=None, transport="ssh"):
         self.name = name
         self.target = target
         self.mode = mode
@@ -47,6 +50,7 @@ class MigrationRequest:
         self.keep_source_storage = keep_source_storage
         self.members = members
         self.migrate_address = migrate_address
+        self.transport = transport
 
 
 def request_from_params(p):
@@ -56,6 +60,9 @@ def request_from_params(p):
     for field in ("max_downtime", "bandwidth", "min_free_memory"):
         if p.get(field) is not None and p[field] < 0:
             raise InvalidSpec("%s must not be negative, got %s" % (field, p[field]))
+    transport = p.get("transport") or "ssh"
+    if transport not in TRANSPORTS:
+        raise InvalidSpec("transport must be one of %s, got %s" % (", ".join(TRANSPORTS), transport))
     members = p.get("members")
     if members is not None:
         if not members:
@@ -65,7 +72,7 @@ def request_from_params(p):
                               % (p["target"], ", ".join(sorted(members))))
     return MigrationRequest(p["name"], p["target"], p["mode"], p["copy_storage"], p["timeout"],
                             p.get("max_downtime"), p.get("bandwidth"), p.get("min_free_memory") or 0,
-                            p.get("keep_source_storage", False), members, p.get("migrate_address"))
+                            p.get("keep_source_storage", False), members, p.get("migrate_address"), transport)
 
 
 # --- the members ----------------------------------------------------------------------------
@@ -85,13 +92,20 @@ class Members:
         self.source = source        # "corosync" or "given"
 
 
+def tls_uri(uri, host):
+    """The libvirt URI of another member over TLS: the same driver and path, the CA's trust."""
+    parsed = urlparse(uri)
+    return urlunparse((parsed.scheme.split("+")[0] + "+tls", host, parsed.path or "/system", "", "", ""))
+
+
 def read_members(shell, uri, req):
     """The nodes to ask: the local corosync nodelist, or the members the request names."""
+    tls = req.transport == "tls"
     if req.members is not None:
         nodes = {}
         for name, member in req.members.items():
             host = urlparse(member).hostname
-            nodes[name] = Node(name, member, host, host=host)
+            nodes[name] = Node(name, tls_uri(member, host) if tls and host else member, host, host=host)
         return Members(nodes, None, "given")
     info = cluster_info(shell, None)
     if not info["member"]:
@@ -101,7 +115,8 @@ def read_members(shell, uri, req):
     nodes = {}
     for m in info["members"]:
         address = m["addresses"][0]
-        nodes[m["name"]] = Node(m["name"], uri if m["local"] else member_uri(uri, address), address,
+        remote = (tls_uri if tls else member_uri)(uri, address)
+        nodes[m["name"]] = Node(m["name"], uri if m["local"] else remote, address,
                                 m["online"], None if m["local"] else address)
     quorate = bool((info["quorum"] or {}).get("quorate"))
     return Members(nodes, quorate, "corosync")
@@ -502,6 +517,7 @@ def apply_migration(req, plan, f, clients):
     node = f.members.nodes[req.target]
     created, copy_disks, stats = [], [], {}
     started = time.monotonic()
+    deadline = None
     try:
         for change in plan.changes:
             d = change.extra.get("disk")
@@ -509,9 +525,9 @@ def apply_migration(req, plan, f, clients):
                 created.append(_create_volume(tgt, d))
                 copy_disks.append(d.target)
             elif change.action == "copy":
-                vol = tgt.volume(tgt.pool(d.pool), d.volume)
-                # Length 0: the whole file as it is (for qcow2 the image file, not its capacity).
-                src.copy_volume_to(src.volume_by_path(d.path), tgt, vol, 0)
+                # The timeout bounds the copies together, as it bounds a live move as a whole.
+                deadline = deadline or time.monotonic() + req.timeout
+                _copy_disk(req, src, tgt, d, deadline)
             elif change.action == "migrate":
                 if req.copy_storage == "all":
                     copy_disks = [x.target for x in f.disks if not x.shared]
@@ -532,6 +548,16 @@ def apply_migration(req, plan, f, clients):
             src.delete_volume(vol)
     stats["duration_s"] = round(time.monotonic() - started, 3)
     return stats
+
+
+def _copy_disk(req, src, tgt, d, deadline):
+    vol = tgt.volume(tgt.pool(d.pool), d.volume)
+    try:
+        # Length 0: the whole file as it is (for qcow2 the image file, not its capacity).
+        src.copy_volume_to(src.volume_by_path(d.path), tgt, vol, 0, deadline)
+    except WaitTimeout:
+        raise MigrationError("Copying disk %s of guest %s to %s did not finish within timeout %ss and was "
+                             "aborted" % (d.target, req.name, req.target, req.timeout)) from None
 
 
 def _create_volume(tgt, d):
@@ -575,7 +601,7 @@ def _migrate_live(req, f, src, tgt, address, copy_disks):
     def run():
         try:
             outcome["dom"] = src.migrate_live(dom, tgt, "tcp://%s" % address, f.inactive_xml,
-                                              req.bandwidth, copy_disks)
+                                              req.bandwidth, copy_disks, tls=req.transport == "tls")
         except DebvirtError as e:
             outcome["error"] = e
 
@@ -625,7 +651,7 @@ def apply_container(req, plan, f, clients, shell):
                 _stop_container(src, dom, req.timeout)
             elif change.action == "copy":
                 copied = True
-                _copy_tree(shell, src_host, tgt_host, f.rootfs)
+                _copy_tree(shell, src_host, tgt_host, f.rootfs, req.timeout)
             elif change.action == "define":
                 new = tgt.define_container(f.inactive_xml, req.name)
                 defined = True
@@ -661,7 +687,7 @@ def _stop_container(src, dom, timeout):
     src.wait_state(dom, "stopped", timeout - grace, "shut down")
 
 
-def _copy_tree(shell, src_host, tgt_host, path):
+def _copy_tree(shell, src_host, tgt_host, path, timeout):
     # Straight from node to node when both are other members would need trust between them for
     # this host's key too; the stream passes through this host, which has both.
     def at(host, argv):
@@ -670,8 +696,14 @@ def _copy_tree(shell, src_host, tgt_host, path):
     tar = ["--numeric-owner", "--xattrs", "--acls"]
     read = at(src_host, ["tar", "-C", path, "-cpf", "-"] + tar + ["."])
     write = at(tgt_host, ["sh", "-c", 'mkdir -p "$1" && exec tar -C "$1" -xpf - ' + " ".join(tar), "sh", path])
-    shell.check(None, ["bash", "-c", "set -o pipefail; %s | %s" % (read, write)],
-                "copy %s to the target" % path)
+    # timeout(1) signals its whole process group, so both ssh ends go too.
+    rc, out, err = shell.run(None, ["timeout", "--kill-after=10", str(timeout), "bash", "-c",
+                                    "set -o pipefail; %s | %s" % (read, write)])
+    if rc in TIMED_OUT:
+        raise MigrationError("Copying root directory %s to the target did not finish within timeout %ss "
+                             "and was aborted" % (path, timeout))
+    if rc != 0:
+        raise MigrationError("Failed to copy %s to the target: %s" % (path, (err or out).strip() or "exit %d" % rc))
 
 
 def _roll_back_container(req, f, src, tgt, shell, tgt_host, copied, defined, stopped):
@@ -695,15 +727,38 @@ def _roll_back_container(req, f, src, tgt, shell, tgt_host, copied, defined, sto
 
 
 # --- the whole move ------------------------------------------------------------------------------
+def probe_tls(client_for, uri, node):
+    """The transport check: the target's libvirt answers over TLS, asked before anything else."""
+    if not node.address:
+        raise MigrationError("Transport tls needs the target's host name or address: %s has none (give its "
+                             "URI in members with the host); nothing was changed" % node.name)
+    probe = tls_uri(uri, node.address)
+    client = client_for(probe)
+    try:
+        client.hostname()
+    except DebvirtError as e:
+        detail = "%s does not answer at %s: %s" % (node.name, probe, e.msg)
+        raise MigrationError(
+            "Cannot move over TLS: %s. Transport tls needs the cluster set up with cluster_tls: true (role "
+            "debvirt.cluster.cluster gives every member certificates of the cluster's CA and starts libvirtd's "
+            "TLS listener); transport ssh needs neither. Nothing was changed" % detail,
+            checks=[{"check": "transport", "result": "failed", "detail": detail}]) from None
+    finally:
+        client.close()
+    return {"check": "transport", "result": "passed", "detail": "tls: %s answers at %s" % (node.name, probe)}
+
+
 def converge_migration(shell, uri, client_for, req, check_mode):
     members = read_members(shell, uri, req)
     if req.target not in members.nodes:
         raise MigrationError("Target %s is not a member of the cluster (members: %s); nothing was changed"
                              % (req.target, ", ".join(sorted(members.nodes))))
+    transport_check = probe_tls(client_for, uri, members.nodes[req.target]) if req.transport == "tls" else None
     found, unknown, clients = locate(members, client_for, req.name)
     try:
         source = find_source(found, req.target, req.name, unknown)
-        result = {"name": req.name, "target": req.target, "source": source, "warnings": []}
+        result = {"name": req.name, "target": req.target, "source": source, "transport": req.transport,
+                  "warnings": []}
         extra = sorted(n for n in found if n != source)
         if extra:
             result["warnings"].append("Guest %s is also defined (stopped) on %s" % (req.name, ", ".join(extra)))
@@ -713,6 +768,7 @@ def converge_migration(shell, uri, client_for, req, check_mode):
             return result
         facts = read_facts(req, members, clients, found, unknown, source, shell)
         plan, checks = plan_migration(req, facts)
+        checks = ([transport_check] if transport_check else []) + checks
         result.update(changed=plan.changed, mode=resolve_mode(req, facts.state, facts.container), checks=checks,
                       changes=plan.as_list(), copied_disks=[d.target for d in facts.disks if not d.shared],
                       diff=diff({"node": source}, {"node": req.target}), stats={})

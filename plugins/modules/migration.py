@@ -13,7 +13,8 @@ description:
   - Runs on any member of the cluster. It finds the node that runs guest O(name) by asking
     every online member's libvirt (the local one at O(uri), the others at the same driver over
     SSH, C(qemu+ssh://root@<address>/system), with the trust that role
-    C(debvirt.cluster.cluster) sets up), and moves the guest to node O(target).
+    C(debvirt.cluster.cluster) sets up; or over TLS, see O(transport)), and moves the guest to
+    node O(target).
   - A guest that already is on O(target) is left alone (C(changed=false)).
   - Before anything is touched it checks that the target is an online member of a quorate
     cluster, has the networks and storage pools the guest uses, has enough free memory, can
@@ -21,7 +22,8 @@ description:
     on shared storage or will be copied. Any failed check stops the move with every reason in
     one message; the guest stays where it was.
   - A running guest moves live; its memory, and its local disks, go straight from the source
-    node to the target over C(tcp://<target address>). The definition becomes persistent on the
+    node to the target over C(tcp://<target address>), encrypted with O(transport=tls). The
+    definition becomes persistent on the
     target and is removed from the source. A stopped guest moves offline; its definition, and
     the data of its local disks, are copied to the target, then removed from the source.
   - Local disks (any pool type but C(iscsi), C(iscsi-direct), C(netfs), C(rbd), C(gluster)) need
@@ -87,7 +89,12 @@ options:
     description:
       - Seconds a live migration may take; when they run out the migration is aborted and the
         guest goes on running on the source.
-      - For a container, the seconds its clean stop may take.
+      - For an offline move, the seconds the copies of its local disks may take together; when
+        they run out the copy is aborted, the volumes created on the target are deleted and the
+        guest stays defined (stopped) on the source.
+      - For a container, the seconds its clean stop may take, and again the seconds the copy of
+        its root directory may take; when the copy runs out of time it is aborted, the partial
+        copy on the target removed and a container that was running started again on the source.
     type: int
     default: 600
   max_downtime:
@@ -115,12 +122,27 @@ options:
       - The target's address for the migration stream. Default is its first corosync address
         (or the host of its URI in O(members)).
     type: str
+  transport:
+    description:
+      - How the module reaches the other members' libvirt, and how a live migration's streams
+        travel.
+      - V(ssh) uses the members' root SSH trust (C(qemu+ssh://root@<address>/system)); the
+        migration stream of memory and disks is plain TCP.
+      - V(tls) uses libvirt's TLS transport (C(qemu+tls://<address>/system)) with the
+        certificates of the cluster's CA, and QEMU encrypts the memory and disk streams
+        (libvirt's C(VIR_MIGRATE_TLS)). It needs the cluster set up with C(cluster_tls=true)
+        (role C(debvirt.cluster.cluster)); before anything else the module checks that the
+        target answers over TLS and stops with a message if it does not.
+      - A container's root directory is copied over the SSH trust with either.
+    type: str
+    choices: [ssh, tls]
+    default: ssh
 seealso:
   - module: debvirt.cluster.cluster_info
   - module: debvirt.cluster.guest
 notes:
-  - The migration stream goes unencrypted over C(tcp://); use it on a trusted cluster network.
-  - O(timeout) bounds the live migration; an offline move's copy of disk data is not bounded.
+  - With O(transport=ssh) the migration stream goes unencrypted over C(tcp://); use it on a
+    trusted cluster network, or O(transport=tls).
 author:
   - debvirt.cluster developers (@debvirt)
 """
@@ -152,6 +174,12 @@ EXAMPLES = r"""
     target: node2
     timeout: 120
 
+- name: Move web01 over TLS, its memory stream encrypted (the cluster role ran with cluster_tls)
+  debvirt.cluster.migration:
+    name: web01
+    target: node1
+    transport: tls
+
 - name: Would it fit on node3? (check mode only checks)
   debvirt.cluster.migration:
     name: big01
@@ -175,6 +203,11 @@ target:
   returned: success
   type: str
   sample: node2
+transport:
+  description: How the members were reached and the streams went, V(ssh) or V(tls).
+  returned: success
+  type: str
+  sample: tls
 mode:
   description: V(live), V(offline) or, for a running container, V(restart); null when the guest
     already was on the target.
@@ -229,6 +262,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Sh
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     COPY_STORAGE,
     MODES,
+    TRANSPORTS,
     converge_migration,
     request_from_params,
 )
@@ -246,6 +280,7 @@ ARGUMENT_SPEC = dict(
     min_free_memory=dict(type="int", default=0),
     members=dict(type="dict"),
     migrate_address=dict(type="str"),
+    transport=dict(type="str", choices=list(TRANSPORTS), default="ssh"),
 )
 
 

@@ -1,0 +1,157 @@
+# -*- coding: utf-8 -*-
+# Copyright: debvirt.cluster developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Transport of a migration (SSH or TLS) and the time bounds of its copies. The TLS probe talks
+to real libvirt: test:///default answers, a TLS URI without a listener does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, WaitTimeout
+from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
+    Disk,
+    MigrationError,
+    MigrationRequest,
+    Node,
+    _copy_disk,
+    _copy_tree,
+    converge_migration,
+    probe_tls,
+    read_members,
+    request_from_params,
+    tls_uri,
+)
+
+BASE = dict(name="web", target="b", mode="auto", copy_storage="auto", timeout=600, max_downtime=None,
+            bandwidth=None, min_free_memory=0, keep_source_storage=False, members=None,
+            migrate_address=None)
+# No libvirtd on this machine listens for TLS (and it has no cluster CA): whichever reason
+# libvirt gives, the connection fails.
+DEAD_TLS_HOST = "127.0.0.1"
+
+
+def test_transport_defaults_to_ssh():
+    assert request_from_params(dict(BASE)).transport == "ssh"
+    assert request_from_params(dict(BASE, transport="tls")).transport == "tls"
+
+
+def test_an_unknown_transport_is_refused():
+    with pytest.raises(InvalidSpec, match="transport must be one of ssh, tls, got tcp"):
+        request_from_params(dict(BASE, transport="tcp"))
+
+
+@pytest.mark.parametrize("uri, host, expected", [
+    ("qemu:///system", "10.0.0.2", "qemu+tls://10.0.0.2/system"),
+    ("lxc:///system", "node2", "lxc+tls://node2/system"),
+    ("qemu+ssh://root@node2/system?no_tty=1", "node2", "qemu+tls://node2/system"),
+    ("qemu://", "node2", "qemu+tls://node2/system"),
+])
+def test_tls_uri(uri, host, expected):
+    assert tls_uri(uri, host) == expected
+
+
+def test_members_given_are_reached_over_tls_except_this_host():
+    req = MigrationRequest("web", "b", transport="tls",
+                           members={"a": "qemu:///system", "b": "qemu+ssh://root@node2/system?no_tty=1"})
+    nodes = read_members(None, "qemu:///system", req).nodes
+    assert (nodes["a"].uri, nodes["b"].uri) == ("qemu:///system", "qemu+tls://node2/system")
+
+
+def test_members_given_keep_their_uris_over_ssh():
+    given = {"a": "qemu:///system", "b": "qemu+ssh://root@node2/system?no_tty=1"}
+    nodes = read_members(None, "qemu:///system", MigrationRequest("web", "b", members=given)).nodes
+    assert nodes["b"].uri == given["b"]
+
+
+class Opened:
+    """client_for that records every URI the move asks for."""
+
+    def __init__(self, answer=None):
+        self.uris = []
+        self.answer = answer
+
+    def __call__(self, uri):
+        self.uris.append(uri)
+        return LibvirtClient(self.answer or uri)
+
+
+def test_the_tls_probe_passes_when_the_target_answers():
+    opened = Opened(answer="test:///default")
+    check = probe_tls(opened, "qemu:///system", Node("b", "qemu+tls://10.0.0.2/system", "10.0.0.2"))
+    assert opened.uris == ["qemu+tls://10.0.0.2/system"]
+    assert check == {"check": "transport", "result": "passed", "detail": "tls: b answers at qemu+tls://10.0.0.2/system"}
+
+
+def test_a_target_without_tls_stops_the_move_before_anything_is_asked():
+    opened = Opened()
+    req = MigrationRequest("web", "b", transport="tls",
+                           members={"a": "test:///default", "b": "qemu+ssh://root@%s/system" % DEAD_TLS_HOST})
+    with pytest.raises(MigrationError) as e:
+        converge_migration(None, "qemu:///system", opened, req, check_mode=True)
+    # Only the probe: no member was asked where the guest is, nothing was read or changed.
+    assert opened.uris == ["qemu+tls://127.0.0.1/system"]
+    assert "b does not answer at qemu+tls://127.0.0.1/system" in e.value.msg
+    assert "cluster_tls: true" in e.value.msg and "Nothing was changed" in e.value.msg
+    assert [c["result"] for c in e.value.details["checks"]] == ["failed"]
+
+
+def test_tls_needs_the_target_address():
+    with pytest.raises(MigrationError, match="needs the target's host name or address: b has none"):
+        probe_tls(Opened(), "qemu:///system", Node("b", "qemu:///system", None))
+
+
+# --- copies bounded by the timeout ---------------------------------------------------------------
+class StuckCopy:
+    """A source whose copy runs out of time, as LibvirtClient.copy_volume_to reports it."""
+
+    def __init__(self):
+        self.deadline = None
+
+    def volume_by_path(self, path):
+        return path
+
+    def copy_volume_to(self, vol, dest, dest_vol, size, deadline=None):
+        self.deadline = deadline
+        raise WaitTimeout("Gave up copying volume %s: the time allowed ran out" % vol)
+
+
+class Target:
+    def pool(self, name):
+        return name
+
+    def volume(self, pool, name):
+        return name
+
+
+def test_a_disk_copy_out_of_time_names_the_disk_and_the_timeout():
+    src = StuckCopy()
+    disk = Disk("vda", "/p/web.img", False, "local", "dir", "web.img", False, 1, 1, "raw")
+    with pytest.raises(MigrationError, match="Copying disk vda of guest web to b did not finish within timeout 5s"):
+        _copy_disk(MigrationRequest("web", "b", timeout=5), src, Target(), disk, 123.0)
+    assert src.deadline == 123.0
+
+
+@pytest.mark.parametrize("rc, message", [
+    (124, "did not finish within timeout 7s and was aborted"),
+    (137, "did not finish within timeout 7s and was aborted"),
+    (2, "Failed to copy /var/lib/ct to the target: tar: broken"),
+])
+def test_a_root_directory_copy_is_bounded_by_timeout(rc, message):
+    calls = []
+
+    def run_command(argv, **kwargs):
+        calls.append(argv)
+        return rc, "", "tar: broken"
+
+    with pytest.raises(MigrationError, match=message):
+        _copy_tree(Shell(run_command), "10.0.0.1", "10.0.0.2", "/var/lib/ct", 7)
+    assert calls[0][:4] == ["timeout", "--kill-after=10", "7", "bash"]
+
+
+def test_a_root_directory_copy_in_time_passes():
+    seen = []
+    _copy_tree(Shell(lambda argv, **kw: seen.append(argv) or (0, "", "")), None, "10.0.0.2", "/var/lib/ct", 60)
+    assert "tar -C /var/lib/ct -cpf -" in seen[0][-1]
