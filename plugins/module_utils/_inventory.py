@@ -11,6 +11,7 @@ libvirt objects), so that Ansible's inventory cache can store them as JSON.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from urllib.parse import quote, urlparse
@@ -61,13 +62,20 @@ def member_targets(members, types=("vm", "container"), user="root", keyfile=None
     targets = []
     for member in members:
         node, host = member if isinstance(member, tuple) else (member, member)
-        if ":" in host and not host.startswith("["):
-            host = "[%s]" % host  # an IPv6 address
+        if _is_ipv6(host):
+            host = "[%s]" % host  # as a URI writes it; a corosync nodelist may hold one
         for kind in types:
             scheme = "%s+%s" % (MEMBER_SCHEMES[kind], suffix)
             uri = "%s://%s%s/system?%s" % (scheme, login, host, "&".join(query))
             targets.append(Target(uri, node))
     return targets
+
+
+def _is_ipv6(host):
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
 
 
 def nodelist_members(text):

@@ -266,6 +266,9 @@ def test_member_uris():
     ]
     assert [t.uri for t in _inventory.member_targets(["n1"], types=["vm"], user="admin")] == [
         "qemu+ssh://admin@n1/system?no_tty=1"]
+    # A port stays a port; an IPv6 address is bracketed.
+    assert [t.uri for t in _inventory.member_targets(["n1:2222", "fd00::1"], types=["vm"])] == [
+        "qemu+ssh://root@n1:2222/system?no_tty=1", "qemu+ssh://root@[fd00::1]/system?no_tty=1"]
 
 
 def test_member_uris_with_known_hosts_use_libssh():
