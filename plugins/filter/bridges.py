@@ -319,6 +319,10 @@ def _host_problems(bridges, doc, probe):
         label = 'bridge %s' % name
         if name in links and links[name] != 'bridge':
             problems.append('%s: the host has an interface %s that is not a bridge' % (label, name))
+        elif name in links and not doc.stanzas(name) and name not in probe['ifquery']:
+            problems.append('%s: the host has a bridge %s that /etc/network/interfaces does not '
+                            'configure (made by libvirt, a container engine or by hand?); '
+                            'refusing to take it over' % (label, name))
         problems.extend(_owner_problems(label, name, name, doc, probe))
         if bridge['vlan_aware'] and not probe['vlan_filtering']:
             problems.append('%s: this kernel cannot filter VLANs on bridges (no '
@@ -514,7 +518,8 @@ def bridge_plan(interfaces_text, bridges, probe_text=None):
     (sentences), down (interfaces to take down with the old file, in order), up (to bring up
     with the new one, in order), delete (bridges that did not exist before) and bridges
     (name: ports), in_use (bridge: other interfaces on it, such as guests', for bridges that
-    would go down), and helper_plan: all that as the lines debvirt-bridge arm reads.
+    would go down), created (bridges that do not exist yet), and helper_plan: all that as the
+    lines debvirt-bridge arm reads.
     """
     text = interfaces_text or ''
     bridges = _normalize(bridges)
@@ -549,6 +554,7 @@ def bridge_plan(interfaces_text, bridges, probe_text=None):
         up.append(name)
         if not old.stanzas(name):
             delete.append(name)
+    declared = set(b['name'] for b in bridges)
     content = doc.render()
     # What debvirt-bridge arm reads on stdin.
     helper = ['down %s' % ' '.join(down), 'up %s' % ' '.join(up), 'delete %s' % ' '.join(delete)]
@@ -563,6 +569,9 @@ def bridge_plan(interfaces_text, bridges, probe_text=None):
         'up': up,
         'delete': delete,
         'in_use': in_use,
+        # Bridges this plan brings into existence: a check mode run cannot look at them yet.
+        'created': [name for name in up if name in declared
+                    and (probe_text is None or probe['links'].get(name) != 'bridge')],
         'bridges': dict((b['name'], b['ports']) for b in bridges),
     }
 

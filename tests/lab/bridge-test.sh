@@ -6,7 +6,8 @@
 #
 #  1. bad input fails before anything changes: an unknown port, vids without vlan_aware,
 #     duplicate names, a rollback due too early, an interface managed by systemd-networkd
-#  2. check mode predicts the change (diff of /etc/network/interfaces) and changes nothing
+#  2. check mode predicts the change (diff of /etc/network/interfaces) and changes nothing, also
+#     with a libvirt network declared on the bridge it has yet to make
 #  3. apply moves the host address from eth0 to bridge vmbr0 over eth0 (VLAN-aware with vids
 #     2-4094 where the kernel filters VLANs on bridges, which "bridge vlan show" must show;
 #     where it cannot, the role must refuse vlan_aware, and the plain bridge is applied); the
@@ -232,6 +233,19 @@ check "... and says what it would do" check1 \
     grep -qF "new bridge vmbr0 over eth0, taking over the addresses of eth0" "$WORK/check1.out"
 check "... with the diff of /etc/network/interfaces" check1 \
     bash -c "grep -qx -- '-iface eth0 inet static' '$WORK/check1.out' && grep -qx -- '+iface eth0 inet manual' '$WORK/check1.out' && grep -qx -- '+iface vmbr0 inet static' '$WORK/check1.out' && grep -qx -- '+    bridge-ports eth0' '$WORK/check1.out'"
+vars checknet <<EOF
+node_bridges:
+  - name: vmbr0
+    ports: [eth0]
+    vlan_aware: $VLAN
+node_networks:
+  - {name: $NET, mode: bridge, bridge: vmbr0}
+EOF
+play checknet --check
+check "check mode with a libvirt network on the bridge still to be made: no failure" checknet \
+    succeeded checknet
+check "... it says the network would be made once the bridge exists" checknet \
+    grep -qF "network $NET would be made on bridge vmbr0 once node_bridges has created it" "$WORK/checknet.out"
 verdict "... and changes nothing" same_file "$WORK/interfaces.0"
 verdict "... makes no bridge" no_link vmbr0
 

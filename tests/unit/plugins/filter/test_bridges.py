@@ -65,6 +65,7 @@ def test_takes_over_the_port_address():
     assert plan['down'] == ['eth0']
     assert plan['up'] == ['eth0', 'vmbr0']
     assert plan['delete'] == ['vmbr0']
+    assert plan['created'] == ['vmbr0']
     assert plan['helper_plan'] == 'down eth0\nup eth0 vmbr0\ndelete vmbr0\nbridge vmbr0 eth0\n'
 
 
@@ -73,6 +74,7 @@ def test_rerun_changes_nothing():
     assert plan['content'] == LAB_BRIDGED
     assert not plan['changed'] and not plan['file_changed']
     assert plan['reasons'] == [] and plan['down'] == [] and plan['up'] == []
+    assert plan['created'] == []
 
 
 def test_configured_but_not_up_is_a_change_without_file_change():
@@ -299,6 +301,8 @@ def test_a_good_declaration_on_a_good_host_has_no_problem():
     (VMBR0, LAB, PROBE + 'link virbr0 bridge\nmaster eth0 virbr0\n',
      'bridge vmbr0: port eth0 is already a port of virbr0'),
     (VMBR0, LAB, PROBE + 'link vmbr0 other\n', 'the host has an interface vmbr0 that is not a bridge'),
+    (VMBR0, LAB, PROBE + 'link vmbr0 bridge\n',
+     'the host has a bridge vmbr0 that /etc/network/interfaces does not configure'),
     ([{'name': 'vmbr0', 'ports': ['br9']}], LAB, PROBE + 'link br9 bridge\n', 'port br9 is a bridge'),
     (VMBR0, '', PROBE, 'port eth0 is configured in a file that /etc/network/interfaces sources'),
     (VMBR0, LAB, PROBE + 'ifquery vmbr0\n', 'bridge vmbr0: vmbr0 is configured in a file that /etc/network/interfaces sources'),
