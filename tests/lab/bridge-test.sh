@@ -11,7 +11,8 @@
 #  3. apply moves the host address from eth0 to bridge vmbr0 over eth0 (VLAN-aware with vids
 #     2-4094 where the kernel filters VLANs on bridges, which "bridge vlan show" must show;
 #     where it cannot, the role must refuse vlan_aware, and the plain bridge is applied); the
-#     node answers over SSH, no rollback stays armed; a rerun and check mode are changed=0
+#     node answers over SSH, no rollback stays armed; a rerun and check mode are changed=0; after
+#     a reboot the node comes back the same way, and the role changes nothing
 #  4. a declaration that makes the node unreachable (another subnet) is rolled back by the
 #     armed timer: the role fails saying so, the node answers on its old address, its file is
 #     the one from before; then a failing step (a gateway that does not answer) is rolled back
@@ -134,7 +135,7 @@ master_of() { node "basename \$(readlink -f /sys/class/net/$1/master) 2>/dev/nul
 no_timer() { ! node "systemctl list-timers --all --no-legend" | grep -q debvirt-bridge; }
 # For the checks that run in bash -c.
 export LAB N
-export -f node interfaces addr_on
+export -f node interfaces addr_on master_of
 
 # --- baseline: the role without bridges, so that later runs only show bridge changes ----------
 vars base </dev/null
@@ -276,6 +277,17 @@ check "rerun: changed=0" rerun changed_is rerun 0
 cp "$WORK/good.vars.yml" "$WORK/check2.vars.yml"
 play check2 --check --diff
 check "check mode again: changed=0" check2 changed_is check2 0
+# What ifupdown brings up at boot is the file alone. /run is new after a reboot: the helper's
+# state there from the apply shows whether it really happened.
+node "test -e /run/debvirt-bridge/apply.log && systemctl reboot" >/dev/null 2>&1
+sleep 3
+for _ in $(seq 1 60); do node true 2>/dev/null && break; sleep 1; done
+node "systemctl is-system-running --wait" >/dev/null 2>&1
+verdict "after a reboot the node answers, with its address on vmbr0 over eth0" bash -c \
+    "! node test -e /run/debvirt-bridge/apply.log && addr_on vmbr0 $NODE_IP && [ \"\$(master_of eth0)\" = vmbr0 ]"
+cp "$WORK/good.vars.yml" "$WORK/reboot.vars.yml"
+play reboot
+check "... and the role changes nothing there" reboot changed_is reboot 0
 
 # --- 4. rollbacks -------------------------------------------------------------------------------
 vars unreach <<EOF
