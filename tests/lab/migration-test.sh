@@ -22,6 +22,18 @@
 #     the downtime is reported; its counter file goes on where it stopped
 #  8. playbooks evacuate and restore: three guests (two running, one stopped) leave dvlab1
 #     for dvlab2 and come back; second runs are changed=0
+#  9. TLS: role cluster with cluster_tls (only its TLS part, --tags cluster_tls: corosync is
+#     not touched) gives the members certificates of one cluster CA; a rerun and check mode
+#     are changed=0; key files keep their modes and the CA's key stays on dvlab1; a member
+#     that lost its certificates gets new ones from the same CA, check mode first, the others
+#     untouched; virsh -c qemu+tls:// works between the members; the heartbeat guest moves
+#     live with transport tls and keeps counting, the result says tls, and the migration
+#     stream on the wire is a TLS handshake (scenario 1's over ssh is QEMU's plain "QEVM"); a
+#     target that does not answer over TLS is refused before anything is touched
+# 10. timeouts of copies: an offline move whose disk copy outlasts the timeout is aborted,
+#     the target's new volume removed, the guest left stopped on the source with its disk;
+#     a container whose root directory copy outlasts it is started again on the source and
+#     the partial copy on the target removed
 # The cluster's nodelist gives the members when dvlab1 and dvlab2 are in a quorate cluster;
 # otherwise they are named explicitly (members:) and the quorum check is skipped.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
@@ -38,6 +50,7 @@ INVENTORY=$STATE/inventory.ini
 WORK=$(mktemp -d /tmp/debvirt-migtest.XXXXXX)
 A=dvlab1
 B=dvlab2
+C=dvlab3
 POOL=dvtest-mig-pool
 POOL_PATH=/var/lib/libvirt/dvtest-mig-pool
 IMAGES=/var/cache/debvirt-test/guest
@@ -66,11 +79,11 @@ cleanup() {
     for n in $A $B; do
         # Copied first and run with stdin closed: virsh would otherwise eat the rest of the script.
         node "$n" "cat > /tmp/dvtest-mig-cleanup.sh" <<'EOF' 2>/dev/null || true
-for d in $(virsh list --all --name | grep "^dvtest-mig-"); do
+for d in $(virsh list --all --name | grep -E "^dvtest-(mig|tls)-"); do
     virsh destroy "$d" >/dev/null 2>&1; virsh undefine "$d" >/dev/null 2>&1
 done
 # Logs outlive their guests (a guest that moved away leaves its log behind).
-rm -f /var/log/libvirt/qemu/dvtest-mig-*.serial.log
+rm -f /var/log/libvirt/qemu/dvtest-mig-*.serial.log /var/log/libvirt/qemu/dvtest-tls-*.serial.log
 if virsh pool-info "$POOL" >/dev/null 2>&1; then
     for v in $(virsh vol-list "$POOL" --name 2>/dev/null); do virsh vol-delete --pool "$POOL" "$v" >/dev/null 2>&1; done
     virsh pool-destroy "$POOL" >/dev/null 2>&1; virsh pool-undefine "$POOL" >/dev/null 2>&1
@@ -82,10 +95,10 @@ if grep -q dvtest-mig- /etc/ansible/facts.d/debvirt_evacuated.fact 2>/dev/null; 
 fi
 # The pool's directory holds only this test's volumes.
 rm -rf "$POOL_PATH"
-for d in $(virsh -c lxc:///system list --all --name | grep "^dvtest-mig-"); do
+for d in $(virsh -c lxc:///system list --all --name | grep -E "^dvtest-(mig|tls)-"); do
     virsh -c lxc:///system destroy "$d" >/dev/null 2>&1; virsh -c lxc:///system undefine "$d" >/dev/null 2>&1
 done
-rm -rf /var/lib/dvtest-mig-ct
+rm -rf /var/lib/dvtest-mig-ct /var/lib/dvtest-tls-ct
 for p in $(virsh pool-list --all --name | grep "^dvtest-mig-"); do
     virsh pool-destroy "$p" >/dev/null 2>&1; virsh pool-undefine "$p" >/dev/null 2>&1
 done
@@ -133,6 +146,8 @@ fi
 for n in $A $B; do
     node "$n" true || { fail "$n answers over ssh"; finish; }
 done
+addr_of() { sed -n "s/^$1 .*ansible_host=\([^ ]*\).*/\1/p" "$INVENTORY"; }
+B_ADDR=$(addr_of $B)
 [ -s "$IMAGES/vmlinux" ] || "$ROOT/tests/images/build-test-guest.sh" >/dev/null \
     || { fail "build the test guest image"; finish; }
 
@@ -143,7 +158,7 @@ mig() {
     if [ -n "$MEMBERS_ARG" ]; then
         # The members' URIs take the driver of the request's (containers: lxc).
         args=$(python -c 'import json,sys; a=json.loads(sys.argv[1]); m=json.loads(sys.argv[2]); d=a.get("uri", "qemu:").split(":")[0]
-a["members"]={k: v.replace("qemu+", d + "+") for k, v in m.items()}; print(json.dumps(a))' \
+a.setdefault("members", {k: v.replace("qemu+", d + "+") for k, v in m.items()}); print(json.dumps(a))' \
             "$args" "$MEMBERS_ARG")
     fi
     # -o: one line per host, "host | STATUS => {result}", after any diff.
@@ -230,6 +245,39 @@ make_volume() {  # HOST NAME MIB
     node "$1" "virsh vol-create-as $POOL $2 ${3}M --format raw >/dev/null && dd if=/dev/urandom of=$POOL_PATH/$2 bs=1M count=$3 conv=notrunc status=none && sha256sum < $POOL_PATH/$2"
 }
 sha_on() { node "$1" "sha256sum < $POOL_PATH/$2 2>/dev/null"; }
+# The first bytes of each migration connection (QEMU's ports 49152-49215) into a node, read on
+# the node's veth on this host: a TLS stream opens with a handshake record (16 03), a plain one
+# with QEMU's magic "QEVM". Runs in the background until stopped; SNIFF_PID is its process.
+SNIFF_PID=
+sniff_start() {  # NODE ADDRESS TAG
+    python - "$1v0" "$2" >"$WORK/sniff-$3.out" 2>&1 <<'EOF' &
+import socket, struct, sys
+iface, dst = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+s.bind((iface, 0))
+seen = set()
+while True:
+    frame = s.recv(65535)
+    if frame[12:14] != b"\x08\x00":
+        continue
+    ip = frame[14:]
+    tcp = ip[(ip[0] & 15) * 4:]
+    if ip[9] != 6 or socket.inet_ntoa(ip[16:20]) != dst:
+        continue
+    sport, dport = struct.unpack("!HH", tcp[0:4])
+    payload = tcp[(tcp[12] >> 4) * 4:]
+    if not 49152 <= dport <= 49215 or not payload or sport in seen:
+        continue
+    seen.add(sport)
+    kind = "tls" if payload[:2] == b"\x16\x03" else "plain" if payload[:4] == b"QEVM" else "other"
+    print(dport, kind, payload[:8].hex(), flush=True)
+EOF
+    SNIFF_PID=$!
+    sleep 1
+}
+sniff_stop() { kill "$SNIFF_PID" 2>/dev/null; wait "$SNIFF_PID" 2>/dev/null; SNIFF_PID=; }
+# The kind of the first migration connection the sniffer saw ("tls", "plain", "other" or "").
+sniffed() { awk 'NR == 1 {print $2}' "$WORK/sniff-$1.out"; }
 
 # --- setup -------------------------------------------------------------------------------------
 cleanup
@@ -300,8 +348,10 @@ verdict "check mode reports the checks, all passed or skipped" \
 verdict "check mode moved nothing" bash -c "[ \"\$($LAB ssh $A virsh domstate dvtest-mig-hb | head -n1)\" = running ] && ! $LAB ssh $B virsh dominfo dvtest-mig-hb >/dev/null 2>&1"
 
 before=$(last_beat $A dvtest-mig-hb)
+sniff_start $B "$B_ADDR" live1
 mig $A live1 '{"name": "dvtest-mig-hb", "target": "'$B'", "max_downtime": 500, "timeout": 120}'
 after_src=$(last_beat $A dvtest-mig-hb)
+sniff_stop
 if changed live1 True; then
     pass "live migration $A -> $B ($(res live1 "r['stats']['time_elapsed_ms']") ms, downtime $(res live1 "r['stats']['downtime_ms']") ms)"
 else
@@ -311,6 +361,8 @@ verdict "libvirt's total time and downtime reported" \
     [ "$(res live1 "r['stats'].get('time_elapsed_ms', 0) > 0 and r['stats'].get('downtime_ms') is not None")" = True ]
 verdict "running and persistent on $B" bash -c "[ \"\$($LAB ssh $B virsh domstate dvtest-mig-hb | head -n1)\" = running ] && $LAB ssh $B virsh dominfo dvtest-mig-hb | grep -q '^Persistent: *yes'"
 verdict "undefined on $A" bash -c "! $LAB ssh $A virsh dominfo dvtest-mig-hb >/dev/null 2>&1"
+verdict "transport ssh: the result says so, the stream on the wire is QEMU's plain one ($(head -n1 "$WORK/sniff-live1.out"))" \
+    [ "$(res live1 "r.get('transport')") $(sniffed live1)" = "ssh plain" ]
 wait_log $B dvtest-mig-hb "heartbeat" 20 >/dev/null
 first_target=$(serial $B dvtest-mig-hb | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | head -n1)
 echo "  heartbeat: $before before, $after_src last on $A, $first_target first on $B"
@@ -497,5 +549,136 @@ if playbook rest1 restore; then pass "restore $A ($((SECONDS - t0)) s)"; else ta
 verdict "the three guests are back on $A as they were" [ "$(states $A)" = "$expected" ]
 verdict "the record is gone" node $A '! test -e /etc/ansible/facts.d/debvirt_evacuated.fact'
 if playbook rest2 restore && [ "$(pb_changed rest2)" = 0 ]; then pass "restore again: changed=0"; else tail -n 30 "$WORK/rest2.log"; fail "restore again: changed=0"; fi
+
+# --- 9. TLS -------------------------------------------------------------------------------------
+# Only the role's TLS part (and its preflight): the cluster's membership is another test's.
+cat >"$WORK/tls.yml" <<'EOF'
+- name: TLS between the members
+  hosts: nodes
+  gather_facts: false
+  roles:
+    - role: debvirt.cluster.cluster
+      cluster_tls: true
+EOF
+tls_role() {  # TAG [ansible-playbook options]
+    local tag=$1; shift
+    ansible-playbook -i "$INVENTORY" "$WORK/tls.yml" --tags cluster_tls "$@" >"$WORK/$tag.log" 2>&1
+}
+# recap TAG HOST: the changed= count of HOST in the play recap.
+recap() { sed -n "s/^$2 *:.* changed=\([0-9]*\).*/\1/p" "$WORK/$1.log"; }
+all_unchanged() { [ "$(recap "$1" "$A")$(recap "$1" "$B")$(recap "$1" "$C")" = 000 ]; }
+t0=$SECONDS
+if tls_role tls1; then
+    pass "role cluster, cluster_tls: true ($((SECONDS - t0)) s; changed $A=$(recap tls1 $A) $B=$(recap tls1 $B) $C=$(recap tls1 $C))"
+else
+    tail -n 30 "$WORK/tls1.log"; fail "role cluster, cluster_tls: true"
+fi
+t0=$SECONDS
+if tls_role tls2 --diff; then
+    verdict "again: changed=0 on every member ($((SECONDS - t0)) s)" all_unchanged tls2
+else
+    tail -n 30 "$WORK/tls2.log"; fail "role cluster with TLS again"
+fi
+if tls_role tls2c --check --diff; then
+    verdict "check mode: changed=0 on every member" all_unchanged tls2c
+else
+    tail -n 30 "$WORK/tls2c.log"; fail "role cluster with TLS in check mode"
+fi
+# shellcheck disable=SC2016  # expanded by the node's shell
+modes() { node "$1" 'cd /etc/pki && stat -c "%n %a %U:%G" CA/cacert.pem libvirt/private/serverkey.pem libvirt/private/clientkey.pem qemu/server-key.pem qemu/client-key.pem qemu/server-cert.pem'; }
+expected_modes="CA/cacert.pem 644 root:root
+libvirt/private/serverkey.pem 600 root:root
+libvirt/private/clientkey.pem 600 root:root
+qemu/server-key.pem 440 root:libvirt-qemu
+qemu/client-key.pem 440 root:libvirt-qemu
+qemu/server-cert.pem 644 root:root"
+verdict "keys 0600 for libvirt, 0440 for QEMU's group, on $A and $B" [ "$(modes $A)|$(modes $B)" = "$expected_modes|$expected_modes" ]
+verdict "the CA's key is on $A only, mode 0400" bash -c "[ \"\$($LAB ssh $A stat -c %a /etc/pki/debvirt-cluster-ca/cakey.pem)\" = 400 ] && ! $LAB ssh $B test -e /etc/pki/debvirt-cluster-ca && ! $LAB ssh $C test -e /etc/pki/debvirt-cluster-ca"
+verdict "$B's server certificate names $B and $B_ADDR" \
+    node $B "openssl x509 -in /etc/pki/libvirt/servercert.pem -noout -ext subjectAltName | grep -qx ' *DNS:$B, IP Address:$B_ADDR'"
+# A member new to TLS: one whose certificates and keys are gone.
+ca_sum() { node $A "sha256sum < /etc/pki/debvirt-cluster-ca/cacert.pem"; }
+ca_before=$(ca_sum)
+node $C "rm -f /etc/pki/libvirt/servercert.pem /etc/pki/libvirt/clientcert.pem /etc/pki/libvirt/private/serverkey.pem /etc/pki/libvirt/private/clientkey.pem /etc/pki/qemu/server-* /etc/pki/qemu/client-*"
+tls_role tls3c --check --diff
+verdict "check mode: $C would get certificates, nothing else changes, nothing is written" \
+    bash -c "[ \"$(recap tls3c $A)$(recap tls3c $B)\" = 00 ] && [ \"$(recap tls3c $C)\" -gt 0 ] && grep -q 'would issue the server certificate of $C' '$WORK/tls3c.log' && ! $LAB ssh $C test -e /etc/pki/libvirt/servercert.pem"
+if tls_role tls3; then
+    verdict "$C gets certificates from the same CA; $A and $B unchanged" \
+        bash -c "[ \"$(recap tls3 $A)$(recap tls3 $B)\" = 00 ] && [ \"$(recap tls3 $C)\" -gt 0 ] && [ \"$ca_before\" = \"\$($LAB ssh $A 'sha256sum < /etc/pki/debvirt-cluster-ca/cacert.pem')\" ] && $LAB ssh $C 'openssl verify -CAfile /etc/pki/CA/cacert.pem /etc/pki/libvirt/servercert.pem /etc/pki/qemu/client-cert.pem' >/dev/null"
+else
+    tail -n 30 "$WORK/tls3.log"; fail "role cluster issues $C's certificates again"
+fi
+tls_role tls4
+verdict "and then changed=0 again" all_unchanged tls4
+verdict "virsh -c qemu+tls://$B/system from $A" [ "$(node $A "virsh -c qemu+tls://$B/system hostname" | tr -d '\r\n')" = $B ]
+verdict "virsh -c qemu+tls://$A/system from $C" [ "$(node $C "virsh -c qemu+tls://$A/system hostname" | tr -d '\r\n')" = $A ]
+
+define_guest $A dvtest-tls-hb
+verdict "heartbeat guest dvtest-tls-hb boots on $A" start_guest $A dvtest-tls-hb
+wait_log $A dvtest-tls-hb "heartbeat 2" 30 >/dev/null
+mig $A tlscheck '{"name": "dvtest-tls-hb", "target": "'$B'", "transport": "tls"}' --check
+verdict "check mode over TLS: the transport check passed, the move is planned" \
+    [ "$(res tlscheck "r.get('changed'), r.get('transport'), [c['result'] for c in r.get('checks', []) if c['check'] == 'transport']")" = "(True, 'tls', ['passed'])" ]
+sniff_start $B "$B_ADDR" tls
+mig $A tls '{"name": "dvtest-tls-hb", "target": "'$B'", "transport": "tls", "timeout": 120}'
+after_src=$(last_beat $A dvtest-tls-hb)
+sniff_stop
+if changed tls True; then
+    pass "live migration $A -> $B over TLS ($(res tls "r['stats']['time_elapsed_ms']") ms, downtime $(res tls "r['stats']['downtime_ms']") ms)"
+else
+    show tls; fail "live migration $A -> $B over TLS"
+fi
+verdict "the result says transport tls" [ "$(res tls "r.get('transport')")" = tls ]
+verdict "the migration stream on the wire is TLS ($(head -n1 "$WORK/sniff-tls.out"))" [ "$(sniffed tls)" = tls ]
+verdict "running and persistent on $B, gone from $A" bash -c "[ \"\$($LAB ssh $B virsh domstate dvtest-tls-hb | head -n1)\" = running ] && $LAB ssh $B virsh dominfo dvtest-tls-hb | grep -q '^Persistent: *yes' && ! $LAB ssh $A virsh dominfo dvtest-tls-hb >/dev/null 2>&1"
+wait_log $B dvtest-tls-hb "heartbeat" 20 >/dev/null
+first_target=$(serial $B dvtest-tls-hb | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | head -n1)
+verdict "the heartbeat goes on on $B ($after_src last on $A, $first_target first on $B), no second boot" \
+    bash -c "[ -n '$first_target' ] && [ -n '$after_src' ] && [ '$first_target' -gt '$after_src' ] && [ '$first_target' -le $((${after_src:-0} + 2)) ] && ! $LAB ssh $B cat /var/log/libvirt/qemu/dvtest-tls-hb.serial.log | grep -q DEBVIRT-TEST-GUEST-UP"
+verdict "still counting on $B" counting $B dvtest-tls-hb "$first_target"
+mig $A tls2 '{"name": "dvtest-tls-hb", "target": "'$B'", "transport": "tls"}'
+verdict "again over TLS: changed=0" changed tls2 False
+# A target that does not answer over TLS: named here at this machine's bridge address, where
+# no libvirtd listens for TLS, as on a cluster set up without cluster_tls.
+mig $B notls '{"name": "dvtest-tls-hb", "target": "'$A'", "transport": "tls", "members": {"'$B'": "qemu:///system", "'$A'": "qemu+ssh://root@'$TGT_HOST'/system"}}'
+verdict "refused: a target without TLS, with a message naming cluster_tls" failed_with notls "cluster_tls: true"
+verdict "... and the guest still runs on $B" [ "$(state_on $B dvtest-tls-hb)" = running ]
+
+# --- 10. copies bounded by the timeout ----------------------------------------------------------
+# A sparse 4 GiB volume: no room taken here, but 4 GiB to stream, far more than 2 s allow.
+node $A "virsh vol-create-as $POOL dvtest-tls-big.img 4G --format raw >/dev/null"
+define_guest $A dvtest-tls-off "$POOL_PATH/dvtest-tls-big.img"
+t0=$SECONDS
+mig $A offslow '{"name": "dvtest-tls-off", "target": "'$B'", "timeout": 2}'
+verdict "an offline move whose disk copy outlasts its timeout is aborted ($((SECONDS - t0)) s)" \
+    failed_with offslow "Copying disk vda of guest dvtest-tls-off to $B did not finish within timeout 2s and was aborted"
+verdict "... the guest stays defined and stopped on $A with its disk, nothing on $B" \
+    bash -c "[ \"\$($LAB ssh $A virsh domstate dvtest-tls-off | head -n1)\" = 'shut off' ] && $LAB ssh $A test -e $POOL_PATH/dvtest-tls-big.img && ! $LAB ssh $B virsh dominfo dvtest-tls-off >/dev/null 2>&1 && ! $LAB ssh $B test -e $POOL_PATH/dvtest-tls-big.img"
+verdict "... and the message says where it is" failed_with offslow "Guest dvtest-tls-off is still stopped on $A"
+
+# A container whose root directory holds a sparse 8 GiB file: tar reads all of it.
+CT2_ROOT=/var/lib/dvtest-tls-ct/rootfs
+ct_ok=1
+node $A "mkdir -p $CT2_ROOT/bin $CT2_ROOT/proc $CT2_ROOT/sys $CT2_ROOT/dev $CT2_ROOT/tmp && cat > $CT2_ROOT/bin/busybox && chmod 0755 $CT2_ROOT/bin/busybox && ln -sf busybox $CT2_ROOT/bin/sh && ln -sf busybox $CT2_ROOT/bin/sleep && truncate -s 8G $CT2_ROOT/big" </bin/busybox || ct_ok=0
+node $A "cat > /tmp/dvtest-tls-ct.xml && virsh -c lxc:///system define /tmp/dvtest-tls-ct.xml >/dev/null && virsh -c lxc:///system start dvtest-tls-ct >/dev/null" <<EOF || ct_ok=0
+<domain type='lxc'>
+  <name>dvtest-tls-ct</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type>exe</type><init>/bin/sh</init><initarg>-c</initarg><initarg>trap 'exit 0' TERM; while :; do sleep 1; done</initarg></os>
+  <devices>
+    <filesystem type='mount'><source dir='$CT2_ROOT'/><target dir='/'/></filesystem>
+    <console type='pty'/>
+  </devices>
+</domain>
+EOF
+verdict "a container with an 8 GiB (sparse) file runs on $A" [ $ct_ok = 1 ]
+t0=$SECONDS
+mig $A ctslow '{"name": "dvtest-tls-ct", "target": "'$B'", "uri": "lxc:///system", "timeout": 4}'
+verdict "a container move whose copy outlasts its timeout is aborted ($((SECONDS - t0)) s)" \
+    failed_with ctslow "Copying root directory $CT2_ROOT to the target did not finish within timeout 4s and was aborted"
+verdict "... it runs on $A again, nothing of it is left on $B" \
+    bash -c "[ \"\$($LAB ssh $A virsh -c lxc:///system domstate dvtest-tls-ct | head -n1)\" = running ] && ! $LAB ssh $B virsh -c lxc:///system dominfo dvtest-tls-ct >/dev/null 2>&1 && ! $LAB ssh $B test -e /var/lib/dvtest-tls-ct/rootfs/big"
 
 finish
