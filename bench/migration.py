@@ -5,6 +5,8 @@ Usage:  make bench          (or: . tests/env.sh && python bench/migration.py)
 Environment:
   ROUNDS               rounds (default 3); each round moves the guest there and back with
                        each side, so every side makes 2 x ROUNDS migrations
+  TRANSPORT            ssh (default) or tls: the module's transport option, and for virsh
+                       qemu+tls:// with --tls (the cluster set up with cluster_tls: true)
   DEBVIRT_LAB_STATE    the lab's state directory (default /var/lib/debvirt-lab)
   DEBVIRT_TEST_IMAGES  where the test guest's vmlinux and initrd.img are
 
@@ -37,6 +39,7 @@ STATE = Path(os.environ.get("DEBVIRT_LAB_STATE") or "/var/lib/debvirt-lab")
 INVENTORY = STATE / "inventory.ini"
 IMAGES = Path(os.environ.get("DEBVIRT_TEST_IMAGES") or "/var/cache/debvirt-test/guest")
 ROUNDS = int(os.environ.get("ROUNDS") or 3)
+TRANSPORT = os.environ.get("TRANSPORT") or "ssh"
 GUEST = "dvtest-mig-bench"
 NODES = {"dvlab1": "10.77.0.11", "dvlab2": "10.77.0.12"}
 LOG = "/var/log/libvirt/qemu/%s.serial.log" % GUEST
@@ -115,7 +118,7 @@ def completed_job(host):
 
 
 def via_module(source, target):
-    args = json.dumps({"name": GUEST, "target": target})
+    args = json.dumps({"name": GUEST, "target": target, "transport": TRANSPORT})
     t0 = time.monotonic()
     proc = subprocess.run(["ansible", source, "-i", str(INVENTORY), "-m", "debvirt.cluster.migration",
                            "-a", args, "-o"], capture_output=True, text=True, check=False,
@@ -129,9 +132,13 @@ def via_module(source, target):
     return stats["time_elapsed_ms"], stats["downtime_ms"], wall
 
 
+def dest_uri(target):
+    return "qemu+tls://%s/system" % target if TRANSPORT == "tls" else "qemu+ssh://root@%s/system?no_tty=1" % target
+
+
 def via_virsh(source, target):
-    cmd = ("virsh migrate --live --persistent --undefinesource %s 'qemu+ssh://%s/system?no_tty=1' "
-           "--migrateuri tcp://%s" % (GUEST, target, NODES[target]))
+    cmd = ("virsh migrate --live --persistent --undefinesource %s '%s' --migrateuri tcp://%s%s"
+           % (GUEST, dest_uri(target), NODES[target], " --tls" if TRANSPORT == "tls" else ""))
     t0 = time.monotonic()
     node(source, cmd)
     wall = time.monotonic() - t0
@@ -145,8 +152,8 @@ def median(values):
 
 
 def report(runs):
-    lines = ["live migration of a 256 MiB TCG guest between dvlab1 and dvlab2, %d rounds "
-             "(%d migrations a side)" % (ROUNDS, len(runs["module"])), ""]
+    lines = ["live migration of a 256 MiB TCG guest between dvlab1 and dvlab2 over %s, %d rounds "
+             "(%d migrations a side)" % (TRANSPORT, ROUNDS, len(runs["module"])), ""]
     lines.append("%-26s %12s %12s %10s" % ("median", "module", "virsh", "ratio"))
     for i, label in enumerate(("total time, libvirt (ms)", "downtime, libvirt (ms)", "wall time (s)")):
         a = median([r[i] for r in runs["module"]])
@@ -164,6 +171,9 @@ def report(runs):
 
 
 def main():
+    if TRANSPORT not in ("ssh", "tls"):
+        print("TRANSPORT must be ssh or tls, not %s" % TRANSPORT)
+        return 2
     if not INVENTORY.exists():
         print("skipped: no lab (tests/lab/lab.sh up)")
         return 0
@@ -172,9 +182,10 @@ def main():
         lock = open("/run/debvirt-lab-test.lock", "w")  # pylint: disable=consider-using-with
         log("waiting for /run/debvirt-lab-test.lock (lab tests take turns)")
         fcntl.flock(lock, fcntl.LOCK_EX)
-    trust = node("dvlab1", "virsh -c 'qemu+ssh://root@dvlab2/system?no_tty=1' version", check=False)
+    trust = node("dvlab1", "virsh -c '%s' version" % dest_uri("dvlab2"), check=False)
     if trust.returncode != 0:
-        print("skipped: dvlab1 cannot reach dvlab2's libvirt over SSH (role cluster sets the trust up)")
+        print("skipped: dvlab1 cannot reach dvlab2's libvirt over %s (role cluster sets it up%s)"
+              % (TRANSPORT, ", with cluster_tls: true" if TRANSPORT == "tls" else ""))
         return 0
     runs = {"module": [], "virsh": []}
     cleanup()
@@ -201,7 +212,8 @@ def main():
     print(text)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
-    path = results / time.strftime("%Y%m%dT%H%M%SZ-migration.txt", time.gmtime())
+    suffix = "-migration-tls.txt" if TRANSPORT == "tls" else "-migration.txt"
+    path = results / time.strftime("%Y%m%dT%H%M%SZ" + suffix, time.gmtime())
     path.write_text(text + "\n")
     print("written to %s" % path)
     return 0

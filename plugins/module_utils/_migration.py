@@ -767,8 +767,13 @@ def converge_migration(shell, uri, client_for, req, check_mode):
                           diff=diff({"node": source}, {"node": source}))
             return result
         facts = read_facts(req, members, clients, found, unknown, source, shell)
-        plan, checks = plan_migration(req, facts)
-        checks = ([transport_check] if transport_check else []) + checks
+        first = [transport_check] if transport_check else []
+        try:
+            plan, checks = plan_migration(req, facts)
+        except MigrationError as e:
+            e.details["checks"] = first + e.details.get("checks", [])
+            raise
+        checks = first + checks
         result.update(changed=plan.changed, mode=resolve_mode(req, facts.state, facts.container), checks=checks,
                       changes=plan.as_list(), copied_disks=[d.target for d in facts.disks if not d.shared],
                       diff=diff({"node": source}, {"node": req.target}), stats={})

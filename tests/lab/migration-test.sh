@@ -279,6 +279,34 @@ sniff_stop() { kill "$SNIFF_PID" 2>/dev/null; wait "$SNIFF_PID" 2>/dev/null; SNI
 # The kind of the first migration connection the sniffer saw ("tls", "plain", "other" or "").
 sniffed() { awk 'NR == 1 {print $2}' "$WORK/sniff-$1.out"; }
 
+# moved_live TAG GUEST ARGS-JSON WHAT: a heartbeat guest moves live $A -> $B (module on $A),
+# the stream sniffed on $B's veth; checked: the move, where the guest is, its counting on.
+moved_live() {
+    local tag=$1 guest=$2 before after_src first
+    before=$(last_beat $A "$guest")
+    sniff_start $B "$B_ADDR" "$tag"
+    mig $A "$tag" "$3"
+    after_src=$(last_beat $A "$guest")
+    sniff_stop
+    if changed "$tag" True; then
+        pass "$4 ($(res "$tag" "r['stats']['time_elapsed_ms']") ms, downtime $(res "$tag" "r['stats']['downtime_ms']") ms)"
+    else
+        show "$tag"; fail "$4"
+    fi
+    verdict "libvirt's total time and downtime reported" \
+        [ "$(res "$tag" "r['stats'].get('time_elapsed_ms', 0) > 0 and r['stats'].get('downtime_ms') is not None")" = True ]
+    verdict "running and persistent on $B" bash -c "[ \"\$($LAB ssh $B virsh domstate $guest | head -n1)\" = running ] && $LAB ssh $B virsh dominfo $guest | grep -q '^Persistent: *yes'"
+    verdict "undefined on $A" bash -c "! $LAB ssh $A virsh dominfo $guest >/dev/null 2>&1"
+    wait_log $B "$guest" "heartbeat" 20 >/dev/null
+    first=$(serial $B "$guest" | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | head -n1)
+    echo "  heartbeat: $before before, $after_src last on $A, $first first on $B"
+    # A restarted guest would count from 1 again; a beat printed while the module returned may
+    # be in either log.
+    verdict "the heartbeat goes on on $B from where it was on $A" next_beat "$first" "$after_src"
+    verdict "no second boot on $B" bash -c "! $LAB ssh $B cat /var/log/libvirt/qemu/$guest.serial.log | grep -q DEBVIRT-TEST-GUEST-UP"
+    verdict "still counting on $B" counting $B "$guest" "$first"
+}
+
 # --- setup -------------------------------------------------------------------------------------
 cleanup
 setup_ok=1
@@ -347,30 +375,10 @@ verdict "check mode reports the checks, all passed or skipped" \
     [ "$(res check1 "all(c['result'] != 'failed' for c in r['checks']) and len(r['checks']) >= 5")" = True ]
 verdict "check mode moved nothing" bash -c "[ \"\$($LAB ssh $A virsh domstate dvtest-mig-hb | head -n1)\" = running ] && ! $LAB ssh $B virsh dominfo dvtest-mig-hb >/dev/null 2>&1"
 
-before=$(last_beat $A dvtest-mig-hb)
-sniff_start $B "$B_ADDR" live1
-mig $A live1 '{"name": "dvtest-mig-hb", "target": "'$B'", "max_downtime": 500, "timeout": 120}'
-after_src=$(last_beat $A dvtest-mig-hb)
-sniff_stop
-if changed live1 True; then
-    pass "live migration $A -> $B ($(res live1 "r['stats']['time_elapsed_ms']") ms, downtime $(res live1 "r['stats']['downtime_ms']") ms)"
-else
-    show live1; fail "live migration $A -> $B"
-fi
-verdict "libvirt's total time and downtime reported" \
-    [ "$(res live1 "r['stats'].get('time_elapsed_ms', 0) > 0 and r['stats'].get('downtime_ms') is not None")" = True ]
-verdict "running and persistent on $B" bash -c "[ \"\$($LAB ssh $B virsh domstate dvtest-mig-hb | head -n1)\" = running ] && $LAB ssh $B virsh dominfo dvtest-mig-hb | grep -q '^Persistent: *yes'"
-verdict "undefined on $A" bash -c "! $LAB ssh $A virsh dominfo dvtest-mig-hb >/dev/null 2>&1"
+moved_live live1 dvtest-mig-hb '{"name": "dvtest-mig-hb", "target": "'$B'", "max_downtime": 500, "timeout": 120}' \
+    "live migration $A -> $B"
 verdict "transport ssh: the result says so, the stream on the wire is QEMU's plain one ($(head -n1 "$WORK/sniff-live1.out"))" \
     [ "$(res live1 "r.get('transport')") $(sniffed live1)" = "ssh plain" ]
-wait_log $B dvtest-mig-hb "heartbeat" 20 >/dev/null
-first_target=$(serial $B dvtest-mig-hb | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | head -n1)
-echo "  heartbeat: $before before, $after_src last on $A, $first_target first on $B"
-# A restarted guest would count from 1 again; a beat printed while the module returned may
-# be in either log.
-verdict "the heartbeat goes on on $B from where it was on $A" next_beat "$first_target" "$after_src"
-verdict "no second boot on $B" bash -c "! $LAB ssh $B cat /var/log/libvirt/qemu/dvtest-mig-hb.serial.log | grep -q DEBVIRT-TEST-GUEST-UP"
-verdict "still counting on $B" counting $B dvtest-mig-hb "$first_target"
 
 mig $A rerun1 '{"name": "dvtest-mig-hb", "target": "'$B'"}'
 verdict "the same migration again: changed=0" changed rerun1 False
@@ -620,23 +628,10 @@ wait_log $A dvtest-tls-hb "heartbeat 2" 30 >/dev/null
 mig $A tlscheck '{"name": "dvtest-tls-hb", "target": "'$B'", "transport": "tls"}' --check
 verdict "check mode over TLS: the transport check passed, the move is planned" \
     [ "$(res tlscheck "r.get('changed'), r.get('transport'), [c['result'] for c in r.get('checks', []) if c['check'] == 'transport']")" = "(True, 'tls', ['passed'])" ]
-sniff_start $B "$B_ADDR" tls
-mig $A tls '{"name": "dvtest-tls-hb", "target": "'$B'", "transport": "tls", "timeout": 120}'
-after_src=$(last_beat $A dvtest-tls-hb)
-sniff_stop
-if changed tls True; then
-    pass "live migration $A -> $B over TLS ($(res tls "r['stats']['time_elapsed_ms']") ms, downtime $(res tls "r['stats']['downtime_ms']") ms)"
-else
-    show tls; fail "live migration $A -> $B over TLS"
-fi
+moved_live tls dvtest-tls-hb '{"name": "dvtest-tls-hb", "target": "'$B'", "transport": "tls", "timeout": 120}' \
+    "live migration $A -> $B over TLS"
 verdict "the result says transport tls" [ "$(res tls "r.get('transport')")" = tls ]
 verdict "the migration stream on the wire is TLS ($(head -n1 "$WORK/sniff-tls.out"))" [ "$(sniffed tls)" = tls ]
-verdict "running and persistent on $B, gone from $A" bash -c "[ \"\$($LAB ssh $B virsh domstate dvtest-tls-hb | head -n1)\" = running ] && $LAB ssh $B virsh dominfo dvtest-tls-hb | grep -q '^Persistent: *yes' && ! $LAB ssh $A virsh dominfo dvtest-tls-hb >/dev/null 2>&1"
-wait_log $B dvtest-tls-hb "heartbeat" 20 >/dev/null
-first_target=$(serial $B dvtest-tls-hb | sed -n 's/.*heartbeat \([0-9]\+\).*/\1/p' | head -n1)
-verdict "the heartbeat goes on on $B ($after_src last on $A, $first_target first on $B), no second boot" \
-    bash -c "[ -n '$first_target' ] && [ -n '$after_src' ] && [ '$first_target' -gt '$after_src' ] && [ '$first_target' -le $((${after_src:-0} + 2)) ] && ! $LAB ssh $B cat /var/log/libvirt/qemu/dvtest-tls-hb.serial.log | grep -q DEBVIRT-TEST-GUEST-UP"
-verdict "still counting on $B" counting $B dvtest-tls-hb "$first_target"
 mig $A tls2 '{"name": "dvtest-tls-hb", "target": "'$B'", "transport": "tls"}'
 verdict "again over TLS: changed=0" changed tls2 False
 # A target that does not answer over TLS: named here at this machine's bridge address, where

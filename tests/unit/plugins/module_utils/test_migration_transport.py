@@ -155,3 +155,26 @@ def test_a_root_directory_copy_in_time_passes():
     seen = []
     _copy_tree(Shell(lambda argv, **kw: seen.append(argv) or (0, "", "")), None, "10.0.0.2", "/var/lib/ct", 60)
     assert "tar -C /var/lib/ct -cpf -" in seen[0][-1]
+
+
+def test_a_refusal_over_tls_lists_the_transport_check_first(tmp_path):
+    # Over TLS, host a is the test driver's stock host (guest "test" runs there), host b an
+    # empty one where it would not fit with the memory asked to stay free.
+    empty = tmp_path / "empty.xml"
+    empty.write_text("<node/>")
+    hosts = {"qemu+tls://a.example/system": "test:///default", "qemu+tls://b.example/system": "test://%s" % empty}
+    opened = []
+
+    def client_for(uri):
+        opened.append(uri)
+        return LibvirtClient(hosts[uri])
+
+    req = MigrationRequest("test", "b", transport="tls", min_free_memory=10 ** 9,
+                           members={"a": "qemu+ssh://root@a.example/system", "b": "qemu+ssh://root@b.example/system"})
+    with pytest.raises(MigrationError, match="memory: guest needs") as e:
+        converge_migration(None, "qemu:///system", client_for, req, check_mode=True)
+    assert opened[0] == "qemu+tls://b.example/system"
+    assert set(opened) == set(hosts)
+    checks = e.value.details["checks"]
+    assert (checks[0]["check"], checks[0]["result"]) == ("transport", "passed")
+    assert {"check": "memory", "result": "failed"}.items() <= next(c for c in checks if c["check"] == "memory").items()
