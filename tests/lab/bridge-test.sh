@@ -38,7 +38,8 @@ case $DEBVIRT_LAB_PREFIX in dvlab*) echo "the bridge test must not use the share
 INVENTORY=$DEBVIRT_LAB_STATE/inventory.ini
 N=${DEBVIRT_LAB_PREFIX}1
 NODE_IP=$DEBVIRT_LAB_NET.11
-BAD_NET=10.79.0
+# Documentation addresses (RFC 5737): no other lab of this machine uses them.
+BAD_NET=192.0.2
 IMAGES=/var/cache/debvirt-test/guest
 GUEST=dvtest-br-guest
 NET=dvtest-br-net
