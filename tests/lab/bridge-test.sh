@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bridge test: role debvirt.cluster.node's node_bridges on a one-node lab of its own (node dvbr1
-# at 10.78.0.11 on bridge dvbrbr0, state in /var/lib/debvirt-lab-br), so that it never meets
+# at 10.80.0.11 on bridge dvbrbr0, state in /var/lib/debvirt-lab-br), so that it never meets
 # the shared cluster lab; it needs no lab test lock and removes its lab at the end (the cached
 # template stays). Every role run goes through a small playbook with that lab's inventory.
 #
@@ -32,7 +32,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 LAB=$HERE/lab.sh
 export DEBVIRT_LAB_PREFIX=${DEBVIRT_BRIDGE_LAB_PREFIX:-dvbr}
-export DEBVIRT_LAB_NET=${DEBVIRT_BRIDGE_LAB_NET:-10.78.0}
+export DEBVIRT_LAB_NET=${DEBVIRT_BRIDGE_LAB_NET:-10.80.0}
 export DEBVIRT_LAB_STATE=${DEBVIRT_BRIDGE_LAB_STATE:-/var/lib/debvirt-lab-br}
 case $DEBVIRT_LAB_PREFIX in dvlab*) echo "the bridge test must not use the shared lab's names (dvlab*)"; exit 2 ;; esac
 INVENTORY=$DEBVIRT_LAB_STATE/inventory.ini

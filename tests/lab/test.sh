@@ -36,7 +36,10 @@ verdict() {
     local name=$1; shift
     if "$@"; then pass "$name"; else fail "$name"; fi
 }
+SKIPPED=0
 finish() {
+    # What could not run here is said, never counted as passed.
+    [ "$SKIPPED" -eq 0 ] || echo "$SKIPPED skipped (see the SKIP lines above)"
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
     exit
@@ -211,8 +214,9 @@ for t in cluster migration placement inventory upgrade bridge; do
     echo "=== $t test"
     bash "$HERE/$t-test.sh" 2>&1 | tee "$WORK/$t-test.out"
     counts=$(tail -n1 "$WORK/$t-test.out")
-    if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
         PASSED=$((PASSED + BASH_REMATCH[1])); FAILED=$((FAILED + BASH_REMATCH[2]))
+        SKIPPED=$((SKIPPED + ${BASH_REMATCH[4]:-0}))
     else
         fail "$t test ran to the end"
     fi
