@@ -17,29 +17,28 @@
 #     come after the previous node's); the running guests were live-moved and kept counting
 #     across their node's reboot (no second boot, no gap in the heartbeat); every guest ends
 #     where it started, in the state it had; the cluster stayed quorate throughout (sampled)
-#  3. a rerun with nothing to upgrade is changed=0: no guest moves, no reboot
+#  3. a rerun with nothing to upgrade is changed=0: no guest moves, no reboot; check mode too
 #  4. a failure: version 3 is broken for dvlab2 only. dvlab1 is upgraded; the play stops at
 #     dvlab2 with a message that says so; dvlab2 stays drained (its guest runs elsewhere, the
 #     record and the pacemaker mark say so) at version 2; dvlab3 is untouched
 #  5. resume: with the package mended, a rerun skips dvlab1 (nothing pending), finishes
 #     dvlab2 (its guest comes back) and upgrades dvlab3
+#  6. a node drained by hand (evacuate.yml) with an upgrade pending is upgraded and rebooted
+#     but stays drained; restore.yml brings its guest back
+#  7. rolling_upgrade_force on one node (rolling_upgrade_hosts): evacuated, rebooted and
+#     restored with nothing to upgrade; the other nodes untouched
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 
 # Checks are functions run through verdict, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 set -uo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-LAB=$HERE/lab.sh
-STATE=${DEBVIRT_LAB_STATE:-/var/lib/debvirt-lab}
-INVENTORY=$STATE/inventory.ini
-WORK=$(mktemp -d /tmp/debvirt-rutest.XXXXXX)
+# shellcheck source=tests/lab/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NODES="dvlab1 dvlab2 dvlab3"
 PKG=dvtest-ru-marker
 REPO=/var/lib/dvtest-ru-repo
 LISTS=/var/lib/dvtest-ru-lists
-IMAGES=/var/cache/debvirt-test/guest
 RECORD=/etc/ansible/facts.d/debvirt_evacuated.fact
 # The start of PID 1 in clock ticks since the kernel booted: new on every boot of a container.
 BOOT_TIME_COMMAND="cut -d' ' -f22 /proc/1/stat"
@@ -47,51 +46,18 @@ BOOT_TIME_COMMAND="cut -d' ' -f22 /proc/1/stat"
 declare -A HOME_OF=([dvtest-ru-g1]=dvlab1 [dvtest-ru-g2]=dvlab2 [dvtest-ru-g3]=dvlab3)
 declare -A STATE_OF=([dvtest-ru-g1]=running [dvtest-ru-g2]=running [dvtest-ru-g3]="shut off")
 GUESTS="dvtest-ru-g1 dvtest-ru-g2 dvtest-ru-g3"
-T_START=$SECONDS
 SAMPLER=
+LEAVING=
 
-PASSED=0
-FAILED=0
 # all_of CMD...: every command (a string, evaluated in this shell) succeeds.
 all_of() {
     local c
     for c in "$@"; do eval "$c" || { echo "  not so: $c"; return 1; }; done
 }
-pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
-verdict() {
-    local name=$1; shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
-
-node() { "$LAB" ssh "$@"; }
 
 stop_sampler() {
     [ -n "$SAMPLER" ] || return 0
     kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; SAMPLER=
-}
-
-cleanup() {
-    local n
-    stop_sampler
-    for n in $NODES; do
-        # Copied first and run with stdin closed: virsh would otherwise eat the rest of the script.
-        node "$n" "cat > /tmp/dvtest-ru-cleanup.sh" <<'EOF' 2>/dev/null || true
-for d in $(virsh list --all --name | grep "^dvtest-ru-"); do
-    virsh destroy "$d" >/dev/null 2>&1; virsh undefine "$d" >/dev/null 2>&1
-done
-rm -f /var/log/libvirt/qemu/dvtest-ru-*.serial.log
-# An evacuation record of this test's guests, and its drained mark.
-if grep -q dvtest-ru- "$RECORD" 2>/dev/null; then
-    rm -f "$RECORD"
-    crm_attribute --node "$(hostname)" --name debvirt-drained --delete --lifetime forever >/dev/null 2>&1
-fi
-dpkg -P "$PKG" >/dev/null 2>&1
-rm -rf /etc/apt/sources.list.d/dvtest-ru.list /etc/apt/apt.conf.d/99dvtest-ru "$REPO" "$LISTS"
-true
-EOF
-        node "$n" "RECORD=$RECORD PKG=$PKG REPO=$REPO LISTS=$LISTS sh /tmp/dvtest-ru-cleanup.sh </dev/null; rm -f /tmp/dvtest-ru-cleanup.sh" 2>/dev/null || true
-    done
 }
 
 # Every node up, libvirtd running, the cluster quorate with 3 votes: how the lab is left.
@@ -106,39 +72,27 @@ lab_whole() {
     echo "  after 90 s not every node is up with libvirtd and a quorate 3-vote cluster"; return 1
 }
 
-finish() {
-    cleanup
-    verdict "the lab is left whole: every node up, libvirtd running, quorate with 3 votes" lab_whole
-    [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
-    echo "upgrade test: $((SECONDS - T_START)) s"
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" -eq 0 ]
-    exit
+cleanup() {
+    local n
+    stop_sampler
+    clean_guests dvtest-ru- dvlab1 dvlab2 dvlab3
+    for n in $NODES; do
+        # An evacuation record of this test's guests with its drained mark, the package, its
+        # repository and the apt configuration that points at it.
+        node "$n" "if grep -q dvtest-ru- $RECORD 2>/dev/null; then rm -f $RECORD; crm_attribute --node \$(hostname) --name debvirt-drained --delete --lifetime forever >/dev/null 2>&1; fi
+dpkg -P $PKG >/dev/null 2>&1; rm -rf /etc/apt/sources.list.d/dvtest-ru.list /etc/apt/apt.conf.d/99dvtest-ru $REPO $LISTS" </dev/null 2>/dev/null || true
+    done
+    [ -z "$LEAVING" ] || verdict "the lab is left whole: every node up, libvirtd running, quorate with 3 votes" lab_whole
 }
+finish() { LEAVING=1; lab_finish "upgrade test"; }
 trap 'echo interrupted; finish' INT TERM
 
-# shellcheck source=tests/env.sh
-. "$ROOT/tests/env.sh"
-# Lab tests take turns, and this one reboots every node; when run from test.sh, that holds
-# the lock already.
-if [ -z "${DEBVIRT_LAB_TEST_LOCKED:-}" ]; then
-    exec 8>/run/debvirt-lab-test.lock
-    flock -w 3600 8 || { echo "another lab test holds /run/debvirt-lab-test.lock"; exit 1; }
-    export DEBVIRT_LAB_TEST_LOCKED=1
-    echo "lab test lock taken after $((SECONDS - T_START)) s"
-fi
-"$ROOT/tests/sync-collection.sh" >/dev/null || { fail "copy the collection"; finish; }
-export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_PIPELINING=1
-export ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_HOST_KEY_CHECKING=1
-
-if [ ! -f "$INVENTORY" ]; then
-    "$LAB" up >"$WORK/lab.log" 2>&1 || { tail -n 20 "$WORK/lab.log"; fail "lab up"; finish; }
-fi
+# Lab tests take turns, and this one reboots every node.
+lab_lock
+lab_prepare || finish
 for n in $NODES; do
     node "$n" true || { fail "$n answers over ssh"; finish; }
 done
-[ -s "$IMAGES/vmlinux" ] || "$ROOT/tests/images/build-test-guest.sh" >/dev/null \
-    || { fail "build the test guest image"; finish; }
 command -v dpkg-scanpackages >/dev/null || apt-get install -y -q dpkg-dev >/dev/null \
     || { fail "install dpkg-dev (dpkg-scanpackages)"; finish; }
 cleanup
@@ -190,7 +144,7 @@ publish() {
 version_on() { node "$1" "dpkg-query -W -f '\${Version} \${db:Status-Abbrev}' $PKG 2>/dev/null" | tr -d ' '; }
 versions() { local n; for n in $NODES; do printf '%s=%s ' "$n" "$(version_on "$n")"; done; }
 
-build 1; build 2; build 3; build 3 broken
+build 1; build 2; build 3; build 3 broken; build 4
 setup_ok=1
 for n in $NODES; do
     node "$n" "cat > /tmp/$PKG.deb && dpkg -i /tmp/$PKG.deb >/dev/null && rm -f /tmp/$PKG.deb" <"$WORK/debs/${PKG}_1_all.deb" || setup_ok=0
@@ -200,11 +154,8 @@ for n in $NODES; do
 Dir::Etc::SourceList "/dev/null";
 Dir::State::Lists "$LISTS/";
 EOF
-    node "$n" "mkdir -p $IMAGES" || setup_ok=0
-    for f in vmlinux initrd.img; do
-        node "$n" "cat > $IMAGES/$f.tmp && chmod 0644 $IMAGES/$f.tmp && mv -f $IMAGES/$f.tmp $IMAGES/$f" <"$IMAGES/$f" || setup_ok=0
-    done
 done
+push_images dvlab1 dvlab2 dvlab3 || setup_ok=0
 verdict "$PKG 1 on every node, version 2 in its repository, apt reading only that ($(versions))" \
     [ "$setup_ok$(versions)" = "1dvlab1=1ii dvlab2=1ii dvlab3=1ii " ]
 
@@ -229,15 +180,6 @@ define_guest() {  # HOST NAME
   </devices>
 </domain>
 EOF
-}
-serial() { node "$1" "cat /var/log/libvirt/qemu/$2.serial.log 2>/dev/null"; }
-wait_log() {  # HOST GUEST PATTERN TIMEOUT
-    local deadline=$((SECONDS + $4))
-    while [ $SECONDS -lt "$deadline" ]; do
-        grep -q -- "$3" <<<"$(serial "$1" "$2")" && return 0
-        sleep 1
-    done
-    echo "  timed out after $4 s waiting for '$3' in the serial log of $2 on $1"; return 1
 }
 where() {  # "guest node state" for every guest, wherever it is
     local n
@@ -324,6 +266,8 @@ for line in open(sys.argv[1]):
         rounds.append(current); current = {}
     current[f[1]] = "quorate=Yes" in f
 rounds.append(current)
+# The sampler may be stopped half-way through a round.
+rounds = [r for r in rounds if len(r) == 3]
 bad = [r for r in rounds if sum(r.values()) < 2]
 print("  %d rounds of samples, %d with fewer than two quorate nodes" % (len(rounds), len(bad)))
 sys.exit(1 if bad or len(rounds) < 5 else 0)
@@ -467,6 +411,8 @@ playbook rerun
 verdict "a rerun with nothing to upgrade: changed=0 ($((SECONDS - t0)) s)" \
     [ "$(changed_total rerun):$(grep -c 'nothing to upgrade; left as it is' "$WORK/rerun.log")" = "0:3" ]
 verdict "... no reboot, no guest moved" all_of "[ '$(boots)' = '$boots1' ]" at_home
+playbook recheck --check
+verdict "check mode with nothing to upgrade: changed=0" [ "$(changed_total recheck)" = 0 ]
 
 # --- 4. a failure on the second node ---------------------------------------------------------------
 publish dvlab1 "$WORK/debs/${PKG}_3_all.deb"
@@ -482,7 +428,10 @@ verdict "the play fails ($((SECONDS - t0)) s)" [ "$rc" -ne 0 ]
 verdict "... with a message that it stopped at dvlab2, which stays drained" all_of \
     "grep -q 'Rolling upgrade stopped at dvlab2: task .Upgrade its packages. failed' $WORK/fail.log" \
     "grep -q 'dvlab2 stays drained, its guests where the evacuation put them: dvtest-ru-g2 on dvlab[13] (recorded' $WORK/fail.log"
-sed -n 's/.*"msg": "\(Rolling upgrade stopped at dvlab2.*\)"}$/  \1/p' "$WORK/fail.log"
+python -c 'import json, sys
+for line in open(sys.argv[1]):
+    if line.startswith("fatal: [dvlab2]") and "Rolling upgrade stopped" in line:
+        print("  " + json.loads(line.split(" => ", 1)[1])["msg"].replace("\n", " "))' "$WORK/fail.log"
 verdict "dvlab1 upgraded to 3 and rebooted; dvlab2 and dvlab3 at 2, not rebooted ($(versions))" all_of \
     "[ '$(versions)' = 'dvlab1=3ii dvlab2=2ii dvlab3=2ii ' ]" \
     "[ '$(cut -d' ' -f2- <<<"$boots2")' = '$(cut -d' ' -f2- <<<"$boots1")' ]" \
@@ -516,5 +465,39 @@ verdict "g1 and g2: one boot each, no gap in the heartbeat" all_of "one_boot dvt
 verdict "no node is left drained" none_drained
 verdict "the cluster stayed quorate throughout" quorum_held resume
 verdict "corosync's log: dvlab2 then dvlab3 went out, never without quorum" corosync_history "$since" dvlab2 dvlab3
+
+# --- 6. a node drained by hand stays drained ----------------------------------------------------
+# evacuate.yml empties dvlab3 (its stopped guest moves offline); version 4 is for dvlab3 alone.
+publish dvlab3 "$WORK/debs/${PKG}_4_all.deb"
+if ansible-playbook -i "$INVENTORY" debvirt.cluster.evacuate -e evacuate_node=dvlab3 >"$WORK/evacuate.log" 2>&1; then
+    pass "evacuate.yml drains dvlab3 by hand"
+else
+    tail -n 30 "$WORK/evacuate.log"; fail "evacuate.yml drains dvlab3 by hand"
+fi
+boot3=$(boot_of dvlab3)
+playbook byhand -e rolling_upgrade_hosts=dvlab3
+verdict "the rolling upgrade of a node drained by hand upgrades it and reboots it ($(version_on dvlab3))" \
+    all_of "[ '$(version_on dvlab3)' = 4ii ]" "[ '$(boot_of dvlab3)' != '$boot3' ]"
+verdict "... and leaves it drained, as it says: g3 still away, the record still by evacuate" all_of \
+    "grep -q 'dvlab3: 1 package(s) to upgrade ($PKG); drained by hand before, it stays drained' $WORK/byhand.log" \
+    "where | grep -q '^dvtest-ru-g3 dvlab[12] shut off\$'" \
+    "node dvlab3 'grep -q by.:..evacuate $RECORD'"
+if ansible-playbook -i "$INVENTORY" debvirt.cluster.restore -e evacuate_node=dvlab3 >"$WORK/restore.log" 2>&1; then
+    pass "restore.yml brings g3 back"
+else
+    tail -n 30 "$WORK/restore.log"; fail "restore.yml brings g3 back"
+fi
+
+# --- 7. forced ------------------------------------------------------------------------------------
+boots4=$(boots)
+t0=$SECONDS
+playbook force -e rolling_upgrade_hosts=dvlab1 -e rolling_upgrade_force=true
+verdict "forced on dvlab1 alone ($((SECONDS - t0)) s): nothing to upgrade, still evacuated and rebooted" all_of \
+    "grep -q 'dvlab1: nothing to upgrade; forced' $WORK/force.log" \
+    "[ '$(cut -d' ' -f1 <<<"$(boots)")' != '$(cut -d' ' -f1 <<<"$boots4")' ]" \
+    "[ '$(cut -d' ' -f2- <<<"$(boots)")' = '$(cut -d' ' -f2- <<<"$boots4")' ]"
+verdict "every guest is back where it started, in its state" at_home
+verdict "g1: one boot, no gap in its heartbeat" one_boot dvtest-ru-g1
+verdict "no node is left drained" none_drained
 
 finish
