@@ -160,6 +160,7 @@ if changed ct-move True; then
     pass "container moved $B -> $C by a restart (down $(res ct-move "r['migrated'].get('downtime_ms')") ms)"
 else
     show ct-move; fail "container moved $B -> $C by a restart"
+    node $B "grep 'init pid' /run/libvirt/lxc/$CT.xml; tail -n 5 /var/log/libvirt/lxc/$CT.log; journalctl -u libvirtd --since '-2 min' --no-pager | grep -v cgroup.controllers | tail -n 8"
 fi
 verdict "running on $C, gone from $B with its root directory" bash -c "[ \"\$($LAB ssh $C virsh -c lxc:///system domstate $CT | head -n1)\" = running ] && ! $LAB ssh $B virsh -c lxc:///system dominfo $CT >/dev/null 2>&1 && ! $LAB ssh $B test -e $CT_ROOT"
 verdict "it stopped cleanly and started again" [ "$(node $C "tr '\n' ' ' < $CT_ROOT/events")" = "started stopped started " ]
