@@ -14,12 +14,13 @@ from unittest import mock
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import PLACED as CONTAINER_PLACED
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerRequest, ContainerSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import PLACED as GUEST
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import read_guest, request_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import Members, MigrationError, Node
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import (
-    Noun,
     PlacementError,
     converge_placed,
     migrated,
@@ -66,9 +67,6 @@ def free_memory():
     # The test driver has no free-memory figure; the migration's memory check needs one.
     with mock.patch.object(LibvirtClient, "free_memory", return_value=8 * 1024 ** 3):
         yield
-
-
-CONTAINER = Noun("container", "container", None, local_only=True)
 
 
 # --- without node: this host, and the name unique in the cluster ---------------------------------
@@ -186,7 +184,7 @@ def test_a_move_the_target_cannot_take_is_refused_by_the_migration_checks(tmp_pa
 def test_a_container_is_placed_only_on_this_host(tmp_path):
     c = Cluster(tmp_path, {})
     with pytest.raises(InvalidSpec, match=r"node b is not this host \(a\): a container's root filesystem"):
-        c.place("web", node="b", noun=CONTAINER)
+        c.place("web", node="b", noun=CONTAINER_PLACED)
     assert c.opened == []
 
 
@@ -232,3 +230,34 @@ def test_check_mode_predicts_the_move_and_the_changes_after_it(tmp_path):
         ("define", "guest web"), ("undefine", "guest web on a"), ("update", "description")]
     assert (result["diff"]["before"]["node"], result["diff"]["after"]["node"]) == ("a", "b")
     assert read_guest(c.here, "web").state == "stopped"
+
+
+def test_absent_with_node_removes_it_from_every_member_that_has_it(tmp_path):
+    c = Cluster(tmp_path, {"a": [STOPPED % "web"], "c": [STOPPED % "web"]})
+    result = run(c, {"name": "web", "state": "absent"}, "b")
+    assert result["changed"] is True and result["removed_from"] == ["a", "c"]
+    assert [(x["action"], x["node"]) for x in result["changes"]] == [("undefine", "a"), ("undefine", "c")]
+    assert result["diff"] == {"before": {"state": "stopped", "node": "a, c"}, "after": {}}
+    assert read_guest(c.here, "web") is None
+
+
+def test_absent_with_node_where_no_member_has_it(tmp_path):
+    c = Cluster(tmp_path, {})
+    result = run(c, {"name": "web", "state": "absent"}, "b")
+    assert (result["changed"], result["removed_from"], result["changes"]) == (False, [], [])
+
+
+def test_absent_check_mode_names_the_members_and_removes_nothing(tmp_path):
+    c = Cluster(tmp_path, {"a": [RUNNING % "web"]})
+    result = run(c, {"name": "web", "state": "absent"}, "c", check_mode=True)
+    assert result["changed"] is True and result["removed_from"] == ["a"]
+    assert read_guest(c.here, "web").state == "running"
+
+
+def test_a_container_root_is_deleted_only_on_its_own_host(tmp_path):
+    c = Cluster(tmp_path, {"b": [STOPPED % "web"]})
+    req = ContainerRequest("web", ContainerSpec(), state="absent", remove_storage=True)
+    with mock.patch("ansible_collections.debvirt.cluster.plugins.module_utils._placement.members_of",
+                    return_value=c.members):
+        with pytest.raises(InvalidSpec, match="defined on b: its root filesystem is deleted only on its own host"):
+            converge_placed(CONTAINER_PLACED, c.here, req, "a", False, None, c.client_for)
