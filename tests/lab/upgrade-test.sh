@@ -27,6 +27,8 @@
 #     but stays drained; restore.yml brings its guest back
 #  7. rolling_upgrade_force on one node (rolling_upgrade_hosts): evacuated, rebooted and
 #     restored with nothing to upgrade; the other nodes untouched
+#  8. with dvlab3's corosync stopped, forcing dvlab1 through the cycle is refused (its reboot
+#     would cost quorum) before anything is touched
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 
 # Checks are functions run through verdict, which shellcheck cannot follow.
@@ -48,6 +50,7 @@ declare -A STATE_OF=([dvtest-ru-g1]=running [dvtest-ru-g2]=running [dvtest-ru-g3
 GUESTS="dvtest-ru-g1 dvtest-ru-g2 dvtest-ru-g3"
 SAMPLER=
 LEAVING=
+STOPPED=
 
 # all_of CMD...: every command (a string, evaluated in this shell) succeeds.
 all_of() {
@@ -82,6 +85,9 @@ cleanup() {
         node "$n" "if grep -q dvtest-ru- $RECORD 2>/dev/null; then rm -f $RECORD; crm_attribute --node \$(hostname) --name debvirt-drained --delete --lifetime forever >/dev/null 2>&1; fi
 dpkg -P $PKG >/dev/null 2>&1; rm -rf /etc/apt/sources.list.d/dvtest-ru.list /etc/apt/apt.conf.d/99dvtest-ru $REPO $LISTS" </dev/null 2>/dev/null || true
     done
+    # Section 8 takes dvlab3 out of the cluster for a moment.
+    [ -z "$STOPPED" ] || node dvlab3 'systemctl start corosync pacemaker' || true
+    STOPPED=
     [ -z "$LEAVING" ] || verdict "the lab is left whole: every node up, libvirtd running, quorate with 3 votes" lab_whole
 }
 finish() { LEAVING=1; lab_finish "upgrade test"; }
@@ -499,5 +505,26 @@ verdict "forced on dvlab1 alone ($((SECONDS - t0)) s): nothing to upgrade, still
 verdict "every guest is back where it started, in its state" at_home
 verdict "g1: one boot, no gap in its heartbeat" one_boot dvtest-ru-g1
 verdict "no node is left drained" none_drained
+
+# --- 8. a reboot that would cost quorum is refused -------------------------------------------------
+two_votes() {
+    local _
+    for _ in $(seq 30); do
+        grep -q '^Total votes: *2$' <<<"$(node dvlab1 'corosync-quorumtool -s 2>/dev/null')" && return 0
+        sleep 1
+    done
+    return 1
+}
+STOPPED=1
+node dvlab3 'systemctl stop pacemaker corosync'
+verdict "dvlab3 out of the cluster: 2 votes of 3 left" two_votes
+boots5=$(boots)
+playbook noquorum -e rolling_upgrade_hosts=dvlab1 -e rolling_upgrade_force=true; rc=$?
+verdict "forcing dvlab1 down then is refused, before anything is touched" all_of "[ $rc -ne 0 ]" \
+    "grep -q 'Rolling upgrade stopped at dvlab1: task .The cluster must stay quorate while the node is down. failed: Not taking dvlab1 down: the cluster would lose quorum without it (2 votes present, 2 needed). Bring the missing members back first. Nothing was changed on it.' $WORK/noquorum.log"
+verdict "... dvlab1 not rebooted, no guest moved, nothing drained" all_of \
+    "[ '$(cut -d' ' -f1-2 <<<"$(boots)")' = '$(cut -d' ' -f1-2 <<<"$boots5")' ]" at_home none_drained
+node dvlab3 'systemctl start corosync pacemaker'
+STOPPED=
 
 finish
