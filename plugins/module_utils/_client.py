@@ -496,6 +496,20 @@ class LibvirtClient:
                     pass
             raise
 
-    def shutdown_signal(self, dom):
-        """SIGTERM to a container's init: what stops an init that has no initctl pipe to read."""
+    def stop_container(self, dom, timeout):
+        """Shut a running container down within timeout seconds, or raise WaitTimeout."""
+        # libvirt's default asks init through initctl, which a system container's init reads; an
+        # application's init never answers that, and gets SIGTERM after a few seconds instead.
+        self.shutdown(dom)
+        grace = min(10, timeout / 2)
+        try:
+            self.wait_state(dom, "stopped", grace, "shut down")
+            return
+        except WaitTimeout:
+            pass
         self.call("shut down", "container %s" % dom.name(), dom.shutdownFlags, libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL)
+        try:
+            self.wait_state(dom, "stopped", timeout - grace, "shut down")
+        except WaitTimeout:
+            raise WaitTimeout("Container %s did not stop within %gs, neither on libvirt's request nor on "
+                              "SIGTERM to its init" % (dom.name(), timeout)) from None

@@ -1013,30 +1013,11 @@ def _apply_live(client, dom, plan, desired):
             client.set_container_cpu_live(dom, shares=desired.cpu_shares)
 
 
-def stop_cleanly(client, dom, timeout):
-    """Shut a running container down within timeout seconds, or raise."""
-    # libvirt's default asks init through initctl, which a system container's init reads; an
-    # application's init never answers that, and gets SIGTERM after a few seconds instead.
-    client.shutdown(dom)
-    grace = min(10, timeout / 2)
-    try:
-        client.wait_state(dom, "stopped", grace, "shut down")
-        return
-    except WaitTimeout:
-        pass
-    client.shutdown_signal(dom)
-    try:
-        client.wait_state(dom, "stopped", timeout - grace, "shut down")
-    except WaitTimeout:
-        raise WaitTimeout("Container %s did not stop within %gs, neither on libvirt's request nor on SIGTERM "
-                          "to its init" % (dom.name(), timeout)) from None
-
-
 def _stop(client, dom, req):
     if client.domain_state(dom) == "paused":
         client.resume(dom)
     try:
-        stop_cleanly(client, dom, req.shutdown_timeout)
+        client.stop_container(dom, req.shutdown_timeout)
     except (WaitTimeout, DebvirtError) as e:
         if not req.force:
             raise type(e)("%s; set force: true to stop it forcibly" % e.msg) from None

@@ -648,7 +648,7 @@ def apply_container(req, plan, f, clients, shell):
         for change in plan.changes:
             if change.action == "stop":
                 down = time.monotonic()
-                _stop_container(src, dom, req.timeout)
+                src.stop_container(dom, req.timeout)
             elif change.action == "copy":
                 copied = True
                 _copy_tree(shell, src_host, tgt_host, f.rootfs, req.timeout)
@@ -671,20 +671,6 @@ def apply_container(req, plan, f, clients, shell):
     stats["time_elapsed_ms"] = int((time.monotonic() - started) * 1000)
     stats["duration_s"] = round(time.monotonic() - started, 3)
     return stats
-
-
-def _stop_container(src, dom, timeout):
-    # libvirt's default asks init through initctl, which a system container's init reads; an
-    # application's init never answers that, and gets SIGTERM after a few seconds instead.
-    src.shutdown(dom)
-    grace = min(10, timeout / 2)
-    try:
-        src.wait_state(dom, "stopped", grace, "shut down")
-        return
-    except DebvirtError:
-        pass
-    src.shutdown_signal(dom)
-    src.wait_state(dom, "stopped", timeout - grace, "shut down")
 
 
 def _copy_tree(shell, src_host, tgt_host, path, timeout):
