@@ -113,9 +113,11 @@ show_log() { echo "--- $1.log (tail)"; tail -n "${2:-30}" "$WORK/$1.log"; echo "
 MANAGED="/etc/libvirt/libvirtd.conf /etc/default/libvirtd /etc/ansible/facts.d/debvirt.fact"
 fingerprint() { node "$1" "md5sum $MANAGED 2>&1; systemctl is-enabled libvirtd; systemctl is-active libvirtd"; }
 
-# 1. Fresh state: the files the role manages as the packages installed them.
+# 1. Fresh state: the files the role manages as the packages installed them, and no guest
+#    "demo" that tests/lab/demo.sh left (the upgrade test refuses to move guests it does not own).
 fresh_ok=1
 for n in "${NODES[@]}"; do
+    node "$n" 'virsh destroy demo; virsh undefine demo' >/dev/null 2>&1
     if ! { node "$n" 'cat > /etc/libvirt/libvirtd.conf' <"$TEMPLATE_ROOTFS/etc/libvirt/libvirtd.conf" \
         && node "$n" 'cat > /etc/default/libvirtd' <"$TEMPLATE_ROOTFS/etc/default/libvirtd" \
         && node "$n" 'rm -f /etc/ansible/facts.d/debvirt.fact; rmdir /etc/ansible/facts.d /etc/ansible 2>/dev/null; systemctl restart libvirtd'; }; then
