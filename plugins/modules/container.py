@@ -329,43 +329,13 @@ reboot_required:
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import ARGUMENT_SPEC as CONTAINER_ARGS
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import PLACED, request_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import converge_placed
 
-ROOTFS = dict(
-    path=dict(type="path"), debian=dict(type="str"), mirror=dict(type="str"),
-    image=dict(type="str"), checksum=dict(type="str"), pool=dict(type="str"), volume=dict(type="str"),
-)
-IDMAP = dict(uid=dict(type="int", required=True), gid=dict(type="int"), count=dict(type="int", default=65536))
-INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"), name=dict(type="str"),
-                 address=dict(type="str"), gateway=dict(type="str"))
-MOUNT = dict(source=dict(type="path", required=True), target=dict(type="path", required=True),
-             readonly=dict(type="bool", default=False))
-
-ARGUMENT_SPEC = dict(
-    uri=dict(type="str", default="lxc:///system"),
-    name=dict(type="str", required=True),
-    state=dict(type="str", choices=["present", "running", "stopped", "frozen", "absent"], default="present"),
-    autostart=dict(type="bool"),
-    rootfs=dict(type="dict", options=ROOTFS),
-    privileged=dict(type="bool"),
-    idmap=dict(type="dict", options=IDMAP),
-    command=dict(type="list", elements="str"),
-    memory=dict(type="int"),
-    vcpus=dict(type="int"),
-    cpu_shares=dict(type="int"),
-    interfaces=dict(type="list", elements="dict", options=INTERFACE),
-    hostname=dict(type="str"),
-    mounts=dict(type="list", elements="dict", options=MOUNT),
-    description=dict(type="str"),
-    tags=dict(type="list", elements="str"),
-    restart=dict(type="bool", default=False),
-    force=dict(type="bool", default=False),
-    shutdown_timeout=dict(type="int", default=60),
-    remove_storage=dict(type="bool", default=False),
-    node=dict(type="str"),
-)
+# The container's own options are _container's, shared with the fleet's container items.
+ARGUMENT_SPEC = dict(CONTAINER_ARGS, uri=dict(type="str", default="lxc:///system"), node=dict(type="str"))
 
 
 def main():
