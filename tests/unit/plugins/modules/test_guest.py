@@ -10,12 +10,8 @@ own; a test that needs the state of one run in the next holds a connection of it
 from __future__ import annotations
 
 import json
-from unittest import mock
 
-import libvirt
 import pytest
-from ansible.module_utils import _internal
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _module
 from ansible_collections.debvirt.cluster.plugins.modules import guest, guest_info
@@ -28,39 +24,12 @@ WEB01 = {
 }
 
 
-def run_module(module, args, capsys):
-    """(exit code, parsed result) of one run of module.main()."""
-    # As in the module's own process on a node. Importing any controller code (the inventory
-    # tests do) marks the whole process as the controller, and warn() would then print the
-    # warnings on the controller's display instead of returning them in the result.
-    with mock.patch.object(_internal, "is_controller", False), patch_module_args(args):
-        with pytest.raises(SystemExit) as e:
-            module.main()
-    out = capsys.readouterr().out
-    return e.value.code, json.loads(out), out
-
-
-@pytest.fixture
-def held():
-    """A connection that keeps the test driver's state alive from one module run to the next."""
-    conn = libvirt.open(URI)
-    yield conn
-    for dom in conn.listAllDomains(0):
-        if dom.name() != "test":
-            if dom.isActive():
-                dom.destroy()
-            dom.undefine()
-    for vol in conn.storagePoolLookupByName("default-pool").listAllVolumes(0):
-        vol.delete(0)
-    conn.close()
-
-
 def names(conn):
     return sorted(d.name() for d in conn.listAllDomains(0))
 
 
-def test_check_mode_reports_and_changes_nothing(held, capsys):
-    rc, result, _out = run_module(guest, dict(WEB01, _ansible_check_mode=True, _ansible_diff=True), capsys)
+def test_check_mode_reports_and_changes_nothing(default_driver, module_run):
+    rc, result, _out = module_run(guest, dict(WEB01, _ansible_check_mode=True, _ansible_diff=True))
     assert rc == 0
     assert result["changed"] is True
     assert [c["action"] for c in result["changes"]] == ["create", "define", "start"]
@@ -68,28 +37,28 @@ def test_check_mode_reports_and_changes_nothing(held, capsys):
     assert result["diff"]["after"]["memory"] == 256
     assert result["diff"]["after"]["state"] == "running"
     assert result["guest"]["name"] == "web01"
-    assert names(held) == ["test"]
-    assert held.storagePoolLookupByName("default-pool").listVolumes() == []
+    assert names(default_driver) == ["test"]
+    assert default_driver.storagePoolLookupByName("default-pool").listVolumes() == []
 
 
-def test_apply_then_nothing_to_do(held, capsys):
-    rc, result, _out = run_module(guest, WEB01, capsys)
+def test_apply_then_nothing_to_do(default_driver, module_run):
+    rc, result, _out = module_run(guest, WEB01)
     assert (rc, result["changed"]) == (0, True)
-    assert names(held) == ["test", "web01"]
-    assert held.lookupByName("web01").isActive()
+    assert names(default_driver) == ["test", "web01"]
+    assert default_driver.lookupByName("web01").isActive()
     assert result["guest"]["state"] == "running"
     assert result["guest"]["interfaces"][0]["mac"].startswith("52:54:00:")
     # No KVM in the test driver: said once, as an Ansible warning (2.19 structures warnings as events).
     assert json.dumps(result["warnings"]).count("KVM is not available on this host") == 1
     for check_mode in (True, False):
-        rc, again, _out = run_module(guest, dict(WEB01, _ansible_check_mode=check_mode), capsys)
+        rc, again, _out = module_run(guest, dict(WEB01, _ansible_check_mode=check_mode))
         assert (rc, again["changed"], again["changes"]) == (0, False, [])
         assert again["diff"]["before"] == again["diff"]["after"]
 
 
-def test_diff_of_an_update(held, capsys):
-    run_module(guest, WEB01, capsys)
-    rc, result, _out = run_module(guest, dict(WEB01, memory=512, _ansible_diff=True), capsys)
+def test_diff_of_an_update(default_driver, module_run):
+    module_run(guest, WEB01)
+    rc, result, _out = module_run(guest, dict(WEB01, memory=512, _ansible_diff=True))
     assert rc == 0
     assert result["diff"]["before"]["memory"] == 256
     assert result["diff"]["after"]["memory"] == 512
@@ -100,9 +69,9 @@ def test_diff_of_an_update(held, capsys):
     assert result["reboot_required"] is True
 
 
-def test_password_never_reaches_the_output(held, capsys):
-    rc, result, out = run_module(guest, dict(WEB01, graphics={"type": "vnc", "password": "s3cret-vnc"},
-                                             _ansible_check_mode=True), capsys)
+def test_password_never_reaches_the_output(default_driver, module_run):
+    rc, result, out = module_run(guest, dict(WEB01, graphics={"type": "vnc", "password": "s3cret-vnc"},
+                                             _ansible_check_mode=True))
     assert rc == 0
     assert result["diff"]["after"]["graphics"]["password"] == "********"
     assert "s3cret-vnc" not in out
@@ -114,22 +83,22 @@ def test_password_never_reaches_the_output(held, capsys):
     ({"name": "bad name"}, "Invalid guest name 'bad name'"),
     ({"uri": "test:///nonexistent-debvirt-file.xml"}, "Failed to connect to test:///nonexistent-debvirt-file.xml: "),
 ])
-def test_failures_give_a_message_without_traceback(held, capsys, args, message):
-    rc, result, out = run_module(guest, dict(WEB01, **args), capsys)
+def test_failures_give_a_message_without_traceback(default_driver, module_run, args, message):
+    rc, result, out = module_run(guest, dict(WEB01, **args))
     assert rc == 1
     assert result["failed"] is True
     assert result["msg"].startswith(message)
     assert "exception" not in result
     assert "Traceback" not in out
-    assert names(held) == ["test"]
-    assert held.storagePoolLookupByName("default-pool").listVolumes() == []
+    assert names(default_driver) == ["test"]
+    assert default_driver.storagePoolLookupByName("default-pool").listVolumes() == []
 
 
-def test_argument_errors_are_ansibles(capsys):
-    rc, result, _out = run_module(guest, dict(WEB01, state="gone"), capsys)
+def test_argument_errors_are_ansibles(module_run):
+    rc, result, _out = module_run(guest, dict(WEB01, state="gone"))
     assert rc == 1
     assert "value of state must be one of" in result["msg"]
-    rc, result, _out = run_module(guest, {"uri": URI}, capsys)
+    rc, result, _out = module_run(guest, {"uri": URI})
     assert rc == 1
     assert "missing required arguments: name" in result["msg"]
 
@@ -139,32 +108,32 @@ def test_argument_errors_are_ansibles(capsys):
     ("LXML_IMPORT_ERROR", "lxml (Debian: python3-lxml)"),
 ])
 @pytest.mark.parametrize("module", [guest, guest_info])
-def test_missing_library_names_both_packages(monkeypatch, capsys, module, variable, package):
+def test_missing_library_names_both_packages(monkeypatch, module_run, module, variable, package):
     monkeypatch.setattr(_module, variable, "Traceback (most recent call last):\nImportError: injected")
-    rc, result, _out = run_module(module, {"uri": URI, "name": "web01"} if module is guest else {"uri": URI}, capsys)
+    rc, result, _out = module_run(module, {"uri": URI, "name": "web01"} if module is guest else {"uri": URI})
     assert rc == 1
     assert result["failed"] is True
     assert "Failed to import the required Python library (%s)" % package in result["msg"]
 
 
-def test_guest_info(held, capsys):
-    run_module(guest, dict(WEB01, tags=["web"]), capsys)
-    rc, result, _out = run_module(guest_info, {"uri": URI}, capsys)
+def test_guest_info(default_driver, module_run):
+    module_run(guest, dict(WEB01, tags=["web"]))
+    rc, result, _out = module_run(guest_info, {"uri": URI})
     assert (rc, result["changed"]) == (0, False)
     assert [g["name"] for g in result["guests"]] == ["test", "web01"]
     web = result["guests"][1]
     assert (web["state"], web["memory"], web["tags"]) == ("running", 256, ["web"])
     assert web["disks"][0]["volume"] == "web01.qcow2"
-    rc, result, _out = run_module(guest_info, {"uri": URI, "tags": ["web"]}, capsys)
+    rc, result, _out = module_run(guest_info, {"uri": URI, "tags": ["web"]})
     assert [g["name"] for g in result["guests"]] == ["web01"]
-    rc, result, _out = run_module(guest_info, {"uri": URI, "name": ["test", "nope"]}, capsys)
+    rc, result, _out = module_run(guest_info, {"uri": URI, "name": ["test", "nope"]})
     assert [g["name"] for g in result["guests"]] == ["test"]
 
 
-def test_guest_info_in_check_mode_and_failure(capsys):
-    rc, result, _out = run_module(guest_info, {"uri": URI, "_ansible_check_mode": True}, capsys)
+def test_guest_info_in_check_mode_and_failure(module_run):
+    rc, result, _out = module_run(guest_info, {"uri": URI, "_ansible_check_mode": True})
     assert (rc, [g["name"] for g in result["guests"]]) == (0, ["test"])
-    rc, result, out = run_module(guest_info, {"uri": "test:///nonexistent-debvirt-file.xml"}, capsys)
+    rc, result, out = module_run(guest_info, {"uri": "test:///nonexistent-debvirt-file.xml"})
     assert rc == 1
     assert result["msg"].startswith("Failed to connect to test:///nonexistent-debvirt-file.xml: ")
     assert "Traceback" not in out
