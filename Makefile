@@ -2,11 +2,14 @@
 # `setup`, which is idempotent and takes about a second on a ready machine, so a target works
 # the same on a fresh Debian 12 machine as on a developer's.
 #
-#   make test                 all stages: sanity units integration lab
+#   make test                 all stages from cold caches: distclean, setup, then sanity units
+#                             integration lab (so a run here is a run on a new machine)
 #   make sanity|units|integration|lab
 #   make demo [INVENTORY=...] the lab demo (on the lab, or on the hosts of INVENTORY)
 #   make bench [N=...]        every bench/*.py and bench/*.sh
 #   make clean                tear the lab down and remove the build copy
+#   make distclean            remove every cache and state the tooling and tests made (labs,
+#                             templates, venvs, images, build copy); Debian packages stay
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -23,7 +26,7 @@ endif
 
 ENV := . tests/env.sh
 
-.PHONY: help setup test sanity units integration lab demo bench clean
+.PHONY: help setup test sanity units integration lab demo bench clean distclean
 
 help:
 	@sed -n 's/^#   make/make/p' Makefile
@@ -31,7 +34,10 @@ help:
 setup:
 	tests/setup-host.sh
 
-test: setup
+# Not `test: distclean setup`: prerequisites carry no order under make -j.
+test:
+	tests/distclean.sh
+	tests/setup-host.sh
 	tests/run.sh all
 
 sanity units integration lab: setup
@@ -63,3 +69,6 @@ clean:
 	if [ -f tests/lab/lab.sh ]; then bash tests/lab/lab.sh down; fi; \
 	echo "removing $$DEBVIRT_BUILD"; \
 	rm -rf "$$DEBVIRT_BUILD"
+
+distclean:
+	tests/distclean.sh

@@ -14,6 +14,8 @@ set -uo pipefail
 
 # shellcheck source=tests/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+# shellcheck source=tests/libvirt-cleanup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/libvirt-cleanup.sh"
 
 ALL_STAGES=(sanity units integration lab)
 # The controller Python; ansible-core 2.19 supports no newer one on Debian 12.
@@ -25,6 +27,8 @@ usage() {
 }
 
 say() { printf 'run: %s\n' "$*"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 collection() {
     "$DEBVIRT_ROOT/tests/sync-collection.sh" >/dev/null
@@ -89,60 +93,11 @@ stage_units() {
     return $rc
 }
 
-# Removes what earlier (possibly killed) runs left behind, so that a test never trips over a
-# guest, network or pool of the same name. Only names starting with dvtest- are touched.
-cleanup_libvirt() {
-    local uri name pool vol
-    for uri in qemu:///system lxc:///system; do
-        local v=(virsh -q -c "$uri")
-        "${v[@]}" version >/dev/null || { say "libvirtd does not answer on $uri"; return 1; }
-        for name in $("${v[@]}" list --all --name | grep '^dvtest-'); do
-            say "removing leftover domain $name ($uri)"
-            "${v[@]}" destroy "$name" >/dev/null 2>&1 || true
-            # The LXC driver rejects the QEMU-only flags; a plain undefine is what it needs.
-            "${v[@]}" undefine "$name" --nvram --managed-save --snapshots-metadata \
-                >/dev/null 2>&1 || "${v[@]}" undefine "$name" >/dev/null 2>&1 || true
-        done
-    done
-    local v=(virsh -q -c qemu:///system)
-    for name in $("${v[@]}" net-list --all --name | grep '^dvtest-'); do
-        say "removing leftover network $name"
-        "${v[@]}" net-destroy "$name" >/dev/null 2>&1 || true
-        "${v[@]}" net-undefine "$name" >/dev/null 2>&1 || true
-    done
-    for pool in $("${v[@]}" pool-list --all --name); do
-        if [[ $pool == dvtest-* ]]; then
-            # Volumes can only be listed and deleted in an active pool.
-            "${v[@]}" pool-start "$pool" >/dev/null 2>&1 || true
-            for vol in $("${v[@]}" vol-list "$pool" 2>/dev/null | awk '{print $1}'); do
-                "${v[@]}" vol-delete --pool "$pool" "$vol" >/dev/null 2>&1 || true
-            done
-            say "removing leftover pool $pool"
-            "${v[@]}" pool-destroy "$pool" >/dev/null 2>&1 || true
-            "${v[@]}" pool-undefine "$pool" >/dev/null 2>&1 || true
-        else
-            # dvtest- volumes a test made in a shared pool such as `default`.
-            for vol in $("${v[@]}" vol-list "$pool" 2>/dev/null | awk '$1 ~ /^dvtest-/ {print $1}'); do
-                say "removing leftover volume $vol in pool $pool"
-                "${v[@]}" vol-delete --pool "$pool" "$vol" >/dev/null 2>&1 || true
-            done
-        fi
-    done
-    local left
-    left=$(
-        for uri in qemu:///system lxc:///system; do
-            virsh -q -c "$uri" list --all --name
-        done
-        virsh -q -c qemu:///system net-list --all --name
-        virsh -q -c qemu:///system pool-list --all --name
-    )
-    if grep -q '^dvtest-' <<<"$left"; then
-        say "could not remove leftovers: $(grep '^dvtest-' <<<"$left" | tr '\n' ' ')"
-        return 1
-    fi
-}
-
 stage_integration() {
+    # The targets and the cleanup use this machine's libvirtd and the dvtest- names: two runs
+    # at once would remove each other's guests.
+    exec 7>/run/debvirt-integration.lock
+    flock -w 3600 7 || { say "another integration run holds /run/debvirt-integration.lock"; return 1; }
     cleanup_libvirt || return 1
     collection
     if ! compgen -G 'tests/integration/targets/*/' >/dev/null; then
@@ -151,9 +106,28 @@ stage_integration() {
     fi
     # --allow-destructive: the targets define guests, networks and pools on this machine's
     # libvirtd, which is what this dedicated test machine is for.
+    local it=(ansible-test integration --local --python "$PYTHON_VERSION" --color no --allow-destructive)
+    local targets target rc=0 t0 results=() failed=0
     # shellcheck disable=SC2086
-    ansible-test integration --local --python "$PYTHON_VERSION" -v --color no \
-        --allow-destructive ${DEBVIRT_INTEGRATION_ARGS:-}
+    targets=$("${it[@]}" --list-targets ${DEBVIRT_INTEGRATION_ARGS:-}) || return 1
+    [ -n "$targets" ] || { say "no integration target matches: nothing to test is a failure"; return 1; }
+    # One ansible-test run a target: a failed target never hides the ones after it, and each
+    # gets its own line in the summary.
+    for target in $targets; do
+        t0=$(now)
+        # shellcheck disable=SC2086
+        if "${it[@]}" -v ${DEBVIRT_INTEGRATION_ARGS:-} "$target"; then
+            results+=("$(printf '  %-20s %-8s %6s s' "$target" passed "$(elapsed "$t0" "$(now)")")")
+        else
+            results+=("$(printf '  %-20s %-8s %6s s' "$target" FAILED "$(elapsed "$t0" "$(now)")")")
+            failed=$((failed + 1))
+            rc=1
+        fi
+    done
+    say "integration targets:"
+    printf '%s\n' "${results[@]}"
+    say "$(( $(wc -w <<<"$targets") - failed )) targets passed, $failed failed"
+    return $rc
 }
 
 stage_lab() {
@@ -177,9 +151,6 @@ for arg in "$@"; do
         *) printf 'unknown stage: %s\n' "$arg" >&2; usage ;;
     esac
 done
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 results=()
 passed=0

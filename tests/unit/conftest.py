@@ -5,8 +5,14 @@
 from __future__ import annotations
 
 import gc
+import os
+import sys
+from urllib.parse import parse_qs, urlparse
 
+import libvirt
 import pytest
+
+from ansible_collections.debvirt.cluster.plugins.module_utils import _container, _rootfs
 
 # The stock objects of test:///default that the tests use, as libvirt 9.0 reports them.
 #
@@ -89,3 +95,79 @@ def _freeze_what_the_imports_made():
 @pytest.fixture(autouse=True)
 def _collect_garbage_first():
     gc.collect()
+
+
+# --- hermetic: nothing of this machine's own state --------------------------------------------
+# What the collection reads of the host it runs on. A unit test that read the real ones would
+# pass or fail with whatever the roles, an earlier run or a lab left there (a new machine has no
+# subordinate IDs for root, no cached templates, no corosync.conf).
+MACHINE_PATHS = ("/etc/subuid", "/etc/subgid", "/etc/corosync", "/etc/libvirt", "/etc/network",
+                 "/var/cache/debvirt", "/var/lib/debvirt", "/var/lib/libvirt", "/var/lib/pacemaker",
+                 "/run/libvirt")
+# The drivers of this machine's libvirtd; test:// and URIs that cannot reach a daemon are fine.
+DAEMON_DRIVERS = ("qemu", "lxc", "network", "storage")
+
+
+class _Guard:
+    active = False
+
+
+def _machine_path(path):
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str):
+        return None
+    path = os.path.normpath(os.path.join(os.getcwd(), path)) if not os.path.isabs(path) else os.path.normpath(path)
+    return next((p for p in MACHINE_PATHS if path == p or path.startswith(p + "/")), None)
+
+
+def _refuse_machine_reads(event, args):
+    # An audit hook cannot be removed, so it stays installed and only acts inside a test.
+    if not _Guard.active or event not in ("open", "os.listdir", "os.scandir"):
+        return
+    if args and _machine_path(args[0]):
+        _Guard.active = False  # the failure report itself may read files
+        raise AssertionError("a unit test read %s of this machine: give it a tmp_path copy through a "
+                             "fixture (see host_files in tests/unit/conftest.py)" % args[0])
+
+
+sys.addaudithook(_refuse_machine_reads)
+
+
+def _reaches_a_daemon(uri):
+    parsed = urlparse(uri or "")
+    if parsed.scheme.split("+")[0] not in DAEMON_DRIVERS:
+        return False
+    socket = parse_qs(parsed.query).get("socket", [None])[0]
+    return socket is None or os.path.exists(socket)
+
+
+@pytest.fixture(autouse=True)
+def host_files(tmp_path_factory, monkeypatch):
+    """The host paths the collection reads, as a host after role node has them, in a tmp dir.
+
+    A subordinate ID range for root in subuid/subgid, empty template, image and container
+    directories. A test that wants another state writes these files. (corosync.conf names a
+    member's file too, so the tests that read it locally point it at their own copy.)
+    """
+    root = tmp_path_factory.mktemp("host")
+    (root / "subuid").write_text("root:100000:65536\n")
+    (root / "subgid").write_text("root:100000:65536\n")
+    monkeypatch.setattr(_container, "SUBUID", str(root / "subuid"))
+    monkeypatch.setattr(_container, "SUBGID", str(root / "subgid"))
+    for name in ("TEMPLATE_DIR", "IMAGE_DIR", "CONTAINER_DIR"):
+        monkeypatch.setattr(_rootfs, name, str(root / name.lower()))
+
+    def refuse(real):
+        def open_(uri=None, *args):
+            if _reaches_a_daemon(uri):
+                raise AssertionError("a unit test connected to this machine's libvirtd (%s): use "
+                                     "driver_uri or test:///default" % uri)
+            return real(uri, *args)
+        return open_
+
+    for name in ("open", "openReadOnly", "openAuth"):
+        monkeypatch.setattr(libvirt, name, refuse(getattr(libvirt, name)))
+    _Guard.active = True
+    yield root
+    _Guard.active = False

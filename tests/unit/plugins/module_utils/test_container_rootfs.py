@@ -46,13 +46,13 @@ def test_no_addresses_no_network_files():
     assert _rootfs.render_files("ct1", None, [nic("eth0", None)], "ifupdown") == {}
 
 
-def test_checksums():
+def test_checksums(host_files):
     assert _rootfs.parse_checksum("SHA256:" + "A" * 64) == ("sha256", "a" * 64)
     for bad in ("md5:" + "0" * 32, "sha256", "sha256:xyz"):
         with pytest.raises(InvalidSpec):
             _rootfs.parse_checksum(bad)
     one = _rootfs.image_cache_path("http://h/a/img.tar.xz", "sha256:" + "1" * 64)
-    assert one == "/var/cache/debvirt/images/sha256-" + "1" * 32 + "-img.tar.xz"
+    assert one == str(host_files / "image_dir" / ("sha256-" + "1" * 32 + "-img.tar.xz"))
 
 
 def test_subordinate_ranges(tmp_path):

@@ -28,9 +28,10 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._migration import 
 BASE = dict(name="web", target="b", mode="auto", copy_storage="auto", timeout=600, max_downtime=None,
             bandwidth=None, min_free_memory=0, keep_source_storage=False, members=None,
             migrate_address=None)
-# No libvirtd on this machine listens for TLS (and it has no cluster CA): whichever reason
-# libvirt gives, the connection fails.
 DEAD_TLS_HOST = "127.0.0.1"
+# The TLS probe of a target that does not answer: a URI no libvirt driver serves fails as a
+# connection to a target without TLS does, whatever this machine's libvirtd listens on.
+NO_DRIVER = "dvtest-nodriver:///system"
 
 
 def test_transport_defaults_to_ssh():
@@ -86,7 +87,7 @@ def test_the_tls_probe_passes_when_the_target_answers():
 
 
 def test_a_target_without_tls_stops_the_move_before_anything_is_asked():
-    opened = Opened()
+    opened = Opened(answer=NO_DRIVER)
     req = MigrationRequest("web", "b", transport="tls",
                            members={"a": "test:///default", "b": "qemu+ssh://root@%s/system" % DEAD_TLS_HOST})
     with pytest.raises(MigrationError) as e:
