@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _rootfs
+from ansible_collections.debvirt.cluster.plugins.module_utils import _names, _rootfs
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     InterfaceXML,
@@ -28,7 +28,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     InvalidSpec,
     WaitTimeout,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import Noun
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
@@ -44,8 +43,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     remove,
 )
 
-HOSTNAME_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
-DEV_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 STATES = ("present", "running", "stopped", "frozen", "absent")
 SYSTEM_INIT = ["/sbin/init"]
 # Used only when a container is created; an existing one keeps what it has.
@@ -377,6 +374,12 @@ ARGUMENT_SPEC = dict(
 )
 
 
+# Fields as libvirt and the kernel bound them: (low, high, whose limit high is).
+_LIMITS = {"memory": _names.MEMORY_LIMITS, "vcpus": _names.CPU_LIMITS, "cpu_shares": (2, 262144, ""),
+           "shutdown_timeout": _names.TIMEOUT_LIMITS}
+_MIRROR = re.compile(r"(https?|file)://[^\s]+")
+
+
 def default_rootfs(name):
     return os.path.join(_rootfs.CONTAINER_DIR, name, "rootfs")
 
@@ -385,28 +388,28 @@ def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     p = params
     name = p["name"]
-    check_name("container", name)
-    for field, low in (("memory", 1), ("vcpus", 1), ("cpu_shares", 2)):
-        if p.get(field) is not None and p[field] < low:
-            raise InvalidSpec("%s must be at least %d, got %s" % (field, low, p[field]))
-    if p.get("cpu_shares") is not None and p["cpu_shares"] > 262144:
-        raise InvalidSpec("cpu_shares must be at most 262144, got %s" % p["cpu_shares"])
+    _names.check_name("container", name)
+    _names.check_values(p, _LIMITS, texts=("description",))
     command = p.get("command")
     if command is not None:
         if not command or not command[0].startswith("/"):
             raise InvalidSpec("command must start with the absolute path of a program in the "
                               "container, got %r" % (command,))
+        for index, arg in enumerate(command):
+            _names.check_text(arg, "command[%d]" % index)
     rootfs = dict(p.get("rootfs") or {})
     path = rootfs.get("path")
-    if path is not None and (not os.path.isabs(path) or os.path.normpath(path) == "/"):
-        raise InvalidSpec("rootfs.path must be an absolute path other than /, got %r" % path)
+    if path is not None:
+        _names.check_path(path, "rootfs.path")
+        if os.path.normpath(path) == "/":
+            raise InvalidSpec("rootfs.path must be an absolute path other than /, got %r" % path)
     source = _source_from_params(rootfs)
     if source["kind"] == "volume" and path is not None:
         raise InvalidSpec("rootfs.path and rootfs.volume are two different root filesystems: give one")
     idmap = _idmap_from_params(p.get("idmap"), p.get("privileged"))
     hostname = p.get("hostname")
-    if hostname is not None and not HOSTNAME_RE.match(hostname):
-        raise InvalidSpec("hostname %r is not a valid host name" % hostname)
+    if hostname is not None:
+        _names.check_hostname(hostname, "hostname", _names.HOST_NAME_MAX)
     nics = None
     if p.get("interfaces") is not None:
         nics = [_nic_from_params(i, n) for i, n in enumerate(p["interfaces"])]
@@ -446,6 +449,8 @@ def _source_from_params(rootfs):
     if bool(rootfs.get("pool")) != bool(rootfs.get("volume")):
         raise InvalidSpec("rootfs.volume and rootfs.pool go together")
     if rootfs.get("volume"):
+        _names.check_name("storage pool", rootfs["pool"], "rootfs.pool")
+        _names.check_volume_name(rootfs["volume"], "rootfs.volume")
         return {"kind": "volume", "pool": rootfs["pool"], "volume": rootfs["volume"]}
     if rootfs.get("checksum") and not rootfs.get("image"):
         raise InvalidSpec("rootfs.checksum belongs to rootfs.image")
@@ -457,14 +462,19 @@ def _source_from_params(rootfs):
                                   "sha256:...) so that the download can be trusted and cached" % image)
         elif not os.path.isabs(image):
             raise InvalidSpec("rootfs.image must be an http(s) URL or an absolute path, got %r" % image)
+        else:
+            _names.check_path(image, "rootfs.image")
         if rootfs.get("checksum"):
             _rootfs.parse_checksum(rootfs["checksum"])
         return {"kind": "image", "image": image, "checksum": rootfs.get("checksum")}
     if rootfs.get("debian"):
         release = rootfs["debian"]
-        if not re.match(r"^[a-z][a-z0-9-]*$", release):
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", release):
             raise InvalidSpec("rootfs.debian %r is not a Debian release name such as bookworm" % release)
-        return {"kind": "debian", "release": release, "mirror": rootfs.get("mirror") or _rootfs.DEBIAN_MIRROR,
+        mirror = rootfs.get("mirror")
+        if mirror is not None and not _MIRROR.fullmatch(mirror):
+            raise InvalidSpec("rootfs.mirror %r is not an http(s):// or file:// URL of a Debian mirror" % mirror)
+        return {"kind": "debian", "release": release, "mirror": mirror or _rootfs.DEBIAN_MIRROR,
                 "arch": _rootfs.host_arch()}
     return {"kind": "directory"}
 
@@ -491,16 +501,10 @@ def _idmap_from_params(idmap, privileged):
 
 def _nic_from_params(index, n):
     where = "interfaces[%d]" % index
-    if bool(n.get("network")) == bool(n.get("bridge")):
-        raise InvalidSpec("%s needs exactly one of network or bridge" % where)
-    mac = n.get("mac")
-    if mac is not None:
-        mac = mac.lower()
-        if not is_mac(mac) or int(mac[:2], 16) & 1:
-            raise InvalidSpec("%s: %r is not a unicast MAC address" % (where, n["mac"]))
+    mac = _names.check_nic(n, where)
     dev = n.get("name")
-    if dev is not None and not DEV_RE.match(dev):
-        raise InvalidSpec("%s: %r is not an interface name such as eth0" % (where, dev))
+    if dev is not None:
+        _names.check_ifname(dev, where + ".name")
     address, gateway = n.get("address"), n.get("gateway")
     if address is not None and address != "dhcp":
         try:
@@ -528,10 +532,10 @@ def _nic_from_params(index, n):
 def _mount_from_params(index, m):
     where = "mounts[%d]" % index
     source, target = m.get("source"), m.get("target")
-    if not source or not os.path.isabs(source):
-        raise InvalidSpec("%s: source must be an absolute path on the host, got %r" % (where, source))
-    if not target or not os.path.isabs(target) or os.path.normpath(target) == "/":
-        raise InvalidSpec("%s: target must be an absolute path in the container other than /, got %r"
+    _names.check_path(source, where + ".source")
+    _names.check_path(target, where + ".target")
+    if os.path.normpath(target) == "/":
+        raise InvalidSpec("%s.target must be an absolute path in the container other than /, got %r"
                           % (where, target))
     return MountSpec(source=os.path.normpath(source), target=os.path.normpath(target),
                      readonly=m.get("readonly"))

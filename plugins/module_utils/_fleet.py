@@ -18,6 +18,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._container import 
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import GuestSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GuestRequest
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
 
 
 class Kind:
@@ -81,6 +82,7 @@ def items_from_params(items, fleet, node=None, secrets=None):
         if result is not None:
             secrets |= result._no_log_values
         checked.append(("guests[%d] (%s)" % (index, item.get("name", "?")), owner, type_, kind, result))
+    check_name("fleet", fleet)
     out, names = [], []
     for where, owner, type_, kind, result in checked:
         if kind is None:

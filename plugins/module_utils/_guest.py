@@ -9,11 +9,12 @@ read_guest() and inspect() only read; plan_guest() is pure; apply_guest() is the
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import re
 import time
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit
+from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit, _names
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     HOTPLUG_BUSES,
@@ -32,7 +33,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     LibvirtCallError,
     WaitTimeout,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import Noun
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, quote, tostring
@@ -63,15 +63,14 @@ class GuestRequest:
 def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     name = params["name"]
-    check_name("guest", name)
+    _names.check_name("guest", name)
     p = params
+    _names.check_values(p, _LIMITS, texts=("cmdline", "description"), words=("cpu_model", "machine"),
+                        paths=("kernel", "initrd", "serial_log"))
     if p.get("max_memory") is not None and p.get("memory") is not None and p["memory"] > p["max_memory"]:
         raise InvalidSpec("memory (%s MiB) is larger than max_memory (%s MiB)" % (p["memory"], p["max_memory"]))
     if p.get("max_vcpus") is not None and p.get("vcpus") is not None and p["vcpus"] > p["max_vcpus"]:
         raise InvalidSpec("vcpus (%s) is larger than max_vcpus (%s)" % (p["vcpus"], p["max_vcpus"]))
-    for field in ("memory", "max_memory", "vcpus", "max_vcpus"):
-        if p.get(field) is not None and p[field] < 1:
-            raise InvalidSpec("%s must be at least 1, got %s" % (field, p[field]))
     cpu_mode = p.get("cpu_mode")
     if p.get("cpu_model") and cpu_mode not in (None, "custom"):
         raise InvalidSpec("cpu_model %r needs cpu_mode custom, not %s" % (p["cpu_model"], cpu_mode))
@@ -105,10 +104,18 @@ def request_from_params(params):
         targets = [d.target for d in spec.disks if d.target]
         if len(targets) != len(set(targets)):
             raise InvalidSpec("disks list the same target more than once")
+        orders = [d.boot_order for d in spec.disks]
+        for index, order in enumerate(orders):
+            if order is not None and order in orders[:index]:
+                # libvirt refuses the definition: "boot order used for more than one device".
+                raise InvalidSpec("disks[%d].boot_order %d is already that of disks[%d]"
+                                  % (index, order, orders.index(order)))
     if spec.interfaces:
         macs = [n.mac for n in spec.interfaces if n.mac]
         if len(macs) != len(set(macs)):
             raise InvalidSpec("interfaces list the same MAC more than once")
+    if p.get("cloud_init") is not None:
+        _check_cloud_init(p["cloud_init"], seed_path(name, p["cloud_init"]), spec.disks or [])
     return GuestRequest(
         name, spec, state=p.get("state") or "present", autostart=p.get("autostart"),
         restart=bool(p.get("restart")), force=bool(p.get("force")),
@@ -116,13 +123,54 @@ def request_from_params(params):
         cloud_init=p.get("cloud_init"), virt_type=p.get("virt_type") or "auto")
 
 
+# Fields as libvirt bounds them: (low, high, whose limit high is).
+_LIMITS = {"memory": _names.MEMORY_LIMITS, "max_memory": _names.MEMORY_LIMITS, "vcpus": _names.CPU_LIMITS,
+           "max_vcpus": _names.CPU_LIMITS, "shutdown_timeout": _names.TIMEOUT_LIMITS}
+# The port range libvirt starts a VNC console on; a SPICE port is any TCP port.
+_PORTS = {"vnc": (5900, " for vnc (libvirt's range)"), "spice": (1, "")}
+_VNC_PASSWORD_MAX = 8  # libvirt refuses the definition beyond this (QEMU's VNC auth); SPICE has none
+_NIC_MODEL = re.compile(r"[A-Za-z0-9_-]+")  # what libvirt's definition accepts as a model name
+
+
+def seed_path(name, cloud_init):
+    return cloud_init.get("path") or "/var/lib/libvirt/images/%s-cidata.iso" % name
+
+
+def _check_cloud_init(ci, path, disks):
+    for key in ("user_data", "meta_data", "network_config"):
+        value = ci.get(key)
+        if value is not None and not isinstance(value, (str, dict, list)):
+            raise InvalidSpec("cloud_init.%s must be text or a dict, got %s" % (key, type(value).__name__))
+    _names.check_path(path, "cloud_init.path")
+    if path.endswith("/") or os.path.basename(path) in (".", ".."):
+        raise InvalidSpec("cloud_init.path %s names a directory: give the path of the seed file" % path)
+    for index, disk in enumerate(disks):
+        if disk.path is not None and os.path.normpath(disk.path) == os.path.normpath(path):
+            raise InvalidSpec("cloud_init.path %s is disks[%d].path too: the seed would overwrite that disk"
+                              % (path, index))
+
+
 def _graphics_from_params(g):
     if g is None:
         return None
-    if g.get("type", "none") == "none":
+    kind = g.get("type", "none")
+    if kind == "none":
         return GraphicsSpec(type="none")
-    return GraphicsSpec(type=g["type"], listen=g.get("listen") or "127.0.0.1", port=g.get("port"),
-                        password=g.get("password"))
+    listen = g.get("listen") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(listen)
+    except ValueError:
+        _names.check_hostname(listen, "graphics.listen")
+    port, password = g.get("port"), g.get("password")
+    if port is not None:
+        low, why = _PORTS[kind]
+        _names.check_int(port, "graphics.port", low, 65535, why)
+    if password is not None:
+        _names.check_text(password, "graphics.password")
+        if kind == "vnc" and len(password.encode("utf-8")) > _VNC_PASSWORD_MAX:
+            raise InvalidSpec("graphics.password is longer than the %d characters libvirt takes for a VNC "
+                              "console (SPICE has no such limit)" % _VNC_PASSWORD_MAX)
+    return GraphicsSpec(type=kind, listen=listen, port=port, password=password)
 
 
 def _disk_from_params(index, d):
@@ -136,6 +184,11 @@ def _disk_from_params(index, d):
         raise InvalidSpec("%s: volume %s needs pool" % (where, d["volume"]))
     if d.get("size") is not None and not d.get("pool"):
         raise InvalidSpec("%s: size creates a volume and needs pool and volume" % where)
+    if d.get("path"):
+        _names.check_path(d["path"], where + ".path")
+    else:
+        _names.check_name("storage pool", d["pool"], where + ".pool")
+        _names.check_volume_name(d["volume"], where + ".volume")
     size = d.get("size")
     if size is not None:
         size = _bytes(size, where)
@@ -143,6 +196,8 @@ def _disk_from_params(index, d):
     target = d.get("target")
     if target and not re.fullmatch(r"(vd|sd|hd|xvd)[a-z]{1,2}", target):
         raise InvalidSpec("%s: target %r is not a disk name like vdb or sdc" % (where, target))
+    if d.get("boot_order") is not None:
+        _names.check_int(d["boot_order"], where + ".boot_order", 1)
     return DiskSpec(target=target, device=device, bus=d.get("bus"), format=d.get("format"),
                     cache=d.get("cache"), readonly=d.get("readonly"), boot_order=d.get("boot_order"),
                     path=d.get("path"), pool=d.get("pool"), volume=d.get("volume"), size=size)
@@ -165,14 +220,12 @@ def _bytes(value, where):
 
 
 def _nic_from_params(index, n):
-    if bool(n.get("network")) == bool(n.get("bridge")):
-        raise InvalidSpec("interfaces[%d] needs exactly one of network or bridge" % index)
-    mac = n.get("mac")
-    if mac is not None:
-        mac = mac.lower()
-        if not is_mac(mac) or int(mac[:2], 16) & 1:
-            raise InvalidSpec("interfaces[%d]: %r is not a unicast MAC address" % (index, n["mac"]))
-    return NicSpec(network=n.get("network"), bridge=n.get("bridge"), model=n.get("model"), mac=mac)
+    where = "interfaces[%d]" % index
+    mac = _names.check_nic(n, where)
+    model = n.get("model")
+    if model is not None and not _NIC_MODEL.fullmatch(model):
+        raise InvalidSpec("%s.model: %r is not a NIC model name such as virtio or e1000e" % (where, model))
+    return NicSpec(network=n.get("network"), bridge=n.get("bridge"), model=model, mac=mac)
 
 
 # The guest module's options; the fleet module takes a list of them.
@@ -277,10 +330,12 @@ def inspect(client, req, actual):
         path = getattr(spec, field)
         if path and local and not os.path.exists(path):
             raise InvalidSpec("%s %s does not exist on the host" % (field, path))
+    if spec.serial_log and local:
+        _inspect_directory("serial_log", spec.serial_log)
     if actual is None:
         facts.virt_type = _virt_type(client, req, facts)
-    if spec.machine is not None:
-        facts.machine = _canonical_machine(client, spec.machine)
+    _inspect_machine(client, req, actual, facts)
+    _inspect_cpu_model(client, req, actual, facts)
     if req.cloud_init is not None:
         if not local:
             raise InvalidSpec("cloud_init writes its seed on the host itself: run the task on the "
@@ -288,9 +343,19 @@ def inspect(client, req, actual):
         ci = req.cloud_init
         files = _cloudinit.seed_files(req.name, ci.get("user_data"), ci.get("meta_data"),
                                       ci.get("network_config"))
-        path = ci.get("path") or "/var/lib/libvirt/images/%s-cidata.iso" % req.name
+        path = seed_path(req.name, ci)
+        _inspect_directory("cloud_init.path", path)
         facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
     return facts
+
+
+def _inspect_directory(option, path):
+    """A file the guest's run writes: its directory must be there, and it must not be one."""
+    if os.path.isdir(path):
+        raise InvalidSpec("%s %s is a directory on the host: give the path of a file" % (option, path))
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise InvalidSpec("%s %s: its directory %s does not exist on the host" % (option, path, parent))
 
 
 def _inspect_volume(client, disk, attached, facts):
@@ -332,12 +397,55 @@ def _virt_type(client, req, facts):
     return "qemu"
 
 
-def _canonical_machine(client, machine):
-    caps = parse(client.capabilities())
-    for node in caps.iterfind("guest/arch/machine"):
-        if node.text == machine:
-            return node.get("canonical") or machine
-    return machine
+def _machines(client):
+    """{machine type: (canonical name, most vCPUs)} as the host's capabilities list them."""
+    out = {}
+    for node in parse(client.capabilities()).iterfind("guest/arch//machine"):
+        most = node.get("maxCpus")
+        out[node.text] = (node.get("canonical") or node.text, int(most) if most else None)
+    return out
+
+
+def _inspect_machine(client, req, actual, facts):
+    """The machine type exists, and takes the vCPUs asked for: libvirt refuses the definition
+    otherwise, after new volumes were made."""
+    spec = req.spec
+    if spec.machine is None and spec.vcpus is None and spec.max_vcpus is None:
+        return
+    machines = _machines(client)
+    if spec.machine is not None:
+        if machines and spec.machine not in machines:
+            raise InvalidSpec("machine %r is not a machine type of this host (virsh capabilities lists "
+                              "them, such as pc and q35)" % spec.machine)
+        facts.machine = machines.get(spec.machine, (spec.machine, None))[0]
+    if actual is not None:
+        machine = facts.machine or actual.spec.machine
+    else:
+        machine = facts.machine or _default_machine(client, facts.virt_type)
+    most = machines.get(machine, (None, None))[1]
+    have = actual.spec.max_vcpus if actual is not None else None
+    top = spec.max_vcpus or max(spec.vcpus or 0, have or 1)
+    if most is not None and top > most:
+        raise InvalidSpec("%s %d is more than machine type %s takes (%d)"
+                          % ("max_vcpus" if spec.max_vcpus else "vcpus", top, machine, most))
+
+
+def _default_machine(client, virt_type):
+    caps = client.domain_capabilities(virt_type) if virt_type else None
+    return parse(caps).findtext("machine") if caps else None
+
+
+def _inspect_cpu_model(client, req, actual, facts):
+    """libvirt defines a guest with any CPU model name, and refuses to start it with one it does not know."""
+    model = req.spec.cpu_model
+    if model is None or (actual is not None and actual.spec.cpu_model == model):
+        return
+    virt_type = facts.virt_type or actual.spec.virt_type
+    caps = client.domain_capabilities(virt_type)
+    models = [n.text for n in parse(caps).iterfind("cpu/mode[@name='custom']/model")] if caps else []
+    if models and model not in models:
+        raise InvalidSpec("cpu_model %r is not a CPU model libvirt knows for %s guests on this host "
+                          "(virsh domcapabilities lists them)" % (model, virt_type))
 
 
 # --- planning --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import subprocess
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
-from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, is_mac
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_ifname, check_name, is_mac
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, run_views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
@@ -31,7 +31,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     quote,
 )
 
-BRIDGE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 MODES = ("nat", "route", "open", "isolated", "bridge")
 DUID = re.compile(r"[0-9a-f]{1,2}(:[0-9a-f]{1,2}){3,}")
 # What a running network takes without a restart.
@@ -234,8 +233,8 @@ def request_from_params(params):
         return NetworkRequest(name, NetworkSpec(), state)
     mode = p.get("mode")
     bridge = p.get("bridge")
-    if bridge is not None and not BRIDGE_RE.match(bridge):
-        raise InvalidSpec("bridge %r is not a Linux interface name (at most 15 letters, digits, _.-)" % bridge)
+    if bridge is not None:
+        check_ifname(bridge, "bridge")
     if mode == "bridge" and not bridge:
         raise InvalidSpec("mode bridge connects guests to an existing host bridge: give bridge")
     addresses = None

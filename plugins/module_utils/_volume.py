@@ -20,6 +20,7 @@ import struct
 import tempfile
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, check_volume_name
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
     POOL_RUNNING,
@@ -29,7 +30,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
-VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9_.+-][A-Za-z0-9_.+:@-]{0,254}")
 DEFAULT_CACHE = "/var/cache/debvirt/images"
 _PROVENANCE = "volumes.json"
 
@@ -84,8 +84,8 @@ def volume_request_from_params(params):
 
     p = params
     name, pool = p["name"], p["pool"]
-    if not VOLUME_NAME_RE.fullmatch(name or "") or "/" in name:
-        raise InvalidSpec("Invalid volume name %r" % name)
+    check_volume_name(name)
+    check_name("storage pool", pool)
     state = p.get("state") or "present"
     capacity = round_up(_bytes(p["capacity"], "capacity")) if p.get("capacity") is not None else None
     allocation = _bytes(p["allocation"], "allocation") if p.get("allocation") is not None else None
@@ -126,8 +126,9 @@ def volume_request_from_params(params):
 
 def _split_volume(pool, ref):
     if "/" in ref:
-        other, _sep, vol = ref.partition("/")
-        return other, vol
+        pool, _sep, ref = ref.partition("/")
+        check_name("storage pool", pool, "clone_from")
+    check_volume_name(ref, "clone_from")
     return pool, ref
 
 

@@ -75,7 +75,9 @@ options:
           - The template is a minimal system with systemd and ifupdown.
         type: str
       mirror:
-        description: The Debian mirror debootstrap uses for O(rootfs.debian); default C(http://deb.debian.org/debian).
+        description:
+          - The Debian mirror debootstrap uses for O(rootfs.debian), an http(s):// or file:// URL;
+            default C(http://deb.debian.org/debian).
         type: str
       image:
         description:
@@ -95,6 +97,7 @@ options:
           - Only for O(privileged=true) containers; libvirt's LXC driver cannot loop-mount a
             root filesystem in a user namespace. O(hostname) and O(interfaces[].address) cannot
             be written into it.
+          - A name of letters, digits and C(_.+-:@), C(:) and C(@) not first, at most 255 characters; never C(/), C(.) or C(..).
         type: str
   privileged:
     description:
@@ -135,6 +138,7 @@ options:
     description:
       - How many host CPUs' worth of time the container may use (a CFS quota). 1 when a
         container is created without it. Applies live.
+      - At most 8192, the most CPUs a Linux host has.
     type: int
   cpu_shares:
     description: The container's CPU weight against others (C(cpu.shares)). Applies live.
@@ -150,13 +154,15 @@ options:
         description: A libvirt network.
         type: str
       bridge:
-        description: A bridge on the host.
+        description: A bridge on the host, by its Linux interface name (at most 15 characters).
         type: str
       mac:
         description: A fixed MAC address.
         type: str
       name:
-        description: The interface's name in the container; the next free C(ethN) by default.
+        description:
+          - The interface's name in the container, a Linux interface name (at most 15 characters);
+            the next free C(ethN) by default.
         type: str
       address:
         description:
@@ -169,6 +175,7 @@ options:
   hostname:
     description:
       - The host name written to C(/etc/hostname). A new system container gets its name.
+      - At most 64 characters, the kernel's limit.
     type: str
   mounts:
     description:

@@ -66,6 +66,7 @@ options:
     description:
       - The name of this set of guests, kept in each guest's and container's metadata. Purging
         only ever touches members of the same fleet, never guests or containers made otherwise.
+      - Letters, digits and C(_.+-), at most 63 characters.
     type: str
     default: default
   purge:

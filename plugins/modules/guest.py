@@ -63,19 +63,25 @@ options:
     description:
       - Virtual CPUs. 1 when a guest is created without it.
       - A running guest gains vCPUs live up to O(max_vcpus).
+      - At most what the machine type takes (C(maxCpus) in C(virsh capabilities); with QEMU 7.2,
+        255 for V(pc) and 288 for V(q35)).
     type: int
   max_vcpus:
-    description: The most vCPUs the guest may be given live. Defaults to O(vcpus).
+    description: The most vCPUs the guest may be given live. Defaults to O(vcpus). Bounded as O(vcpus) is.
     type: int
   cpu_mode:
     description: The CPU model mode. O(cpu_model) implies V(custom).
     type: str
     choices: [host-passthrough, host-model, custom]
   cpu_model:
-    description: A named CPU model, such as V(Skylake-Server) or V(qemu64).
+    description:
+      - A named CPU model, such as V(Skylake-Server) or V(qemu64), one that
+        C(virsh domcapabilities) lists for the guest's O(virt_type).
     type: str
   machine:
-    description: The machine type, such as V(q35) or V(pc); aliases match their canonical names.
+    description:
+      - The machine type, such as V(q35) or V(pc), one that C(virsh capabilities) lists; aliases
+        match their canonical names.
     type: str
   firmware:
     description: V(uefi) gives the guest OVMF and its own NVRAM, kept for the guest's life.
@@ -89,13 +95,15 @@ options:
     elements: dict
     suboptions:
       path:
-        description: A file or block device on the host.
+        description: A file or block device on the host, as an absolute path.
         type: path
       pool:
         description: The storage pool of O(disks[].volume).
         type: str
       volume:
-        description: A volume in O(disks[].pool); created when missing and O(disks[].size) is set.
+        description:
+          - A volume in O(disks[].pool); created when missing and O(disks[].size) is set.
+          - A name of letters, digits and C(_.+-:@), C(:) and C(@) not first, at most 255 characters; never C(/), C(.) or C(..).
         type: str
       size:
         description:
@@ -126,7 +134,7 @@ options:
         description: Attach read-only (CD-ROMs always are).
         type: bool
       boot_order:
-        description: This disk's place in the boot order (1 first).
+        description: This disk's place in the boot order (1 first); no two disks share one.
         type: int
   interfaces:
     description:
@@ -139,10 +147,10 @@ options:
         description: A libvirt network.
         type: str
       bridge:
-        description: A bridge on the host.
+        description: A bridge on the host, by its Linux interface name (at most 15 characters).
         type: str
       model:
-        description: The NIC model; V(virtio) for new interfaces.
+        description: The NIC model, such as V(e1000e); V(virtio) for new interfaces.
         type: str
       mac:
         description: A fixed MAC address.
@@ -163,7 +171,9 @@ options:
         description: The network-config (version 1 or 2).
         type: raw
       path:
-        description: Where the seed ISO goes. Default C(/var/lib/libvirt/images/<name>-cidata.iso).
+        description:
+          - Where the seed ISO goes, in a directory that exists on the host. Default
+            C(/var/lib/libvirt/images/<name>-cidata.iso).
         type: path
   kernel:
     description: A kernel on the host for direct kernel boot.
@@ -175,7 +185,9 @@ options:
     description: The kernel command line for O(kernel).
     type: str
   serial_log:
-    description: A serial console whose output is also written to this file on the host.
+    description:
+      - A serial console whose output is also written to this file on the host, in a directory
+        that exists there.
     type: path
   graphics:
     description: A graphical console.
@@ -187,14 +199,14 @@ options:
         choices: [vnc, spice, none]
         required: true
       listen:
-        description: The address it listens on.
+        description: The address it listens on, an IP address or a host name.
         type: str
         default: 127.0.0.1
       port:
-        description: A fixed port; chosen by libvirt when not given.
+        description: A fixed port, from 5900 for VNC; chosen by libvirt when not given.
         type: int
       password:
-        description: The console password.
+        description: The console password; for VNC at most 8 characters (libvirt's limit), for SPICE any length.
         type: str
   description:
     description: Free text kept in the guest's metadata.

@@ -30,7 +30,9 @@ attributes:
     platforms: debian
 options:
   name:
-    description: The volume's name in its pool (for a directory pool, its file name).
+    description:
+      - The volume's name in its pool (for a directory pool, its file name).
+      - A name of letters, digits and C(_.+-:@), C(:) and C(@) not first, at most 255 characters; never C(/), C(.) or C(..).
     type: str
     required: true
   pool:

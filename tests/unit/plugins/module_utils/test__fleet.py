@@ -84,10 +84,26 @@ def changed(result):
     ({"name": "x", "rootfs": {"path": "/srv/x"}}, r"guests\[1\] \(x\): .*rootfs"),
     ({"name": "bad name!", "type": "container"}, r"guests\[1\] \(bad name!\): "),
     ({"type": "container"}, r"guests\[1\] \(\?\): .*name"),
+    # Refused by the same request parsing as the guest and container modules', naming the item.
+    ({"name": "x", "disks": [{"pool": "p", "volume": "../x.qcow2", "size": "64MiB"}]},
+     r"^guests\[1\] \(x\): disks\[0\]\.volume: invalid volume name '\.\./x\.qcow2'"),
+    ({"name": "x", "graphics": {"type": "vnc", "password": "123456789"}},
+     r"^guests\[1\] \(x\): graphics\.password is longer than the 8 characters libvirt takes"),
+    ({"name": "x", "vcpus": 2 ** 31}, r"^guests\[1\] \(x\): vcpus must be at most 8192"),
+    ({"name": "x", "type": "container", "interfaces": [{"bridge": "a/b"}]},
+     r"^guests\[1\] \(x\): interfaces\[0\]\.bridge: 'a/b' is not a Linux interface name"),
+    ({"name": "x", "type": "container", "rootfs": {"pool": "p", "volume": "."}},
+     r"^guests\[1\] \(x\): rootfs\.volume: invalid volume name '\.'"),
+    ({"name": "x", "type": "container", "hostname": "x\n"}, r"^guests\[1\] \(x\): hostname: 'x\\n' is not a valid"),
 ])
 def test_a_bad_item_is_refused_by_its_index_and_name(item, msg):
     with pytest.raises(InvalidSpec, match=msg):
         items_from_params([{"name": "ok"}, item], FLEET)
+
+
+def test_a_fleet_name_is_a_name():
+    with pytest.raises(InvalidSpec, match="^Invalid fleet name 'my fleet': use letters"):
+        items_from_params([{"name": "a"}], "my fleet")
 
 
 def test_items_are_of_their_type_and_carry_the_fleet():

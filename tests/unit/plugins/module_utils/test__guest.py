@@ -463,8 +463,8 @@ def test_seed_of_an_existing_guest(tmp_path, sha256, exists, expected):
 
 # --- bugs -------------------------------------------------------------------------------------
 def test_changing_the_vnc_password_is_planned():
-    xml = ACTUAL_XML.replace("listen='127.0.0.1'>", "listen='127.0.0.1' passwd='old-secret'>")
-    _req, _actual, plan, _desired = run_plan({"graphics": {"type": "vnc", "password": "new-secret"}}, xml=xml)
+    xml = ACTUAL_XML.replace("listen='127.0.0.1'>", "listen='127.0.0.1' passwd='old-pass'>")
+    _req, _actual, plan, _desired = run_plan({"graphics": {"type": "vnc", "password": "new-pass"}}, xml=xml)
     assert summary(plan) == [("update", "graphics", True)], \
         "BUG: a new VNC password is never applied: GraphicsSpec.__eq__ compares as_dict(), which masks both passwords"
 
@@ -537,10 +537,10 @@ INVALID = [
     ({"initrd": "/boot/initrd.img"}, r"initrd and cmdline need kernel \(direct kernel boot\)"),
     ({"cmdline": "console=ttyS0"}, "initrd and cmdline need kernel"),
     ({"interfaces": [{"network": "default", "mac": "52:54:00:zz:00:01"}]},
-     r"interfaces\[0\]: '52:54:00:zz:00:01' is not a unicast MAC address"),
+     r"interfaces\[0\]\.mac: '52:54:00:zz:00:01' is not a unicast MAC address"),
     ({"interfaces": [{"network": "default", "mac": "52:54:00:00:01"}]}, "is not a unicast MAC address"),
     ({"interfaces": [{"network": "default"}, {"network": "default", "mac": "01:00:5e:00:00:01"}]},
-     r"interfaces\[1\]: '01:00:5e:00:00:01' is not a unicast MAC address"),
+     r"interfaces\[1\]\.mac: '01:00:5e:00:00:01' is not a unicast MAC address"),
     ({"interfaces": [{"network": "default", "bridge": "br0"}]}, r"interfaces\[0\] needs exactly one of network or bridge"),
     ({"interfaces": [{}]}, r"interfaces\[0\] needs exactly one of network or bridge"),
     ({"disks": [{"path": "/a.qcow2"}, {"path": "/b.qcow2"}, {"path": "/a.qcow2"}]},
@@ -555,11 +555,94 @@ INVALID = [
      "interfaces list the same MAC more than once"),
 ]
 
+# What libvirt or the host refuses only in the real run (after new volumes were made), refused
+# here before anything is read; each message names the option.
+LIBVIRT_REFUSES = [
+    ({"disks": [{"pool": "p", "volume": "../x.qcow2", "size": "64MiB"}]},
+     r"^disks\[0\]\.volume: invalid volume name '\.\./x\.qcow2': use letters, digits and _\.\+-:@"),
+    ({"disks": [{"path": "/a"}, {"pool": "p", "volume": "sub/x.qcow2", "size": "1G"}]},
+     r"^disks\[1\]\.volume: invalid volume name 'sub/x\.qcow2'"),
+    ({"disks": [{"pool": "p", "volume": ".."}]}, r"^disks\[0\]\.volume: invalid volume name '\.\.'"),
+    ({"disks": [{"pool": "my pool", "volume": "x.qcow2"}]}, r"^disks\[0\]\.pool: invalid storage pool name 'my pool'"),
+    ({"disks": [{"path": "images/a.qcow2"}]}, r"^disks\[0\]\.path must be an absolute path, got 'images/a\.qcow2'$"),
+    ({"disks": [{"path": "/a\x00.qcow2"}]}, r"^disks\[0\]\.path '/a\\x00\.qcow2' holds control characters$"),
+    ({"disks": [{"path": "/a", "boot_order": 0}]}, r"^disks\[0\]\.boot_order must be at least 1, got 0$"),
+    ({"disks": [{"path": "/a", "boot_order": 1}, {"path": "/b"}, {"path": "/c", "boot_order": 1}]},
+     r"^disks\[2\]\.boot_order 1 is already that of disks\[0\]$"),
+    ({"interfaces": [{"network": "a/b"}]}, r"^interfaces\[0\]\.network: invalid network name 'a/b'"),
+    ({"interfaces": [{"network": "default"}, {"bridge": "../../../tmp"}]},
+     r"^interfaces\[1\]\.bridge: '\.\./\.\./\.\./tmp' is not a Linux interface name"),
+    ({"interfaces": [{"bridge": "a-bridge-too-long"}]}, r"^interfaces\[0\]\.bridge: 'a-bridge-too-long' is not a Linux"),
+    ({"interfaces": [{"network": "default", "model": "e1000 e"}]},
+     r"^interfaces\[0\]\.model: 'e1000 e' is not a NIC model name such as virtio or e1000e$"),
+    ({"graphics": {"type": "vnc", "password": "123456789"}},
+     r"^graphics\.password is longer than the 8 characters libvirt takes for a VNC console \(SPICE has no such limit\)$"),
+    # libvirt counts bytes: five two-byte characters are ten.
+    ({"graphics": {"type": "vnc", "password": "\u00e9\u00e9\u00e9\u00e9\u00e9"}}, r"^graphics\.password is longer than"),
+    ({"graphics": {"type": "spice", "password": "bad\x07"}}, r"^graphics\.password holds control characters"),
+    ({"graphics": {"type": "vnc", "port": 80}}, r"^graphics\.port must be at least 5900, got 80$"),
+    ({"graphics": {"type": "vnc", "port": 70000}},
+     r"^graphics\.port must be at most 65535 for vnc \(libvirt's range\), got 70000$"),
+    ({"graphics": {"type": "spice", "port": 0}}, r"^graphics\.port must be at least 1, got 0$"),
+    ({"graphics": {"type": "vnc", "listen": "no such host"}}, r"^graphics\.listen: 'no such host' is not a valid host name"),
+    ({"memory": 2 ** 43}, r"^memory must be at most 8796093022207 MiB \(libvirt's limit\), got 8796093022208$"),
+    ({"max_memory": 2 ** 60}, r"^max_memory must be at most 8796093022207 MiB"),
+    ({"vcpus": 2 ** 31}, r"^vcpus must be at most 8192 \(the most CPUs a Linux host has\), got 2147483648$"),
+    ({"max_vcpus": 8193}, r"^max_vcpus must be at most 8192"),
+    ({"shutdown_timeout": -1}, r"^shutdown_timeout must be at least 0, got -1$"),
+    ({"kernel": "vmlinuz"}, r"^kernel must be an absolute path, got 'vmlinuz'$"),
+    ({"kernel": "/k", "initrd": "initrd.img"}, r"^initrd must be an absolute path, got 'initrd\.img'$"),
+    ({"serial_log": "serial.log"}, r"^serial_log must be an absolute path, got 'serial\.log'$"),
+    ({"machine": ""}, r"^machine must not be empty$"),
+    ({"cpu_model": "Has\x00well"}, r"^cpu_model holds control characters"),
+    ({"kernel": "/k", "cmdline": "console=ttyS0\x1b"}, r"^cmdline holds control characters"),
+    ({"description": "bell\x07"}, r"^description holds control characters, which libvirt's XML cannot carry$"),
+    ({"tags": ["web", ""]}, r"^tags\[1\] must not be empty$"),
+    ({"tags": ["\x01"]}, r"^tags\[0\] holds control characters"),
+    ({"cloud_init": {"path": "seed.iso"}}, r"^cloud_init\.path must be an absolute path, got 'seed\.iso'$"),
+    ({"cloud_init": {"path": "/srv/seeds/"}}, r"^cloud_init\.path /srv/seeds/ names a directory: give the path of the seed file$"),
+    ({"cloud_init": {"user_data": 5}}, r"^cloud_init\.user_data must be text or a dict, got int$"),
+    ({"cloud_init": {"path": "/srv/seed.iso"}, "disks": [{"path": "/a"}, {"path": "/srv//seed.iso"}]},
+     r"^cloud_init\.path /srv/seed\.iso is disks\[1\]\.path too: the seed would overwrite that disk$"),
+    # The default seed path is the guest's name's.
+    ({"cloud_init": {}, "disks": [{"path": "/var/lib/libvirt/images/web01-cidata.iso"}]},
+     r"^cloud_init\.path /var/lib/libvirt/images/web01-cidata\.iso is disks\[0\]\.path too"),
+]
+
 
 @pytest.mark.parametrize("params, message", INVALID, ids=[str(n) for n in range(len(INVALID))])
 def test_invalid_requests(params, message):
     with pytest.raises(InvalidSpec, match=message):
         request_from_params(dict({"name": "web01"}, **params))
+
+
+@pytest.mark.parametrize("params, message", LIBVIRT_REFUSES, ids=[str(n) for n in range(len(LIBVIRT_REFUSES))])
+def test_what_libvirt_refuses_is_refused_first(params, message):
+    with pytest.raises(InvalidSpec, match=message):
+        request_from_params(dict({"name": "web01"}, **params))
+
+
+def test_values_libvirt_takes_pass():
+    req = request_from_params({
+        "name": "web01", "memory": 2 ** 43 - 1, "max_memory": 2 ** 43 - 1, "vcpus": 8192, "max_vcpus": 8192,
+        "shutdown_timeout": 0, "machine": "pc-q35-7.2", "cpu_model": "Haswell",
+        "kernel": "/boot/vmlinuz", "initrd": "/boot/initrd.img", "cmdline": "console=ttyS0 quiet",
+        "serial_log": "/var/log/libvirt/qemu/web01-serial.log",
+        "description": "Web server\n\tsecond line, gr\u00f6\u00dfer", "tags": ["web", "eu west"],
+        "disks": [{"pool": "default-pool", "volume": "web01:root@v2.qcow2", "size": "1G", "boot_order": 1},
+                  {"pool": "p_2", "volume": "..data", "boot_order": 2}, {"path": "/srv/iso/a b.iso", "device": "cdrom"}],
+        "interfaces": [{"network": "default", "model": "e1000e"}, {"bridge": "br0.100", "model": "virtio"}],
+        "graphics": {"type": "vnc", "listen": "::1", "port": 5900, "password": "12345678"},
+        "cloud_init": {"path": "/srv/seeds/web01.iso", "user_data": "#cloud-config\n", "meta_data": {"a": 1},
+                       "network_config": {"version": 2}},
+    })
+    assert [d.volume for d in req.spec.disks[:2]] == ["web01:root@v2.qcow2", "..data"]
+    assert req.spec.graphics.password == "12345678"
+    spice = {"type": "spice", "listen": "localhost", "port": 5000, "password": "a SPICE password may be long"}
+    spice = request_from_params({"name": "web01", "graphics": spice})
+    assert spice.spec.graphics.port == 5000
+    # Empty strings remove kernel, initrd and cmdline; they are not paths.
+    assert request_from_params({"name": "web01", "kernel": "", "initrd": "", "cmdline": ""}).spec.kernel == ""
 
 
 @pytest.mark.parametrize("name", ["web01\n", "web01\r\n"])

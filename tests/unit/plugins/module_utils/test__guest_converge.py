@@ -10,6 +10,7 @@ and "needs restart", never as failures.
 
 from __future__ import annotations
 
+import os
 from unittest import mock
 
 import libvirt
@@ -262,13 +263,85 @@ def test_absent_guest_that_does_not_exist(client):
     ({"virt_type": "kvm"}, "^This host cannot run kvm guests$"),
 ])
 def test_bad_requests_touch_nothing(client, params, message):
+    refused_whole(client, params, message)
+
+
+def refused_whole(client, params, message):
+    """Refused in check mode and in the real run alike, and nothing made by either."""
     # A volume that could be created comes first: it must not be created either.
     request = dict({"name": "web01", "state": "running", "interfaces": [{"network": "default"}]}, **params)
     request["disks"] = [{"pool": "default-pool", "volume": "ok.qcow2", "size": "1M"}] + params.get("disks", [])
     before = world(client)
-    with pytest.raises(InvalidSpec, match=message):
-        run(client, request)
-    assert world(client) == before
+    for check_mode in (True, False):
+        with pytest.raises(InvalidSpec, match=message):
+            run(client, request, check_mode)
+        assert world(client) == before
+
+
+@pytest.mark.parametrize("params, message", [
+    # The issue's own case: check mode used to predict volume default-pool/../x.qcow2 and a define.
+    ({"disks": [{"pool": "default-pool", "volume": "../x.qcow2", "size": "64MiB"}]},
+     r"^disks\[1\]\.volume: invalid volume name '\.\./x\.qcow2'"),
+    ({"disks": [{"pool": "default-pool", "volume": "sub/x.qcow2", "size": "64MiB"}]},
+     r"^disks\[1\]\.volume: invalid volume name 'sub/x\.qcow2'"),
+    ({"graphics": {"type": "vnc", "password": "123456789"}}, r"^graphics\.password is longer than the 8 characters"),
+    ({"interfaces": [{"bridge": "../../../tmp"}]}, r"^interfaces\[0\]\.bridge: '\.\./\.\./\.\./tmp' is not a Linux"),
+    ({"serial_log": "/nonexistent/debvirt/serial.log"},
+     r"^serial_log /nonexistent/debvirt/serial\.log: its directory /nonexistent/debvirt does not exist on the host$"),
+    ({"serial_log": "/"}, r"^serial_log / is a directory on the host: give the path of a file$"),
+    ({"cloud_init": {"path": "/nonexistent/debvirt/seed.iso"}},
+     r"^cloud_init\.path /nonexistent/debvirt/seed\.iso: its directory /nonexistent/debvirt does not exist"),
+])
+def test_what_libvirt_or_the_host_refuses_later_is_refused_first(client, params, message):
+    refused_whole(client, params, message)
+
+
+def test_a_seed_path_that_is_a_directory_is_refused(client, tmp_path):
+    refused_whole(client, {"cloud_init": {"path": str(tmp_path)}},
+                  "^cloud_init\\.path %s is a directory on the host" % tmp_path)
+
+
+@pytest.fixture
+def qemu_host(client, monkeypatch):
+    """The test driver answering for the host what Debian 12's libvirt 9.0 with QEMU 7.2 answers
+    (data/host/): the test driver itself lists no machine types and has no domain capabilities."""
+    def data(name):
+        with open(os.path.join(os.path.dirname(__file__), "data", "host", name)) as f:
+            return f.read()
+    caps, domcaps = data("qemu-7.2-capabilities.xml"), data("qemu-7.2-domcapabilities-qemu.xml")
+    monkeypatch.setattr(client, "capabilities", lambda: caps)
+    monkeypatch.setattr(client, "domain_capabilities", lambda virt_type: domcaps if virt_type == "qemu" else None)
+    return client
+
+
+@pytest.mark.parametrize("params, message", [
+    # libvirt: "XML error: No PCI buses available", at define.
+    ({"machine": "nonesuch"}, r"^machine 'nonesuch' is not a machine type of this host \(virsh capabilities lists them"),
+    # libvirt: "Maximum CPUs greater than specified machine type limit 255", at define.
+    ({"vcpus": 256}, r"^vcpus 256 is more than machine type pc-i440fx-7\.2 takes \(255\)$"),
+    ({"machine": "pc", "max_vcpus": 300, "vcpus": 2}, r"^max_vcpus 300 is more than machine type pc-i440fx-7\.2 takes \(255\)$"),
+    ({"machine": "q35", "vcpus": 289}, r"^vcpus 289 is more than machine type pc-q35-7\.2 takes \(288\)$"),
+    # libvirt: "Unknown CPU model Haswell-v1", at start.
+    ({"cpu_model": "Haswell-v1"},
+     r"^cpu_model 'Haswell-v1' is not a CPU model libvirt knows for qemu guests on this host \(virsh domcapabilities"),
+])
+def test_what_the_hosts_qemu_refuses_is_refused_first(qemu_host, params, message):
+    refused_whole(qemu_host, dict(params, virt_type="qemu"), message)
+
+
+def test_what_the_hosts_qemu_takes_passes(qemu_host):
+    result = run(qemu_host, {"name": "web01", "virt_type": "qemu", "machine": "q35", "max_vcpus": 288, "vcpus": 2,
+                             "cpu_model": "Haswell"}, check_mode=True)
+    assert result["diff"]["after"]["machine"] == "q35"
+    assert (result["diff"]["after"]["max_vcpus"], result["diff"]["after"]["cpu_model"]) == (288, "Haswell")
+    assert run(qemu_host, {"name": "web01", "virt_type": "qemu", "vcpus": 255}, check_mode=True)["changed"]
+
+
+def test_an_existing_guests_machine_bounds_its_vcpus(qemu_host, web01):
+    # web01 on the test driver has no machine type: only the one asked for bounds it.
+    assert run(qemu_host, dict(WEB01, max_vcpus=300), check_mode=True)["changed"]
+    with pytest.raises(InvalidSpec, match=r"^max_vcpus 300 is more than machine type pc-q35-7\.2 takes \(288\)$"):
+        run(qemu_host, dict(WEB01, max_vcpus=300, machine="q35"), check_mode=True)
 
 
 def test_inactive_pool_is_refused(client):

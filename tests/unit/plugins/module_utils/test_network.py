@@ -40,6 +40,9 @@ def req(**kw):
     ({"name": "bad name"}, "Invalid network name"),
     ({"mode": "bridge"}, "give bridge"),
     ({"mode": "nat", "bridge": "a-bridge-name-too-long"}, "is not a Linux interface name"),
+    # The check guests and containers make of the bridge they plug into, the same one.
+    ({"mode": "nat", "bridge": "virbr9\n"}, "bridge: 'virbr9\\n' is not a Linux interface name"),
+    ({"mode": "bridge", "bridge": ".."}, "bridge: '..' is not a Linux interface name"),
     ({"mode": "bridge", "bridge": "br0", "addresses": [{"address": "10.0.0.1/24"}]}, "has no addresses"),
     ({"mode": "bridge", "bridge": "br0", "dns_hosts": [{"ip": "10.0.0.1", "hostnames": ["a"]}]}, "no DNS server"),
     ({"mode": "nat", "addresses": [{"address": "10.0.0.1"}]}, "needs its prefix length"),

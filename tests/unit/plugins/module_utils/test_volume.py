@@ -34,7 +34,15 @@ def req(**kw):
 
 # --- validation ------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw, message", [
-    ({"name": "a/b"}, "Invalid volume name"),
+    ({"name": "a/b"}, "Invalid volume name 'a/b'"),
+    ({"name": "../x.qcow2"}, "Invalid volume name '../x.qcow2'"),
+    ({"name": ".."}, "Invalid volume name '..'"),
+    ({"name": "."}, "Invalid volume name '.'"),
+    ({"name": "x.qcow2\n"}, "Invalid volume name"),
+    ({"pool": "my pool"}, "Invalid storage pool name 'my pool'"),
+    ({"clone_from": "../base.qcow2"}, "clone_from: invalid storage pool name '..'"),
+    ({"clone_from": "other/.."}, "clone_from: invalid volume name '..'"),
+    ({"clone_from": ".."}, "clone_from: invalid volume name '..'"),
     ({"capacity": "ten"}, "is not a size"),
     ({"capacity": "1M", "allocation": "2M"}, "allocation is larger than capacity"),
     ({"import_from": "/x", "clone_from": "y"}, "exclude each other"),

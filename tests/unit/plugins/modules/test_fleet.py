@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.debvirt.cluster.plugins.modules import fleet
 
 URI = "test:///default"
-SECRET = "dvtest-vnc-secret"
+SECRET = "dvS3cr3t"  # a VNC password has at most 8 characters
 
 
 @pytest.fixture

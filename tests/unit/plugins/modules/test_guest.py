@@ -70,7 +70,7 @@ def test_diff_of_an_update(default_driver, module_run):
 
 
 def test_password_never_reaches_the_output(default_driver, module_run):
-    rc, result, out = module_run(guest, dict(WEB01, graphics={"type": "vnc", "password": "s3cret-vnc"},
+    rc, result, out = module_run(guest, dict(WEB01, graphics={"type": "vnc", "password": "s3cr3tvn"},
                                              _ansible_check_mode=True))
     assert rc == 0
     assert result["diff"]["after"]["graphics"]["password"] == "********"
