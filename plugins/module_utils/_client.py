@@ -90,10 +90,14 @@ class LibvirtClient:
         try:
             return func(*args)
         except libvirt.libvirtError as e:
-            reason = e.get_error_message() or str(e)
-            if e.get_error_code() in _not_found_codes():
-                raise NotFound("%s not found: %s" % (obj, reason)) from None
-            raise LibvirtCallError("Failed to %s %s: %s" % (verb, obj, reason)) from None
+            raise LibvirtClient._translate(verb, obj, e) from None
+
+    @staticmethod
+    def _translate(verb, obj, e):
+        reason = e.get_error_message() or str(e)
+        if e.get_error_code() in _not_found_codes():
+            return NotFound("%s not found: %s" % (obj, reason))
+        return LibvirtCallError("Failed to %s %s: %s" % (verb, obj, reason))
 
     def find(self, verb, obj, func, *args):
         """Like call(), but "not found" is None: for lookups only."""
@@ -193,7 +197,7 @@ class LibvirtClient:
                 raise WaitTimeout(
                     "Timed out after %ss waiting for %s to %s (it is %s)"
                     % (timeout, self._label(dom), what, state))
-            time.sleep(0.5)
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def block_info(self, dom, target):
         """(capacity, allocation) in bytes, or None where libvirt cannot tell (an empty CD-ROM)."""
@@ -498,18 +502,53 @@ class LibvirtClient:
 
     def stop_container(self, dom, timeout):
         """Shut a running container down within timeout seconds, or raise WaitTimeout."""
+        deadline = time.monotonic() + timeout
         # libvirt's default asks init through initctl, which a system container's init reads; an
         # application's init never answers that, and gets SIGTERM after a few seconds instead.
-        self.shutdown(dom)
-        grace = min(10, timeout / 2)
+        if not self._ask_container_to_stop(dom, timeout, deadline):
+            return
+        grace = min(10, max(0.0, deadline - time.monotonic()) / 2)
         try:
             self.wait_state(dom, "stopped", grace, "shut down")
             return
         except WaitTimeout:
             pass
-        self.call("shut down", "container %s" % dom.name(), dom.shutdownFlags, libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL)
+        if not self._ask_container_to_stop(dom, timeout, deadline, libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL):
+            return
         try:
-            self.wait_state(dom, "stopped", timeout - grace, "shut down")
+            self.wait_state(dom, "stopped", max(0.0, deadline - time.monotonic()), "shut down")
         except WaitTimeout:
             raise WaitTimeout("Container %s did not stop within %gs, neither on libvirt's request nor on "
                               "SIGTERM to its init" % (dom.name(), timeout)) from None
+
+    def _ask_container_to_stop(self, dom, timeout, deadline, flags=0):
+        """libvirt's request to stop (flags 0) or SIGTERM to init (SIGNAL); False if the container
+        stopped on its own before libvirt took the request."""
+        # libvirt's LXC driver (lxcDomainShutdownFlags) learns a container's init PID from the
+        # container's controller a moment after the start has returned, and again after each
+        # restart; until then it refuses to stop a running container with this error of this
+        # driver. That refusal only means "ask again shortly"; any other one is the answer.
+        delay = 0.05
+        while True:
+            try:
+                dom.shutdownFlags(flags)
+                return True
+            except libvirt.libvirtError as e:
+                if not (e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID
+                        and e.get_error_domain() == libvirt.VIR_FROM_LXC):
+                    raise self._translate("shut down", "container %s" % dom.name(), e) from None
+                state = self.domain_state(dom)
+                if state == "stopped":
+                    return False
+                if state != "running":
+                    raise self._translate("shut down", "container %s" % dom.name(), e) from None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    # A libvirtd restarted between a start and the controller's report has no PID
+                    # in its saved state and never gets one: only a forced stop helps then.
+                    raise WaitTimeout(
+                        "Container %s did not stop within %gs: waited for libvirt to learn the process ID of "
+                        "its init, which it needs to stop a container, and it did not (libvirt: %s)"
+                        % (dom.name(), timeout, e.get_error_message() or e)) from None
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 0.5)

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import math
 from unittest import mock
 
 import libvirt
 import pytest
 
+from ansible_collections.debvirt.cluster.plugins.module_utils import _client
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import DOMAIN_STATES, LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     DebvirtError,
@@ -24,10 +26,11 @@ VOLUME = ("<volume><name>%s</name><capacity unit='bytes'>1048576</capacity>"
           "<target><format type='qcow2'/></target></volume>")
 
 
-def libvirt_error(code, message="injected"):
-    """A libvirtError as libvirt raises it, with the error code set."""
+def libvirt_error(code, message="injected", domain=None):
+    """A libvirtError as libvirt raises it, with the error code (and the reporting domain) set."""
     err = libvirt.libvirtError(message)
-    err.err = (code, libvirt.VIR_FROM_NONE, message, libvirt.VIR_ERR_ERROR, None, None, None, -1, -1)
+    domain = libvirt.VIR_FROM_NONE if domain is None else domain
+    err.err = (code, domain, message, libvirt.VIR_ERR_ERROR, None, None, None, -1, -1)
     return err
 
 
@@ -226,3 +229,149 @@ def test_close_is_idempotent_and_reconnects_lazily(driver_uri):
     assert c._conn is None
     assert c.domain("test") is not None
     c.close()
+
+
+# --- stopping a container while libvirt does not know its init PID yet -----------------------
+SIGNAL = libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL
+# As libvirt 9.0's LXC driver reports it (lxcDomainShutdownFlags, src/lxc/lxc_driver.c) until its
+# controller has told it the container's init PID, which happens after the start has returned.
+INIT_PID_UNKNOWN = ("Requested operation is not valid: Init process ID is not yet known",
+                    libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_FROM_LXC)
+
+
+class FakeClock:
+    """time as _client sees it: a sleep moves the clock on at once, so a test waits for nothing
+    and knows exactly how long the code under test would have waited."""
+
+    def __init__(self):
+        self.start = self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.now += seconds
+
+    @property
+    def elapsed(self):
+        return self.now - self.start
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(_client, "time", fake)
+    return fake
+
+
+class RacingContainer:
+    """A running container as libvirt's LXC driver shows it right after a start: the first
+    refusals[flags] requests to stop are refused as libvirt refuses them before it knows the init
+    PID; after that, a request in `heeds` stops the container stop_after seconds later."""
+
+    def __init__(self, clock, refusals, heeds=(0, SIGNAL), stop_after=1.0, error=INIT_PID_UNKNOWN, state=None):
+        self.clock, self.refusals, self.heeds, self.stop_after, self.error = clock, dict(refusals), heeds, stop_after, error
+        self.fixed_state = state
+        self.requests = []
+        self.stops_at = None
+
+    def name(self):
+        return "dvtest-race"
+
+    def state(self):
+        if self.fixed_state is not None:
+            return [self.fixed_state, 0]
+        stopped = self.stops_at is not None and self.clock.now >= self.stops_at
+        return [libvirt.VIR_DOMAIN_SHUTOFF if stopped else libvirt.VIR_DOMAIN_RUNNING, 1]
+
+    def shutdownFlags(self, flags):
+        self.requests.append(flags)
+        if self.refusals.get(flags, 0) > 0:
+            self.refusals[flags] -= 1
+            message, code, domain = self.error
+            raise libvirt_error(code, message, domain)
+        if flags in self.heeds and self.stops_at is None:
+            self.stops_at = self.clock.now + self.stop_after
+        return 0
+
+    def shutdown(self):
+        # The LXC driver's virDomainShutdown is virDomainShutdownFlags with no flags.
+        return self.shutdownFlags(0)
+
+
+def container_client():
+    # Never connects: every call below goes to the fake domain.
+    return LibvirtClient("lxc:///system")
+
+
+def test_a_stop_right_after_the_start_waits_for_the_init_pid_then_stops_cleanly(clock):
+    dom = RacingContainer(clock, {0: 3})
+    container_client().stop_container(dom, 10)
+    assert dom.requests == [0, 0, 0, 0]  # refused three times, then taken: no SIGTERM needed
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+    assert clock.elapsed < 2
+
+
+def test_the_sigterm_request_waits_for_the_init_pid_too(clock):
+    # An application container ignores libvirt's request; its controller restarted meanwhile,
+    # so libvirt does not know the new init PID when SIGTERM is due.
+    dom = RacingContainer(clock, {SIGNAL: 2}, heeds=(SIGNAL,), stop_after=0.2)
+    container_client().stop_container(dom, 10)
+    assert dom.requests == [0, SIGNAL, SIGNAL, SIGNAL]
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+    assert clock.elapsed <= 10
+
+
+@pytest.mark.parametrize("timeout", [0, 1, 3, 60])
+def test_a_pid_that_never_comes_ends_within_the_timeout_and_says_what_was_awaited(clock, timeout):
+    dom = RacingContainer(clock, {0: math.inf})
+    with pytest.raises(WaitTimeout) as e:
+        container_client().stop_container(dom, timeout)
+    assert e.value.msg == ("Container dvtest-race did not stop within %gs: waited for libvirt to learn the process "
+                           "ID of its init, which it needs to stop a container, and it did not (libvirt: "
+                           "Requested operation is not valid: Init process ID is not yet known)" % timeout)
+    assert clock.elapsed == pytest.approx(timeout)
+    assert set(dom.requests) == {0}
+    # Asked again and again with a short backoff, not once per timeout nor in a busy loop.
+    assert timeout == 0 or 2 < len(dom.requests) <= 5 + 2 * timeout
+
+
+def test_the_timeout_covers_the_wait_for_the_pid_and_the_stop_together(clock):
+    # The PID comes late; libvirt's request is ignored; SIGTERM is taken but init never exits.
+    dom = RacingContainer(clock, {0: 12}, heeds=())
+    with pytest.raises(WaitTimeout, match="^Container dvtest-race did not stop within 5s, neither on libvirt's "
+                                          "request nor on SIGTERM to its init$"):
+        container_client().stop_container(dom, 5)
+    assert dom.requests[-2:] == [0, SIGNAL]
+    assert clock.elapsed == pytest.approx(5)
+
+
+@pytest.mark.parametrize("message, code, domain", [
+    ("domain is not running", libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_FROM_DOMAIN),
+    ("Init process ID is not yet known", libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_FROM_QEMU),
+    ("Init process ID is not yet known", libvirt.VIR_ERR_OPERATION_FAILED, libvirt.VIR_FROM_LXC),
+    ("cannot acquire state change lock", libvirt.VIR_ERR_OPERATION_TIMEOUT, libvirt.VIR_FROM_NONE),
+    ("Unable to send SIGTERM to init pid 42", libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_FROM_LXC),
+], ids=["not-running", "other-driver", "other-code", "job-lock", "system-error"])
+def test_only_that_refusal_is_retried(clock, message, code, domain):
+    dom = RacingContainer(clock, {0: 1}, error=(message, code, domain))
+    with pytest.raises(LibvirtCallError) as e:
+        container_client().stop_container(dom, 10)
+    assert e.value.msg == "Failed to shut down container dvtest-race: %s" % message
+    assert dom.requests == [0]
+    assert clock.elapsed == 0
+
+
+@pytest.mark.parametrize("state", [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_CRASHED])
+def test_that_refusal_for_a_container_not_running_is_an_error(clock, state):
+    dom = RacingContainer(clock, {0: 1}, state=state)
+    with pytest.raises(LibvirtCallError, match="^Failed to shut down container dvtest-race: .*Init process ID is not yet known$"):
+        container_client().stop_container(dom, 10)
+    assert dom.requests == [0]
+
+
+def test_a_container_that_stopped_on_its_own_while_refused_is_stopped(clock):
+    dom = RacingContainer(clock, {0: 1}, state=libvirt.VIR_DOMAIN_SHUTOFF)
+    container_client().stop_container(dom, 10)
+    assert dom.requests == [0]
