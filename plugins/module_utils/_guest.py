@@ -331,7 +331,7 @@ def inspect(client, req, actual):
         if path and local and not os.path.exists(path):
             raise InvalidSpec("%s %s does not exist on the host" % (field, path))
     if spec.serial_log and local:
-        _inspect_directory("serial_log", spec.serial_log)
+        _inspect_file_path("serial_log", spec.serial_log)
     if actual is None:
         facts.virt_type = _virt_type(client, req, facts)
     _inspect_machine(client, req, actual, facts)
@@ -344,12 +344,12 @@ def inspect(client, req, actual):
         files = _cloudinit.seed_files(req.name, ci.get("user_data"), ci.get("meta_data"),
                                       ci.get("network_config"))
         path = seed_path(req.name, ci)
-        _inspect_directory("cloud_init.path", path)
+        _inspect_file_path("cloud_init.path", path)
         facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
     return facts
 
 
-def _inspect_directory(option, path):
+def _inspect_file_path(option, path):
     """A file the guest's run writes: its directory must be there, and it must not be one."""
     if os.path.isdir(path):
         raise InvalidSpec("%s %s is a directory on the host: give the path of a file" % (option, path))
