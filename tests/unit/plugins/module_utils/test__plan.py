@@ -65,8 +65,13 @@ def test_the_gate_applies_only_a_changing_plan_outside_check_mode():
 def test_converge_predicts_in_check_mode_and_reads_back_otherwise():
     plan = Plan()
     plan.add("create", "pool", key="p")
-    views = lambda: ({}, {"state": "running"})  # noqa: E731
-    read = lambda: {"name": "p", "state": "running", "uuid": "u"}  # noqa: E731
+
+    def views():
+        return {}, {"state": "running"}
+
+    def read():
+        return {"name": "p", "state": "running", "uuid": "u"}
+
     checked = converge(plan, True, lambda: None, "pool", "p", views, read)
     assert checked["pool"] == {"name": "p", "state": "running"} and checked["changed"] is True
     assert checked["diff"] == {"before": {}, "after": {"state": "running"}} and "warnings" not in checked
