@@ -34,13 +34,15 @@ lab_finish() {
     exit
 }
 
-# Lab tests take turns (the cluster test resets the nodes' SSH trust and corosync); when run
-# from test.sh, that holds the lock already.
+# Tests of one lab take turns (the cluster test resets the nodes' SSH trust and corosync); when
+# run from test.sh, that holds the lock already. One lock per lab, named as harness.py names it.
 lab_lock() {
     [ -n "${DEBVIRT_LAB_TEST_LOCKED:-}" ] && return 0
-    exec 8>/run/debvirt-lab-test.lock
-    flock -w 3600 8 || { echo "another lab test holds /run/debvirt-lab-test.lock"; exit 1; }
-    export DEBVIRT_LAB_TEST_LOCKED=1
+    local lock
+    lock=/run/$(basename "$STATE")-test.lock
+    exec 8>"$lock"
+    flock -w 3600 8 || { echo "another lab test holds $lock"; exit 1; }
+    export DEBVIRT_LAB_TEST_LOCKED=$lock
     # The time a test reports is its own, not its wait for the others.
     echo "lab test lock taken after $((SECONDS - T_START)) s"
     T_START=$SECONDS
