@@ -19,9 +19,9 @@ say() { printf 'distclean: %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || { say "run as root: it removes labs and system caches"; exit 1; }
 
 LAB=$DEBVIRT_ROOT/tests/lab/lab.sh
-# The labs the scripts build: the default one (also make demo's), the cluster test's pair, the
-# bridge test's and the README's second lab.
-KNOWN_LABS=(dvlab:/var/lib/debvirt-lab dvpair:/var/lib/debvirt-lab-pair dvbr:/var/lib/debvirt-lab-br
+# The labs the tests build: the default one (also make demo's), the cluster test's pair (and its
+# older name dvpair), the bridge test's and the README's second lab.
+KNOWN_LABS=(dvlab:/var/lib/debvirt-lab dvlabp:/var/lib/debvirt-lab-p dvpair:/var/lib/debvirt-lab-pair dvbr:/var/lib/debvirt-lab-br
             dvdemo:/var/lib/debvirt-lab-demo)
 
 remove_labs() {
