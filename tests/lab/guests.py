@@ -32,8 +32,12 @@ def booted_on(node, guest):
     return BOOT_MARKER in node.serial(guest)
 
 
-def start(node, guest, timeout=60):
-    """Start the heartbeat guest with a fresh serial log; whether it booted within timeout s."""
+def start(node, guest, timeout=180):
+    """Start the heartbeat guest with a fresh serial log; whether it booted within timeout s.
+
+    The guest boots in software emulation: on the 2-core machine with other labs busy, that has
+    taken longer than a minute.
+    """
     node.run('rm -f %s; virsh start %s >/dev/null' % (SERIAL_LOG % guest, guest))
     return node.wait_log(guest, BOOT_MARKER, timeout)
 
