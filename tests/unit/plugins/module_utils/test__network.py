@@ -1,12 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Networks: validation, XML edits on libvirt's own documents, planner tables (live against
-cold changes), and convergence of every mode against libvirt's test driver."""
+"""Networks: validation, planner tables (live against cold changes), and convergence of every
+mode against libvirt's test driver."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -15,7 +13,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import Inv
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "network")
 PREFIX = "u-net-"
 
 V4 = {"address": "192.168.100.1/24", "dhcp_ranges": [{"start": "192.168.100.100", "end": "192.168.100.199"}],
@@ -89,45 +86,6 @@ def test_requests_are_normalised():
         {"mac": "52:54:00:00:10:01", "ip": "192.168.100.11", "name": "a"},
         {"mac": "52:54:00:00:10:02", "ip": "192.168.100.12"}]}]
     assert r.spec.dns_hosts == [{"ip": "192.168.100.12", "hostnames": ["a", "b"]}]
-
-
-# --- XML -------------------------------------------------------------------------------------
-def _read(name):
-    with open(os.path.join(DATA, name)) as f:
-        return f.read()
-
-
-def test_edit_keeps_what_libvirt_generated():
-    """Golden file: nat becomes route, a DHCP host and the MTU change; UUID, MAC, STP stay."""
-    net = N.NetworkXML.from_string(_read("nat-edit-in.xml"))
-    spec = req(mode="route", mtu=9000, addresses=[
-        {"address": "192.168.100.1/24", "dhcp_ranges": None,
-         "dhcp_hosts": [{"mac": "52:54:00:00:10:02", "ip": "192.168.100.11", "name": "web02"}]}]).spec
-    assert spec.to_xml(net).to_string() == _read("nat-edit-out.xml")
-
-
-def test_from_xml_reads_netmask_and_both_families():
-    net = N.NetworkXML.from_string(
-        "<network><name>n</name><forward mode='nat'/><bridge name='virbr9'/>"
-        "<ip address='10.1.0.1' netmask='255.255.0.0'><dhcp><range start='10.1.0.10' end='10.1.0.20'/>"
-        "<host mac='52:54:00:AA:00:01' ip='10.1.0.5'/></dhcp></ip>"
-        "<ip family='ipv6' address='fd00:0:0:1::1' prefix='64'/>"
-        "<dns><host ip='10.1.0.5'><hostname>b</hostname><hostname>a</hostname></host></dns></network>")
-    spec = N.NetworkSpec.from_xml(net)
-    assert spec.mode == "nat" and spec.bridge == "virbr9"
-    assert spec.addresses == [
-        {"address": "10.1.0.1/16", "dhcp_ranges": [{"start": "10.1.0.10", "end": "10.1.0.20"}],
-         "dhcp_hosts": [{"mac": "52:54:00:aa:00:01", "ip": "10.1.0.5"}]},
-        {"address": "fd00:0:0:1::1/64"}]
-    assert spec.dns_hosts == [{"ip": "10.1.0.5", "hostnames": ["a", "b"]}]
-    assert N.NetworkSpec.from_xml(N.NetworkXML.from_string("<network><name>i</name></network>")).mode == "isolated"
-
-
-def test_host_entries_for_virnetworkupdate():
-    assert N.host_xml("dhcp-host", {"mac": "52:54:00:00:10:01", "ip": "10.0.0.5", "name": "a&b"}) == \
-        "<host mac='52:54:00:00:10:01' name='a&amp;b' ip='10.0.0.5'/>"
-    node = parse(N.host_xml("dns-host", {"ip": "10.0.0.5", "hostnames": ["a", "b"]}))
-    assert node.get("ip") == "10.0.0.5" and [h.text for h in node] == ["a", "b"]
 
 
 # --- planning --------------------------------------------------------------------------------
