@@ -148,8 +148,9 @@ members:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
-from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell, cluster_info, member_uri
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell, member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._quorum import cluster_info
 
 
 def main():

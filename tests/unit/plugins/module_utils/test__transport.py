@@ -13,15 +13,17 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Sh
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, WaitTimeout
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Disk,
-    MigrationError,
     MigrationRequest,
-    Node,
-    _copy_disk,
-    _copy_tree,
     converge_migration,
+    request_from_params,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._transport import (
+    MigrationError,
+    Node,
+    copy_disk,
+    copy_tree,
     probe_tls,
     read_members,
-    request_from_params,
     tls_uri,
 )
 
@@ -131,7 +133,7 @@ def test_a_disk_copy_out_of_time_names_the_disk_and_the_timeout():
     src = StuckCopy()
     disk = Disk("vda", "/p/web.img", False, "local", "dir", "web.img", False, 1, 1, "raw")
     with pytest.raises(MigrationError, match="Copying disk vda of guest web to b did not finish within timeout 5s"):
-        _copy_disk(MigrationRequest("web", "b", timeout=5), src, Target(), disk, 123.0)
+        copy_disk(MigrationRequest("web", "b", timeout=5), src, Target(), disk, 123.0)
     assert src.deadline == 123.0
 
 
@@ -148,13 +150,13 @@ def test_a_root_directory_copy_is_bounded_by_timeout(rc, message):
         return rc, "", "tar: broken"
 
     with pytest.raises(MigrationError, match=message):
-        _copy_tree(Shell(run_command), "10.0.0.1", "10.0.0.2", "/var/lib/ct", 7)
+        copy_tree(Shell(run_command), "10.0.0.1", "10.0.0.2", "/var/lib/ct", 7)
     assert calls[0][:4] == ["timeout", "--kill-after=10", "7", "bash"]
 
 
 def test_a_root_directory_copy_in_time_passes():
     seen = []
-    _copy_tree(Shell(lambda argv, **kw: seen.append(argv) or (0, "", "")), None, "10.0.0.2", "/var/lib/ct", 60)
+    copy_tree(Shell(lambda argv, **kw: seen.append(argv) or (0, "", "")), None, "10.0.0.2", "/var/lib/ct", 60)
     assert "tar -C /var/lib/ct -cpf -" in seen[0][-1]
 
 
