@@ -15,6 +15,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._transport import 
 # A step's key says which one and where: "web on node1", "/srv/ct/web to node2".
 ROOT = "root directory"
 
+
 def plan_container(req, f, plan, mode):
     if mode == "restart":
         plan.add("stop", "container", key="%s on %s" % (req.name, f.source))

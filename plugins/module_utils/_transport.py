@@ -108,7 +108,6 @@ def find_source(found, target, name, unknown):
     return next(iter(found))
 
 
-
 def where_now(src, name, source):
     try:
         dom = src.domain(name)
@@ -118,7 +117,6 @@ def where_now(src, name, source):
     if state is None:
         return "Where guest %s is now could not be read from %s" % (name, source)
     return "Guest %s is still %s on %s" % (name, state, source)
-
 
 
 # --- the copies -----------------------------------------------------------------------------
@@ -149,7 +147,6 @@ def copy_tree(shell, src_host, tgt_host, path, timeout):
                              "and was aborted" % (path, timeout))
     if rc != 0:
         raise MigrationError("Failed to copy %s to the target: %s" % (path, (err or out).strip() or "exit %d" % rc))
-
 
 
 # --- the transport check ----------------------------------------------------------------------

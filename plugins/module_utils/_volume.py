@@ -21,7 +21,7 @@ import tempfile
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, check_volume_name
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, execute
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
 from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
     POOL_RUNNING,
     VolumeXML,
@@ -464,18 +464,17 @@ def converge_volume(client, req, check_mode):
     actual, facts = inspect_volume(client, req)
     plan = plan_volume(req, actual, facts)
     warnings = []
-    # Taken before applying: a download teaches the real run what check mode cannot know, and
-    # both must show the same diff.
-    before, after = volume_view(req, actual, facts)
-    execute(plan, check_mode, lambda: apply_volume(client, req, plan, actual, facts))
     if plan.on("capacity") and actual is not None:
         users = guests_using(client, _is_volume(req.pool, req.name, actual.xml.path))
         if users:
             warnings.append("Running guests %s see the new size of %s only after a block resize or a "
                             "restart" % (", ".join(users), req.name))
-    out = {"changed": plan.changed, "changes": plan.as_list(), "diff": diff(before, after), "warnings": warnings}
-    if check_mode or req.state == "absent" or facts.pool is None:
-        out["volume"] = dict(after, name=req.name, pool=req.pool) if after else {}
-    else:
-        out["volume"] = dict(describe_volume(client, client.volume(facts.pool, req.name)), pool=req.pool)
+    # Taken before applying: a download teaches the real run what check mode cannot know, and
+    # both must show the same diff.
+    views = volume_view(req, actual, facts)
+    out = converge(plan, check_mode, lambda: apply_volume(client, req, plan, actual, facts), "volume", req.name,
+                   lambda: views, lambda: describe_volume(client, client.volume(facts.pool, req.name)),
+                   absent=req.state == "absent" or facts.pool is None, warnings=warnings)
+    if out["volume"]:
+        out["volume"]["pool"] = req.pool
     return out

@@ -253,3 +253,24 @@ def test_info_lists_networks(nclient):
     found = N.list_networks(nclient, [PREFIX + "info"], leases=False)
     assert [(n["name"], n["mode"], n["state"], n["guests"]) for n in found] == [
         (PREFIX + "info", "isolated", "running", [])]
+
+
+def test_stopping_a_network_warns_of_its_guests_predicted_then_done(nclient):
+    """The guests a stop cuts off: check mode says they would lose their connection and stops
+    nothing; the real run stops the network and says they lost it."""
+    name = PREFIX + "cut"
+    converge(nclient, req(name=name, mode="isolated", bridge="dvu8"))
+    nclient.start(nclient.define(
+        "<domain type='test'><name>%sguest</name><memory>65536</memory><os><type>hvm</type></os><devices>"
+        "<interface type='network'><source network='%s'/><target dev='vnetu8'/></interface></devices></domain>"
+        % (PREFIX, name), PREFIX + "guest"))
+    stop = req(name=name, state="stopped")
+    checked = N.converge_network(nclient, stop, True)
+    assert checked["interrupted_guests"] == [PREFIX + "guest"]
+    assert checked["warnings"] == ["Guests %sguest would lose their connection: network %s is stopped" % (PREFIX, name)]
+    assert N.read_network(nclient, name).active
+    applied = N.converge_network(nclient, stop, False)
+    assert applied["changes"] == checked["changes"] == [
+        {"action": "stop", "target": "network %s" % name, "before": "running", "after": "stopped"}]
+    assert applied["warnings"] == ["Guests %sguest lost their connection: network %s is stopped" % (PREFIX, name)]
+    assert not N.read_network(nclient, name).active and applied["network"]["state"] == "stopped"

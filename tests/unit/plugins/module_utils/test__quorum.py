@@ -45,7 +45,6 @@ nodeid: 4 unreachable
 """
 
 
-
 def test_parse_quorum():
     q = parse_quorum(QUORUM)
     assert (q["quorate"], q["expected_votes"], q["total_votes"], q["quorum"], q["nodes"], q["node_id"]) == \
