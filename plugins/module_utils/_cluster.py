@@ -8,7 +8,8 @@ keys that role cluster manages (the same trust libvirt's qemu+ssh:// uses). That
 rule true without a shared file system: every change to the nodelist is planned once, from
 one reading of every member, and written to every member in the same task.
 
-read_*() and status only read; plan_member() is pure; apply_member() is the only writer.
+read_cluster() only reads (corosync's runtime view is _quorum's); plan_member() is pure;
+apply_member() is the only writer.
 """
 
 from __future__ import annotations

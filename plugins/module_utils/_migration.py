@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Moving a guest between cluster members.
 
-locate() and read_facts() only read, from every member's libvirt; preflight() and
-plan_migration() are pure; apply_migration() is the only writer. Every check runs before
+read_facts() only reads, from the source's and the target's libvirt (_transport finds the
+members and the guest); preflight() and plan_migration() are pure; apply_migration() (and, for
+a container, _container_move's apply_container()) is the only writer. Every check runs before
 anything is touched, so a refused move leaves the guest where it was, as it was.
 """
 

@@ -27,7 +27,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._netxml import (
     host_xml,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
-from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, plan_run_state, views
+from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, plan_run_state, views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 MODES = ("nat", "route", "open", "isolated", "bridge")
@@ -38,14 +38,6 @@ LIVE_SECTIONS = {"dhcp host": "dhcp-host", "dns host": "dns-host"}
 
 
 # --- the request -----------------------------------------------------------------------------
-class NetworkRequest:
-    def __init__(self, name, spec, state="present", autostart=None):
-        self.name = name
-        self.spec = spec
-        self.state = state
-        self.autostart = autostart
-
-
 def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     p = params
@@ -53,7 +45,7 @@ def request_from_params(params):
     check_name("network", name)
     state = p.get("state") or "present"
     if state == "absent":
-        return NetworkRequest(name, NetworkSpec(), state)
+        return Request(name, NetworkSpec(), state)
     mode = p.get("mode")
     bridge = p.get("bridge")
     if bridge is not None:
@@ -84,7 +76,7 @@ def request_from_params(params):
         raise InvalidSpec("mtu %s is out of range (68 to 65535)" % mtu)
     spec = NetworkSpec(mode=mode, bridge=bridge, forward_dev=p.get("forward_dev"), mtu=mtu,
                        domain=p.get("domain"), addresses=addresses, dns_hosts=dns_hosts)
-    return NetworkRequest(name, spec, state, autostart=p.get("autostart"))
+    return Request(name, spec, state, autostart=p.get("autostart"))
 
 
 def _address(index, a):

@@ -17,7 +17,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._domain import Dom
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
-from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, plan_run_state, views
+from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, plan_run_state, views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
     Prop,
@@ -212,13 +212,10 @@ class SecretSpec:
                 % (self.digest, self.usage_type, usage % quote(self.usage)))
 
 
-class PoolRequest:
+class PoolRequest(Request):
     def __init__(self, name, spec, state="present", autostart=None, build=True, delete_data=False,
                  secret=None):
-        self.name = name
-        self.spec = spec
-        self.state = state
-        self.autostart = autostart
+        super().__init__(name, spec, state, autostart)
         self.build = build
         self.delete_data = delete_data
         self.secret = secret

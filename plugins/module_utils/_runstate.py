@@ -10,6 +10,17 @@ from __future__ import annotations
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import run_views
 
 
+class Request:
+    """What a task asks of a pool or network: its name, the managed spec, its run state and
+    autostart (None: not managed)."""
+
+    def __init__(self, name, spec, state="present", autostart=None):
+        self.name = name
+        self.spec = spec
+        self.state = state
+        self.autostart = autostart
+
+
 class Defined:
     """A pool or network as read: its libvirt handle, its XML, the spec read from that, whether it
     is active, starts at boot and is persistent (defined, not only running)."""
