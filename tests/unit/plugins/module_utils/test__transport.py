@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Transport of a migration (SSH or TLS) and the time bounds of its copies. The TLS probe talks
-to real libvirt: test:///default answers, a TLS URI without a listener does not."""
+"""Transport of a migration (SSH or TLS), where the guest is, and the time bounds of its copies.
+The TLS probe talks to real libvirt: test:///default answers, a TLS URI without a listener does
+not."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._transport import 
     Node,
     copy_disk,
     copy_tree,
+    find_source,
     probe_tls,
     read_members,
     tls_uri,
@@ -181,3 +183,30 @@ def test_a_refusal_over_tls_lists_the_transport_check_first(tmp_path):
     checks = e.value.details["checks"]
     assert (checks[0]["check"], checks[0]["result"]) == ("transport", "passed")
     assert {"check": "memory", "result": "failed"}.items() <= next(c for c in checks if c["check"] == "memory").items()
+
+
+# --- where the guest is ----------------------------------------------------------------------------
+@pytest.mark.parametrize("found, target, expected", [
+    ({"a": "running"}, "b", "a"),
+    ({"a": "stopped"}, "b", "a"),
+    ({"a": "stopped", "b": "running"}, "b", "b"),      # runs on the target: nothing to do
+    ({"a": "stopped", "b": "stopped"}, "b", "b"),      # defined on both, stopped: the target has it
+    ({"a": "paused"}, "b", "a"),
+])
+def test_find_source(found, target, expected):
+    assert find_source(found, target, "web", []) == expected
+
+
+@pytest.mark.parametrize("found, message", [
+    ({}, "not defined on any member"),
+    ({"a": "running", "c": "running"}, "runs on several nodes (a, c)"),
+    ({"a": "stopped", "c": "stopped"}, "defined on several nodes (a, c)"),
+])
+def test_find_source_refuses(found, message):
+    with pytest.raises(MigrationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        find_source(found, "b", "web", [])
+
+
+def test_not_found_names_the_members_not_asked():
+    with pytest.raises(MigrationError, match="not asked .*: c"):
+        find_source({}, "b", "web", ["c"])
