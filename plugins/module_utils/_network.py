@@ -27,7 +27,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._netxml import (
     host_xml,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
-from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, plan_run_state, views
+from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, listed, plan_run_state, views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 MODES = ("nat", "route", "open", "isolated", "bridge")
@@ -392,23 +392,18 @@ def view(req, actual):
 
 
 def list_networks(client, names=None, leases=True):
-    found = []
-    for net in client.networks():
-        if names and net.name() not in names:
-            continue
-        actual = read_network(client, net.name())
-        if actual is None:
-            continue
+    def describe(actual):
         out = actual.describe()
         if actual.active:
-            out["guests"] = sorted(guests_on(client, net.name()))
+            out["guests"] = sorted(guests_on(client, actual.net.name()))
             if leases and actual.spec.addresses:
                 out["leases"] = sorted(
                     ({"mac": l.get("mac"), "ip": "%s/%s" % (l.get("ipaddr"), l.get("prefix")),
                       "hostname": l.get("hostname"), "expires": l.get("expirytime")}
                      for l in client.network_leases(actual.net)), key=lambda l: l["ip"])
-        found.append(out)
-    return sorted(found, key=lambda n: n["name"])
+        return out
+
+    return listed(client, client.networks(), names, read_network, describe)
 
 
 def converge_network(client, req, check_mode):

@@ -17,7 +17,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._domain import Dom
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
-from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, plan_run_state, views
+from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, listed, plan_run_state, views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
     Prop,
@@ -481,14 +481,7 @@ def describe_volume(client, vol):
 
 
 def list_pools(client, names=None, volumes=True):
-    found = []
-    for pool in client.pools():
-        if names and pool.name() not in names:
-            continue
-        actual = read_pool(client, pool.name())
-        if actual is not None:
-            found.append(describe(client, actual, volumes=volumes))
-    return sorted(found, key=lambda p: p["name"])
+    return listed(client, client.pools(), names, read_pool, lambda actual: describe(client, actual, volumes=volumes))
 
 
 def converge_pool(client, req, check_mode):

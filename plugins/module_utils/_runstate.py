@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What storage pools and networks share: libvirt defines them, starts and stops them and
 starts them at boot (autostart), and a new definition reaches an active one only through a
-restart. Pure: nothing here talks to libvirt."""
+restart. Only listed() reads, through the reader it is given; the rest is pure."""
 
 from __future__ import annotations
 
@@ -46,6 +46,19 @@ class Defined:
         out.update(more)
         out.update(self.spec.as_dict())
         return out
+
+
+def listed(client, handles, names, read, describe):
+    """describe(actual) of each object read (read(client, name)) among handles, only those named
+    when names are given, sorted by name; one undefined while we looked is left out."""
+    found = []
+    for handle in handles:
+        if names and handle.name() not in names:
+            continue
+        actual = read(client, handle.name())
+        if actual is not None:
+            found.append(describe(actual))
+    return sorted(found, key=lambda o: o["name"])
 
 
 def plan_run_state(plan, req, actual, subject):
