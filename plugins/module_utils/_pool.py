@@ -144,6 +144,12 @@ def split_host(host):
 
 
 # --- the spec --------------------------------------------------------------------------------
+# A spec field and the PoolXML property it is written to, in the order a new document gets them.
+_XML_FIELDS = (("target", "target"), ("mode", "mode"), ("owner", "owner"), ("group", "group"),
+               ("devices", "devices"), ("hosts", "hosts"), ("dir", "source_dir"), ("name", "source_name"),
+               ("format", "source_format"), ("initiator", "initiator"))
+
+
 class PoolSpec(Spec):
     FIELDS = ("type", "target", "mode", "owner", "group", "devices", "hosts", "dir", "name",
               "format", "initiator", "auth")
@@ -167,23 +173,9 @@ class PoolSpec(Spec):
     def to_xml(self, pool):
         """Write the managed fields into pool (libvirt's own document or a new one)."""
         pool.type = self.type
-        if self.target is not None:
-            pool.target = self.target
-        for field in ("mode", "owner", "group"):
+        for field, prop in _XML_FIELDS:
             if getattr(self, field) is not None:
-                setattr(pool, field, getattr(self, field))
-        if self.devices is not None:
-            pool.devices = self.devices
-        if self.hosts is not None:
-            pool.hosts = self.hosts
-        if self.dir is not None:
-            pool.source_dir = self.dir
-        if self.name is not None:
-            pool.source_name = self.name
-        if self.format is not None:
-            pool.source_format = self.format
-        if self.initiator is not None:
-            pool.initiator = self.initiator
+                setattr(pool, prop, getattr(self, field))
         if self.auth is not None:
             remove(pool.node.find("source/auth"))
             pool.auth_type = self.auth["type"]
