@@ -8,18 +8,18 @@ keys that role cluster manages (the same trust libvirt's qemu+ssh:// uses). That
 rule true without a shared file system: every change to the nodelist is planned once, from
 one reading of every member, and written to every member in the same task.
 
-read_*() and status only read; plan_member() is pure; apply_member() is the only writer.
+read_cluster() only reads (corosync's runtime view is _quorum's); plan_member() is pure;
+apply_member() is the only writer.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 import socket
-import time
 from urllib.parse import urlparse, urlunparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import (
+    CONF,
     CorosyncConf,
     assign_nodeids,
     check_nodes,
@@ -27,18 +27,17 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import (
     validate_cluster_name,
     validate_name,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
-    DebvirtError,
-    InvalidSpec,
-    WaitTimeout,
-)
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, execute
+from ansible_collections.debvirt.cluster.plugins.module_utils._quorum import find_self, quorum_status, wait_for
 
-CONF = "/etc/corosync/corosync.conf"
 AUTHKEY = "/etc/corosync/authkey"
 CIB_DIR = "/var/lib/pacemaker/cib"
 # A removed node's config is kept here, not deleted: it says which cluster the node was in.
 REMOVED_SUFFIX = ".debvirt-removed"
+# What a plan's steps on a member act on; the member is the step's key.
+COROSYNC_ON = "corosync on"
+CONF_ON = "corosync.conf on"
 SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5"]
 
 
@@ -104,118 +103,6 @@ class Shell:
 
     def unit_active(self, host, unit):
         return self.run(host, ["systemctl", "is-active", "--quiet", unit])[0] == 0
-
-
-# --- corosync's runtime view --------------------------------------------------------------
-def parse_quorum(text):
-    """corosync-quorumtool -s -p output as a dict."""
-    out = {"members": []}
-    fields = {"Quorate": "quorate", "Expected votes": "expected_votes", "Total votes": "total_votes",
-              "Quorum": "quorum", "Nodes": "nodes", "Node ID": "node_id", "Ring ID": "ring_id",
-              "Flags": "flags"}
-    in_members = False
-    for line in text.splitlines():
-        if line.startswith("Membership information"):
-            in_members = True
-            continue
-        if in_members:
-            parts = line.split()
-            if len(parts) >= 3 and parts[0].isdigit():
-                # Nodeid Votes [Qdevice] Name [(local)]
-                rest = parts[2:]
-                if rest and rest[0] in ("NR", "NV", "NMW", "A", "V", "MW") or (rest and "," in rest[0]):
-                    rest = rest[1:]
-                name = rest[0] if rest else ""
-                out["members"].append({"nodeid": int(parts[0]), "votes": int(parts[1]), "name": name,
-                                       "local": "(local)" in rest})
-            continue
-        key, sep, value = line.partition(":")
-        if sep and key.strip() in fields:
-            value = value.strip()
-            field = fields[key.strip()]
-            if field == "quorate":
-                out[field] = value == "Yes"
-            elif field in ("ring_id", "flags"):
-                out[field] = value
-            else:
-                try:
-                    out[field] = int(value.split()[0])
-                except (ValueError, IndexError):
-                    out[field] = None
-    out["quorate"] = out.get("quorate", False)
-    return out
-
-
-_NODE_LINE = re.compile(r"^nodeid:?\s+(\d+)(?::)?\s*(\S.*)?$")
-_LINK_LINE = re.compile(r"^LINK:?\s+(\d+)\b.*?\b(connected|disconnected)\b", re.I)
-
-
-def parse_links(text):
-    """corosync-cfgtool -n output: {nodeid: {"reachable": bool, "links": {n: "connected"...}}}."""
-    out = {}
-    current = None
-    for line in text.splitlines():
-        line = line.strip()
-        match = _NODE_LINE.match(line)
-        if match:
-            current = out.setdefault(int(match.group(1)), {"reachable": "unreachable" not in (match.group(2) or ""),
-                                                           "links": {}})
-            continue
-        match = _LINK_LINE.match(line)
-        if match and current is not None:
-            current["links"][int(match.group(1))] = match.group(2).lower()
-    return out
-
-
-def quorum_status(shell, host=None):
-    """The runtime quorum of the cluster as host's corosync sees it; None when corosync does not
-    run there."""
-    rc, out, err = shell.run(host, ["corosync-quorumtool", "-s", "-p"])
-    # 0: quorate, 2: not quorate; both come with the status printed.
-    if rc not in (0, 2) or "Quorum information" not in out:
-        return None
-    return parse_quorum(out)
-
-
-def wait_for(shell, what, predicate, timeout, host=None):
-    deadline = time.monotonic() + timeout
-    status = None
-    while True:
-        status = quorum_status(shell, host)
-        if status is not None and predicate(status):
-            return status
-        if time.monotonic() >= deadline:
-            seen = ("quorate" if status and status["quorate"] else "not quorate") if status else "corosync down"
-            members = ", ".join(m["name"] for m in status["members"]) if status else "none"
-            raise WaitTimeout("Timed out after %ss waiting for %s (now: %s; members: %s)"
-                              % (timeout, what, seen, members))
-        time.sleep(1)
-
-
-# --- this host ----------------------------------------------------------------------------
-def local_addresses(shell):
-    rc, out, _err = shell.run(None, ["ip", "-o", "addr", "show"])
-    found = set()
-    if rc == 0:
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) > 3 and parts[2] in ("inet", "inet6"):
-                found.add(parts[3].split("/")[0])
-    return found
-
-
-def find_self(conf, shell, hostname=None):
-    """This host's node in conf: by address first (names may be aliases), then by name."""
-    addrs = local_addresses(shell)
-    nodes = conf.nodes()
-    for node in nodes:
-        if any(a in addrs for a in node["addresses"]):
-            return node
-    hostname = hostname or socket.gethostname()
-    for node in nodes:
-        if node["name"] in (hostname, hostname.split(".")[0]):
-            return node
-    return None
 
 
 def member_uri(uri, host):
@@ -367,9 +254,9 @@ def _plan_create(plan, req, actual, hostname):
     conf = new_conf(req.cluster_name, [node], token=s.get("token"), token_coefficient=s.get("token_coefficient"),
                     two_node=bool(s.get("two_node")), wait_for_all=s.get("wait_for_all"),
                     qdevice=s.get("qdevice"))
-    plan.add("create", "cluster %s" % req.cluster_name, after=req.name)
-    plan.add("add", "node %s" % req.name, after=node)
-    plan.add("start", "corosync on %s" % req.name)
+    plan.add("create", "cluster", after=req.name, key=req.cluster_name)
+    plan.add("add", "node", after=node, key=req.name)
+    plan.add("start", COROSYNC_ON, key=req.name)
     return plan, conf
 
 
@@ -386,15 +273,15 @@ def _plan_present(plan, req, actual, unreachable):
         # A member whose copy fell behind (an earlier run stopped half way) gets the current one.
         for name, member in sorted(actual.members.items()):
             if member.reachable and not _synced(member, conf):
-                plan.add("write", "corosync.conf on %s" % name, before=member.conf.config_version if member.conf else None,
-                         after=conf.config_version, host=member.host)
+                plan.add("write", CONF_ON, before=member.conf.config_version if member.conf else None,
+                         after=conf.config_version, key=name, host=member.host)
         target = actual.members[req.name]
         if not target.reachable:
             raise ClusterError("Node %s is a member but unreachable over SSH from this host: cannot check "
                                "that corosync runs there" % req.name)
         if not target.running:
-            plan.add("start", "corosync on %s" % req.name, host=target.host)
-        return plan, (conf if plan.has("write") else None)
+            plan.add("start", COROSYNC_ON, key=req.name, host=target.host)
+        return plan, (conf if plan.on(CONF_ON, "write") else None)
 
     if not req.addresses:
         raise InvalidSpec("Adding %s to cluster %s needs addresses" % (req.name, conf.cluster_name))
@@ -421,14 +308,14 @@ def _plan_present(plan, req, actual, unreachable):
     new.set_nodes(nodes)
     version = max([conf.config_version] + [m.conf.config_version for m in actual.members.values() if m.conf]) + 1
     new.set_config_version(version)
-    plan.add("add", "node %s" % req.name, after=nodes[-1])
+    plan.add("add", "node", after=nodes[-1], key=req.name)
     plan.add("update", "config_version", before=conf.config_version, after=version)
     for name, member in sorted(actual.members.items()):
-        plan.add("write", "corosync.conf on %s" % name, host=member.host)
+        plan.add("write", CONF_ON, key=name, host=member.host)
     plan.add("reload", "corosync")
-    plan.add("copy", "authkey to %s" % req.name, host=target.host)
-    plan.add("write", "corosync.conf on %s" % req.name, host=target.host)
-    plan.add("start", "corosync on %s" % req.name, host=target.host)
+    plan.add("copy", "authkey to", key=req.name, host=target.host)
+    plan.add("write", CONF_ON, key=req.name, host=target.host)
+    plan.add("start", COROSYNC_ON, key=req.name, host=target.host)
     return plan, new
 
 
@@ -464,16 +351,15 @@ def _plan_absent(plan, req, actual, unreachable, guests):
     version = max([conf.config_version] + [m.conf.config_version for m in actual.members.values() if m.conf]) + 1
     new.set_config_version(version)
     if target.reachable:
-        plan.add("stop", "pacemaker and corosync on %s" % req.name, host=target.host)
-        plan.add("move", "corosync.conf on %s aside" % req.name, host=target.host,
-                 after=CONF + REMOVED_SUFFIX)
-    plan.add("remove", "node %s" % req.name, before=conf.node(req.name))
+        plan.add("stop", "pacemaker and corosync on", key=req.name, host=target.host)
+        plan.add("move", CONF_ON, key=req.name, field="aside", host=target.host, after=CONF + REMOVED_SUFFIX)
+    plan.add("remove", "node", before=conf.node(req.name), key=req.name)
     plan.add("update", "config_version", before=conf.config_version, after=version)
     for name, member in sorted(actual.members.items()):
         if name != req.name:
-            plan.add("write", "corosync.conf on %s" % name, host=member.host)
+            plan.add("write", CONF_ON, key=name, host=member.host)
     plan.add("reload", "corosync")
-    plan.add("forget", "node %s in pacemaker" % req.name)
+    plan.add("forget", "node", key=req.name, field="in pacemaker")
     return plan, new
 
 
@@ -505,14 +391,14 @@ def apply_member(shell, req, plan, actual, new):
             # Pacemaker keeps a removed node in its CIB as offline; forgetting it is cosmetic,
             # so a failure (pacemaker not running here) is not one of the removal.
             shell.run(None, ["crm_node", "--force", "-R", req.name])
-    if plan.has("create"):
+    if plan.on("cluster", "create"):
         wait_for(shell, "cluster %s to be quorate on %s" % (new.cluster_name, req.name),
                  lambda s: s["quorate"], req.timeout)
-    elif plan.has("start") and actual.me is not None:
+    elif plan.on(COROSYNC_ON, "start") and actual.me is not None:
         nodeid = (new or actual.conf).node(req.name)["nodeid"]
         wait_for(shell, "%s to join the cluster with quorum" % req.name,
                  lambda s: s["quorate"] and nodeid in {m["nodeid"] for m in s["members"]}, req.timeout)
-    elif plan.has("remove"):
+    elif plan.on("node", "remove"):
         nodeid = actual.conf.node(req.name)["nodeid"]
         wait_for(shell, "%s to leave with the rest quorate" % req.name,
                  lambda s: s["quorate"] and nodeid not in {m["nodeid"] for m in s["members"]}, req.timeout)
@@ -548,8 +434,7 @@ def converge_member(shell, req, check_mode, libvirt_client_for=None):
             except DebvirtError:
                 guests = None
     plan, new = plan_member(req, actual, guests)
-    if plan.changed and not check_mode:
-        apply_member(shell, req, plan, actual, new)
+    execute(plan, check_mode, lambda: apply_member(shell, req, plan, actual, new))
     before = nodelist_view(actual.conf)
     after = nodelist_view(new) if new is not None else before
     return {
@@ -558,59 +443,3 @@ def converge_member(shell, req, check_mode, libvirt_client_for=None):
         "cluster": after,
         "diff": diff(before, after),
     }
-
-
-# --- the cluster-wide view ------------------------------------------------------------------------
-def cluster_info(shell, libvirt_client_for=None):
-    """Name, quorum, members with ids, addresses, link status and guests, from this member."""
-    text = shell.read_file(None, CONF)
-    conf = CorosyncConf.parse(text) if text is not None else None
-    if conf is None or conf.is_default():
-        return {"member": False, "cluster_name": None, "config_version": None, "quorum": None,
-                "members": [], "warnings": []}
-    me = find_self(conf, shell)
-    quorum = quorum_status(shell)
-    rc, out, _err = shell.run(None, ["corosync-cfgtool", "-n"])
-    links = parse_links(out) if rc == 0 else {}
-    online = {m["nodeid"]: m for m in (quorum or {}).get("members", [])}
-    warnings = []
-    members = []
-    for node in conf.nodes():
-        local = me is not None and node["name"] == me["name"]
-        seen = online.get(node["nodeid"])
-        entry = {
-            "name": node["name"],
-            "nodeid": node["nodeid"],
-            "addresses": node["addresses"],
-            "local": local,
-            "online": seen is not None,
-            "votes": seen["votes"] if seen else 0,
-        }
-        if local:
-            entry["links"] = {str(i): "local" for i in range(len(node["addresses"]))}
-        else:
-            found = links.get(node["nodeid"], {})
-            entry["links"] = {str(i): found.get("links", {}).get(i, "disconnected")
-                              for i in range(len(node["addresses"]))}
-        entry["guests"] = None
-        if libvirt_client_for is not None and (local or seen is not None):
-            try:
-                entry["guests"] = _guests(libvirt_client_for, None if local else node["addresses"][0])
-            except DebvirtError as e:
-                warnings.append("Guests of %s unknown: %s" % (node["name"], e.msg))
-        members.append(entry)
-    q = None
-    if quorum is not None:
-        q = {k: quorum.get(k) for k in ("quorate", "expected_votes", "total_votes", "quorum", "node_id")}
-        q["nodes"] = quorum.get("nodes")
-    return {"member": me is not None, "cluster_name": conf.cluster_name, "config_version": conf.config_version,
-            "local_node": me["name"] if me else None, "quorum": q, "members": members, "warnings": warnings}
-
-
-def _guests(libvirt_client_for, host):
-    client = libvirt_client_for(host)
-    try:
-        return sorted(({"name": dom.name(), "state": client.domain_state(dom)} for dom in client.domains()),
-                      key=lambda g: g["name"])
-    finally:
-        client.close()

@@ -16,6 +16,7 @@ import re
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 
+CONF = "/etc/corosync/corosync.conf"
 # A link per ring address: knet allows links 0..7.
 MAX_LINKS = 8
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -3,36 +3,45 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Moving a guest between cluster members.
 
-locate() and read_facts() only read, from every member's libvirt; preflight() and
-plan_migration() are pure; apply_migration() is the only writer. Every check runs before
+read_facts() only reads, from the source's and the target's libvirt (_transport finds the
+members and the guest); preflight() and plan_migration() are pure; apply_migration() (and, for
+a container, _container_move's apply_container()) is the only writer. Every check runs before
 anything is touched, so a refused move leaves the guest where it was, as it was.
 """
 
 from __future__ import annotations
 
-import shlex
 import threading
 import time
-from urllib.parse import urlparse, urlunparse
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import SSH_OPTIONS, cluster_info, member_uri
+from ansible_collections.debvirt.cluster.plugins.module_utils._container_move import apply_container, plan_container
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import mib
-from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec, WaitTimeout
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, execute
+from ansible_collections.debvirt.cluster.plugins.module_utils._transport import (
+    Members,
+    MigrationError,
+    Node,
+    copy_disk,
+    find_source,
+    locate,
+    probe_tls,
+    read_members,
+    where_now,
+)
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, tostring
+
+# What _placement, the modules and the tests take from here, besides what is defined here.
+__all__ = ["Members", "MigrationError", "MigrationRequest", "Node", "apply_container", "apply_migration",
+           "converge_migration", "find_source", "locate", "plan_migration", "read_facts", "read_members",
+           "request_from_params", "resolve_mode"]
 
 MODES = ("auto", "live", "offline")
 COPY_STORAGE = ("auto", "never", "all")
 TRANSPORTS = ("ssh", "tls")
-# Exit status of coreutils' timeout(1) when the time ran out (and when it had to kill).
-TIMED_OUT = (124, 137)
 # Pool types whose volumes every member reaches under the same name: the disk stays put.
 # A dir pool on a shared mount is not among them: libvirt itself does not treat it as shared.
 SHARED_POOL_TYPES = ("iscsi", "iscsi-direct", "netfs", "rbd", "gluster")
-
-
-class MigrationError(DebvirtError):
-    """A move cannot be made, or failed; the message says where the guest is now."""
 
 
 class MigrationRequest:
@@ -73,92 +82,6 @@ def request_from_params(p):
     return MigrationRequest(p["name"], p["target"], p["mode"], p["copy_storage"], p["timeout"],
                             p.get("max_downtime"), p.get("bandwidth"), p.get("min_free_memory") or 0,
                             p.get("keep_source_storage", False), members, p.get("migrate_address"), transport)
-
-
-# --- the members ----------------------------------------------------------------------------
-class Node:
-    def __init__(self, name, uri, address, online=None, host=None):
-        self.name = name
-        self.uri = uri
-        self.address = address
-        self.online = online  # None: not known (members given explicitly)
-        self.host = host      # where its commands run over SSH; None: this host
-
-
-class Members:
-    def __init__(self, nodes, quorate, source):
-        self.nodes = nodes          # name -> Node
-        self.quorate = quorate      # None when not known
-        self.source = source        # "corosync" or "given"
-
-
-def tls_uri(uri, host):
-    """The libvirt URI of another member over TLS: the same driver and path, the CA's trust."""
-    parsed = urlparse(uri)
-    return urlunparse((parsed.scheme.split("+")[0] + "+tls", host, parsed.path or "/system", "", "", ""))
-
-
-def read_members(shell, uri, req):
-    """The nodes to ask: the local corosync nodelist, or the members the request names."""
-    tls = req.transport == "tls"
-    if req.members is not None:
-        nodes = {}
-        for name, member in req.members.items():
-            host = urlparse(member).hostname
-            nodes[name] = Node(name, tls_uri(member, host) if tls and host else member, host, host=host)
-        return Members(nodes, None, "given")
-    info = cluster_info(shell, None)
-    if not info["member"]:
-        raise MigrationError("This host is not a member of a cluster (no nodelist naming it in "
-                             "/etc/corosync/corosync.conf): run the migration on a member, or name "
-                             "the members explicitly")
-    nodes = {}
-    for m in info["members"]:
-        address = m["addresses"][0]
-        remote = (tls_uri if tls else member_uri)(uri, address)
-        nodes[m["name"]] = Node(m["name"], uri if m["local"] else remote, address,
-                                m["online"], None if m["local"] else address)
-    quorate = bool((info["quorum"] or {}).get("quorate"))
-    return Members(nodes, quorate, "corosync")
-
-
-def locate(members, client_for, name):
-    """({node: state} where the guest is defined, [nodes that could not be asked], {node: client})."""
-    found, unknown, clients = {}, [], {}
-    for node in members.nodes.values():
-        if node.online is False:
-            unknown.append(node.name)
-            continue
-        client = client_for(node.uri)
-        try:
-            dom = client.domain(name)
-        except DebvirtError:
-            client.close()
-            unknown.append(node.name)
-            continue
-        clients[node.name] = client
-        if dom is not None:
-            found[node.name] = client.domain_state(dom)
-    return found, sorted(unknown), clients
-
-
-def find_source(found, target, name, unknown):
-    """The node the guest is on: where it runs, else the one node that defines it."""
-    running = sorted(n for n, s in found.items() if s in ("running", "paused"))
-    if len(running) > 1:
-        raise MigrationError("Guest %s runs on several nodes (%s): resolve that before moving it"
-                             % (name, ", ".join(running)))
-    if running:
-        return running[0]
-    if not found:
-        hint = "; not asked (offline or unreachable): %s" % ", ".join(unknown) if unknown else ""
-        raise MigrationError("Guest %s is not defined on any member%s" % (name, hint))
-    if len(found) > 1:
-        if target in found:
-            return target
-        raise MigrationError("Guest %s is stopped and defined on several nodes (%s): cannot tell which "
-                             "one to move" % (name, ", ".join(sorted(found))))
-    return next(iter(found))
 
 
 # --- what the checks look at ------------------------------------------------------------------
@@ -478,36 +401,23 @@ def plan_migration(req, f):
                                                  f.state, f.source), checks=checks)
     mode = resolve_mode(req, f.state, f.container)
     if f.container:
-        return _plan_container(req, f, plan, mode), checks
+        return plan_container(req, f, plan, mode), checks
     for d in f.disks:
         if d.shared:
             continue
         if not (d.on_target and d.on_target["exists"]):
-            plan.add("create", "volume %s in pool %s on %s" % (d.volume, d.pool, req.target), disk=d)
+            plan.add("create", "volume", key="%s in pool %s on %s" % (d.volume, d.pool, req.target), disk=d)
         if mode == "offline":
-            plan.add("copy", "disk %s to %s" % (d.target, req.target), disk=d)
-    plan.add("migrate" if mode == "live" else "define", "guest %s" % req.name,
-             before=f.source, after=req.target, mode=mode)
+            plan.add("copy", "disk", key="%s to %s" % (d.target, req.target), disk=d)
+    plan.add("migrate" if mode == "live" else "define", "guest", before=f.source, after=req.target,
+             key=req.name, mode=mode)
     if mode == "offline":
-        plan.add("undefine", "guest %s on %s" % (req.name, f.source))
+        plan.add("undefine", "guest", key="%s on %s" % (req.name, f.source))
     if not req.keep_source_storage:
         for d in f.disks:
             if not d.shared:
-                plan.add("delete", "volume %s in pool %s on %s" % (d.volume, d.pool, f.source), disk=d)
+                plan.add("delete", "volume", key="%s in pool %s on %s" % (d.volume, d.pool, f.source), disk=d)
     return plan, checks
-
-
-def _plan_container(req, f, plan, mode):
-    if mode == "restart":
-        plan.add("stop", "container %s on %s" % (req.name, f.source))
-    plan.add("copy", "root directory %s to %s" % (f.rootfs, req.target))
-    plan.add("define", "container %s" % req.name, before=f.source, after=req.target, mode=mode)
-    if mode == "restart":
-        plan.add("start", "container %s on %s" % (req.name, req.target))
-    plan.add("undefine", "container %s on %s" % (req.name, f.source))
-    if not req.keep_source_storage:
-        plan.add("delete", "root directory %s on %s" % (f.rootfs, f.source))
-    return plan
 
 
 # --- applying ---------------------------------------------------------------------------------------
@@ -527,7 +437,7 @@ def apply_migration(req, plan, f, clients):
             elif change.action == "copy":
                 # The timeout bounds the copies together, as it bounds a live move as a whole.
                 deadline = deadline or time.monotonic() + req.timeout
-                _copy_disk(req, src, tgt, d, deadline)
+                copy_disk(req, src, tgt, d, deadline)
             elif change.action == "migrate":
                 if req.copy_storage == "all":
                     copy_disks = [x.target for x in f.disks if not x.shared]
@@ -540,24 +450,14 @@ def apply_migration(req, plan, f, clients):
                 src.undefine(src.domain(req.name), nvram=False)
     except DebvirtError as e:
         _roll_back(req, tgt, created, plan)
-        where = _where_now(src, req.name, f.source)
+        where = where_now(src, req.name, f.source)
         raise MigrationError("%s. %s" % (e.msg, where), checks=[])
-    for change in plan.of("delete"):
+    for change in plan.on("volume", "delete"):
         vol = src.volume_by_path(change.extra["disk"].path)
         if vol is not None:
             src.delete_volume(vol)
     stats["duration_s"] = round(time.monotonic() - started, 3)
     return stats
-
-
-def _copy_disk(req, src, tgt, d, deadline):
-    vol = tgt.volume(tgt.pool(d.pool), d.volume)
-    try:
-        # Length 0: the whole file as it is (for qcow2 the image file, not its capacity).
-        src.copy_volume_to(src.volume_by_path(d.path), tgt, vol, 0, deadline)
-    except WaitTimeout:
-        raise MigrationError("Copying disk %s of guest %s to %s did not finish within timeout %ss and was "
-                             "aborted" % (d.target, req.name, req.target, req.timeout)) from None
 
 
 def _create_volume(tgt, d):
@@ -572,24 +472,13 @@ def _roll_back(req, tgt, created, plan):
             tgt.delete_volume(vol)
         except DebvirtError:
             pass
-    if plan.has("define"):
+    if plan.on("guest", "define"):
         dom = tgt.domain(req.name)
         if dom is not None and tgt.domain_state(dom) == "stopped":
             try:
                 tgt.undefine(dom, nvram=False)
             except DebvirtError:
                 pass
-
-
-def _where_now(src, name, source):
-    try:
-        dom = src.domain(name)
-        state = src.domain_state(dom) if dom is not None else None
-    except DebvirtError:
-        state = None
-    if state is None:
-        return "Where guest %s is now could not be read from %s" % (name, source)
-    return "Guest %s is still %s on %s" % (name, state, source)
 
 
 def _migrate_live(req, f, src, tgt, address, copy_disks):
@@ -634,106 +523,7 @@ def _migrate_live(req, f, src, tgt, address, copy_disks):
     return stats
 
 
-def apply_container(req, plan, f, clients, shell):
-    """Stop, copy the root directory, define and start on the target: downtime as measured here."""
-    src, tgt = clients[f.source], clients[req.target]
-    src_host = f.members.nodes[f.source].host
-    tgt_host = f.members.nodes[req.target].host
-    started = time.monotonic()
-    down = None
-    stats = {}
-    dom = src.domain(req.name)
-    copied = defined = False
-    try:
-        for change in plan.changes:
-            if change.action == "stop":
-                down = time.monotonic()
-                src.stop_container(dom, req.timeout)
-            elif change.action == "copy":
-                copied = True
-                _copy_tree(shell, src_host, tgt_host, f.rootfs, req.timeout)
-            elif change.action == "define":
-                new = tgt.define_container(f.inactive_xml, req.name)
-                defined = True
-                if f.autostart:
-                    tgt.set_autostart(new, True)
-            elif change.action == "start":
-                tgt.start(new)
-                stats["downtime_ms"] = int((time.monotonic() - down) * 1000)
-            elif change.action == "undefine":
-                src.undefine_container(dom)
-    except DebvirtError as e:
-        _roll_back_container(req, f, src, tgt, shell, tgt_host, copied, defined, down is not None)
-        raise MigrationError("%s. %s" % (e.msg, _where_now(src, req.name, f.source)), checks=[])
-    if plan.has("delete"):
-        shell.check(src_host, ["rm", "-rf", "--one-file-system", "--", f.rootfs],
-                    "delete the old root directory %s" % f.rootfs)
-    stats["time_elapsed_ms"] = int((time.monotonic() - started) * 1000)
-    stats["duration_s"] = round(time.monotonic() - started, 3)
-    return stats
-
-
-def _copy_tree(shell, src_host, tgt_host, path, timeout):
-    # Straight from node to node when both are other members would need trust between them for
-    # this host's key too; the stream passes through this host, which has both.
-    def at(host, argv):
-        command = shlex.join(argv)
-        return command if host is None else shlex.join(["ssh"] + SSH_OPTIONS + ["root@%s" % host, command])
-    tar = ["--numeric-owner", "--xattrs", "--acls"]
-    read = at(src_host, ["tar", "-C", path, "-cpf", "-"] + tar + ["."])
-    write = at(tgt_host, ["sh", "-c", 'mkdir -p "$1" && exec tar -C "$1" -xpf - ' + " ".join(tar), "sh", path])
-    # timeout(1) signals its whole process group, so both ssh ends go too.
-    rc, out, err = shell.run(None, ["timeout", "--kill-after=10", str(timeout), "bash", "-c",
-                                    "set -o pipefail; %s | %s" % (read, write)])
-    if rc in TIMED_OUT:
-        raise MigrationError("Copying root directory %s to the target did not finish within timeout %ss "
-                             "and was aborted" % (path, timeout))
-    if rc != 0:
-        raise MigrationError("Failed to copy %s to the target: %s" % (path, (err or out).strip() or "exit %d" % rc))
-
-
-def _roll_back_container(req, f, src, tgt, shell, tgt_host, copied, defined, stopped):
-    if defined:
-        dom = tgt.domain(req.name)
-        if dom is not None:
-            for step in (lambda: tgt.destroy(dom), lambda: tgt.undefine_container(dom)):
-                try:
-                    step()
-                except DebvirtError:
-                    pass
-    if copied:
-        shell.run(tgt_host, ["rm", "-rf", "--one-file-system", "--", f.rootfs])
-    if stopped:
-        dom = src.domain(req.name)
-        if dom is not None and src.domain_state(dom) == "stopped":
-            try:
-                src.start(dom)
-            except DebvirtError:
-                pass
-
-
 # --- the whole move ------------------------------------------------------------------------------
-def probe_tls(client_for, uri, node):
-    """The transport check: the target's libvirt answers over TLS, asked before anything else."""
-    if not node.address:
-        raise MigrationError("Transport tls needs the target's host name or address: %s has none (give its "
-                             "URI in members with the host); nothing was changed" % node.name)
-    probe = tls_uri(uri, node.address)
-    client = client_for(probe)
-    try:
-        client.hostname()
-    except DebvirtError as e:
-        detail = "%s does not answer at %s: %s" % (node.name, probe, e.msg)
-        raise MigrationError(
-            "Cannot move over TLS: %s. Transport tls needs the cluster set up with cluster_tls: true (role "
-            "debvirt.cluster.cluster gives every member certificates of the cluster's CA and starts libvirtd's "
-            "TLS listener); transport ssh needs neither. Nothing was changed" % detail,
-            checks=[{"check": "transport", "result": "failed", "detail": detail}]) from None
-    finally:
-        client.close()
-    return {"check": "transport", "result": "passed", "detail": "tls: %s answers at %s" % (node.name, probe)}
-
-
 def converge_migration(shell, uri, client_for, req, check_mode):
     members = read_members(shell, uri, req)
     if req.target not in members.nodes:
@@ -763,10 +553,14 @@ def converge_migration(shell, uri, client_for, req, check_mode):
         result.update(changed=plan.changed, mode=resolve_mode(req, facts.state, facts.container), checks=checks,
                       changes=plan.as_list(), copied_disks=[d.target for d in facts.disks if not d.shared],
                       diff=diff({"node": source}, {"node": req.target}), stats={})
-        if not check_mode:
-            apply = apply_container if facts.container else apply_migration
-            args = (shell,) if facts.container else ()
-            result["stats"] = apply(req, plan, facts, clients, *args)
+
+        def apply():
+            if facts.container:
+                result["stats"] = apply_container(req, plan, facts, clients, shell)
+            else:
+                result["stats"] = apply_migration(req, plan, facts, clients)
+
+        execute(plan, check_mode, apply)
         return result
     finally:
         for client in clients.values():

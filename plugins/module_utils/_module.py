@@ -54,3 +54,18 @@ class LibvirtModule(AnsibleModule):
         for warning in result.pop("warnings", []):
             self.warn(warning)
         self.exit_json(**result)
+
+
+# These match doc_fragments/info.py NAMES and TAGS.
+INFO_NAMES = dict(
+    name=dict(type="list", elements="str"),
+)
+INFO_TAGS = dict(
+    tags=dict(type="list", elements="str"),
+)
+
+
+def run_info(argument_spec, read):
+    """Run an info module: it supports check mode, changes nothing, and returns read(module)."""
+    module = LibvirtModule(argument_spec, supports_check_mode=True)
+    module.run(lambda: dict(read(module), changed=False))

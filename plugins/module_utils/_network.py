@@ -15,214 +15,29 @@ import os
 import re
 import subprocess
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
+from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_ifname, check_name, is_mac
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, run_views
-from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
-    INT,
-    Prop,
-    XMLObject,
-    append,
-    ensure,
-    parse,
-    remove,
-    quote,
+from ansible_collections.debvirt.cluster.plugins.module_utils._netxml import (
+    NetworkSpec,
+    NetworkXML,
+    host_id,
+    host_key,
+    host_xml,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
+from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, listed, plan_run_state, views
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 MODES = ("nat", "route", "open", "isolated", "bridge")
 DUID = re.compile(r"[0-9a-f]{1,2}(:[0-9a-f]{1,2}){3,}")
+NETWORK = "network"
 # What a running network takes without a restart.
 LIVE_SECTIONS = {"dhcp host": "dhcp-host", "dns host": "dns-host"}
 
 
-# --- the XML model ---------------------------------------------------------------------------
-class IpXML(XMLObject):
-    TAG = "ip"
-    address = Prop("@address")
-    prefix = Prop("@prefix", INT)
-    netmask = Prop("@netmask")
-    family = Prop("@family")
-
-    @property
-    def cidr(self):
-        prefix = self.prefix
-        if prefix is None and self.netmask:
-            prefix = ipaddress.ip_network("0.0.0.0/%s" % self.netmask).prefixlen
-        if prefix is None:
-            prefix = 64 if ":" in self.address else 24
-        return "%s/%d" % (ipaddress.ip_address(self.address), prefix)
-
-    @property
-    def ranges(self):
-        return [{"start": n.get("start"), "end": n.get("end")} for n in self.node.findall("dhcp/range")]
-
-    @property
-    def hosts(self):
-        return sorted((_host_dict(n) for n in self.node.findall("dhcp/host")), key=_host_key)
-
-
-HOST_ATTRS = ("mac", "id", "name", "ip")
-
-
-def _host_dict(node):
-    out = {k: node.get(k) for k in HOST_ATTRS}
-    for k in ("mac", "id"):
-        out[k] = (out[k] or "").lower() or None
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def host_id(host):
-    """What names a static DHCP host: its MAC for IPv4; for DHCPv6, which knows no MAC, its DUID or name."""
-    return host.get("mac") or host.get("id") or host["name"]
-
-
-def _host_key(host):
-    return (host_id(host), host.get("ip") or "")
-
-
-class NetworkXML(XMLObject):
-    TAG = "network"
-    name = Prop("name")
-    uuid = Prop("uuid")
-    forward_mode = Prop("forward/@mode")
-    forward_dev = Prop("forward/@dev")
-    bridge = Prop("bridge/@name")
-    mtu = Prop("mtu/@size", INT)
-    domain = Prop("domain/@name")
-
-    @property
-    def mode(self):
-        if self.node.find("forward") is None:
-            return "isolated"
-        return self.forward_mode or "nat"
-
-    @property
-    def ips(self):
-        return self.children("ip", IpXML)
-
-    @property
-    def dns_hosts(self):
-        out = []
-        for node in self.node.findall("dns/host"):
-            out.append({"ip": node.get("ip"), "hostnames": sorted(h.text for h in node.findall("hostname"))})
-        return sorted(out, key=lambda h: h["ip"])
-
-
-# --- the spec --------------------------------------------------------------------------------
-class NetworkSpec(Spec):
-    FIELDS = ("mode", "bridge", "forward_dev", "mtu", "domain", "addresses", "dns_hosts")
-
-    @classmethod
-    def from_xml(cls, net):
-        addresses = []
-        for ip in net.ips:
-            entry = {"address": ip.cidr}
-            if ip.ranges:
-                entry["dhcp_ranges"] = ip.ranges
-            if ip.hosts:
-                entry["dhcp_hosts"] = ip.hosts
-            addresses.append(entry)
-        return cls(mode=net.mode, bridge=net.bridge, forward_dev=net.forward_dev, mtu=net.mtu,
-                   domain=net.domain, addresses=addresses, dns_hosts=net.dns_hosts)
-
-    def to_xml(self, net):
-        """Write the managed fields into net (libvirt's own document, or a new one)."""
-        if self.mode is not None and self.mode != net.mode:
-            # A new mode starts from a bare <forward>: the old mode's <nat> or <pf> would not fit.
-            old = net.node.find("forward")
-            at = list(net.node).index(old) if old is not None else \
-                len(net.node.findall("name")) + len(net.node.findall("uuid"))
-            remove(old)
-            if self.mode != "isolated":
-                net.node.insert(at, _new("forward"))
-                net.forward_mode = self.mode
-        if self.forward_dev is not None:
-            net.forward_dev = self.forward_dev or None
-        if self.bridge is not None:
-            net.bridge = self.bridge
-        if self.mtu is not None:
-            net.mtu = self.mtu or None
-        if self.domain is not None:
-            net.domain = self.domain or None
-        if self.dns_hosts is not None:
-            dns = ensure(net.node, "dns")
-            for node in dns.findall("host"):
-                dns.remove(node)
-            for host in self.dns_hosts:
-                node = append(dns, "host")
-                node.set("ip", host["ip"])
-                for name in host["hostnames"]:
-                    append(node, "hostname").text = name
-            if len(dns) == 0 and not dns.attrib:
-                remove(dns)
-        if self.addresses is not None:
-            _write_addresses(net, self.addresses)
-        return net
-
-
-def _new(tag):
-    return parse("<%s/>" % tag)
-
-
-def _write_addresses(net, addresses):
-    existing = {ip.cidr.split("/")[0]: ip for ip in net.ips}
-    wanted = {a["address"].split("/")[0] for a in addresses}
-    for addr, ip in existing.items():
-        if addr not in wanted:
-            remove(ip.node)
-    for entry in addresses:
-        addr, prefix = entry["address"].split("/")
-        ip = existing.get(addr)
-        if ip is None:
-            ip = IpXML()
-            net.node.append(ip.node)
-            ip.address = addr
-            if ":" in addr:
-                ip.family = "ipv6"
-        ip.netmask = None
-        ip.prefix = int(prefix)
-        ranges, hosts = entry.get("dhcp_ranges"), entry.get("dhcp_hosts")
-        if ranges is None and hosts is None:
-            continue
-        dhcp = ensure(ip.node, "dhcp")
-        if ranges is not None:
-            for node in dhcp.findall("range"):
-                dhcp.remove(node)
-            for i, r in enumerate(ranges):
-                node = _new("range")
-                node.set("start", r["start"])
-                node.set("end", r["end"])
-                dhcp.insert(i, node)
-        if hosts is not None:
-            for node in dhcp.findall("host"):
-                dhcp.remove(node)
-            for host in hosts:
-                node = append(dhcp, "host")
-                for key in HOST_ATTRS:
-                    if host.get(key):
-                        node.set(key, host[key])
-        if len(dhcp) == 0:
-            remove(dhcp)
-
-
-def host_xml(section, entry):
-    if section == "dhcp-host":
-        return "<host %s/>" % " ".join("%s='%s'" % (k, quote(entry[k])) for k in HOST_ATTRS if entry.get(k))
-    names = "".join("<hostname>%s</hostname>" % quote(n) for n in entry["hostnames"])
-    return "<host ip='%s'>%s</host>" % (quote(entry["ip"]), names)
-
-
 # --- the request -----------------------------------------------------------------------------
-class NetworkRequest:
-    def __init__(self, name, spec, state="present", autostart=None):
-        self.name = name
-        self.spec = spec
-        self.state = state
-        self.autostart = autostart
-
-
 def request_from_params(params):
     """Validate what needs no host and build the request; raises InvalidSpec."""
     p = params
@@ -230,7 +45,7 @@ def request_from_params(params):
     check_name("network", name)
     state = p.get("state") or "present"
     if state == "absent":
-        return NetworkRequest(name, NetworkSpec(), state)
+        return Request(name, NetworkSpec(), state)
     mode = p.get("mode")
     bridge = p.get("bridge")
     if bridge is not None:
@@ -261,7 +76,7 @@ def request_from_params(params):
         raise InvalidSpec("mtu %s is out of range (68 to 65535)" % mtu)
     spec = NetworkSpec(mode=mode, bridge=bridge, forward_dev=p.get("forward_dev"), mtu=mtu,
                        domain=p.get("domain"), addresses=addresses, dns_hosts=dns_hosts)
-    return NetworkRequest(name, spec, state, autostart=p.get("autostart"))
+    return Request(name, spec, state, autostart=p.get("autostart"))
 
 
 def _address(index, a):
@@ -288,7 +103,7 @@ def _address(index, a):
         if len(ids) != len(set(ids)):
             raise InvalidSpec("%s: dhcp_hosts name the same %s more than once"
                               % (where, "MAC" if net.version == 4 else "DUID or name"))
-        out["dhcp_hosts"] = sorted(hosts, key=_host_key)
+        out["dhcp_hosts"] = sorted(hosts, key=host_key)
     return out
 
 
@@ -340,18 +155,12 @@ def _dns_host(index, h):
 
 
 # --- reading ---------------------------------------------------------------------------------
-class ActualNetwork:
-    def __init__(self, net, xml, active, autostart, persistent):
-        self.net = net
-        self.xml = xml
-        self.spec = NetworkSpec.from_xml(xml)
-        self.active = active
-        self.autostart = autostart
-        self.persistent = persistent
+class ActualNetwork(Defined):
+    SPEC = NetworkSpec
 
-    @property
-    def state(self):
-        return "running" if self.active else "stopped"
+    def __init__(self, net, xml, active, autostart, persistent):
+        super().__init__(net, xml, active, autostart, persistent)
+        self.net = net
 
 
 def read_network(client, name):
@@ -467,18 +276,18 @@ def _desired_view(desired):
 
 def plan_network(req, actual):
     plan = Plan()
-    label = "network %s" % req.name
+    name = req.name
     if req.state == "absent":
         if actual is not None:
             if actual.active:
-                plan.add("stop", label, "running", "stopped")
+                plan.add("stop", NETWORK, "running", "stopped", key=name)
             if actual.persistent:
-                plan.add("undefine", label)
+                plan.add("undefine", NETWORK, key=name)
         return plan
     desired = req.spec
     running = actual is not None and actual.active
     if actual is None:
-        plan.add("define", label, after=_desired_view(desired))
+        plan.add("define", NETWORK, after=_desired_view(desired), key=name)
     else:
         before, after = managed_view(actual.spec, desired), _desired_view(desired)
         live = []
@@ -492,19 +301,12 @@ def plan_network(req, actual):
             live += [change + (-1,) for change in _diff_entries(
                 "dns host", before["dns_hosts"] or [], after["dns_hosts"], lambda h: h["ip"])]
         cold = any(c.cold for c in plan.changes) or not running
-        for action, target, entry, parent in live:
-            plan.add(action, target, entry if action == "remove" else None, entry if action == "add" else None,
-                     cold=cold and running, live=not cold, entry=entry, parent=parent)
+        for action, kind, key, entry, parent in live:
+            plan.add(action, kind, entry if action == "remove" else None, entry if action == "add" else None,
+                     cold=cold and running, key=key, live=not cold, entry=entry, parent=parent)
         if not actual.persistent and not plan.changed:
-            plan.add("define", label, after=after)
-    if req.state == "present" and not running:
-        plan.add("start", label, "stopped", "running")
-    elif req.state == "stopped" and running:
-        plan.add("stop", label, "running", "stopped")
-    elif running and any(c.cold for c in plan.changes):
-        plan.add("restart", label, "running", "running")
-    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
-        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
+            plan.add("define", NETWORK, after=after, key=name)
+    plan_run_state(plan, req, actual, NETWORK)
     return plan
 
 
@@ -517,17 +319,17 @@ def _plan_addresses(plan, have, want, running):
     want_by = {a["address"].split("/")[0]: a for a in want}
     for addr, entry in have_by.items():
         if addr not in want_by:
-            plan.add("remove", "address %s" % entry["address"], entry, None, cold=running)
+            plan.add("remove", "address", entry, None, cold=running, key=entry["address"])
     for addr, entry in want_by.items():
         old = have_by.get(addr)
         if old is None:
-            plan.add("add", "address %s" % entry["address"], None, entry, cold=running)
+            plan.add("add", "address", None, entry, cold=running, key=entry["address"])
             continue
         if old["address"] != entry["address"]:
-            plan.add("update", "address %s prefix" % addr, old["address"], entry["address"], cold=running)
+            plan.add("update", "address", old["address"], entry["address"], cold=running, key=addr, field="prefix")
         if entry.get("dhcp_ranges") is not None and entry["dhcp_ranges"] != old.get("dhcp_ranges", []):
-            plan.add("update", "address %s dhcp_ranges" % addr, old.get("dhcp_ranges", []),
-                     entry["dhcp_ranges"], cold=running)
+            plan.add("update", "address", old.get("dhcp_ranges", []), entry["dhcp_ranges"], cold=running,
+                     key=addr, field="dhcp_ranges")
         if entry.get("dhcp_hosts") is not None:
             changes = _diff_entries("dhcp host", old.get("dhcp_hosts", []), entry["dhcp_hosts"], host_id)
             live += [change + (position[addr],) for change in changes]
@@ -535,16 +337,17 @@ def _plan_addresses(plan, have, want, running):
 
 
 def _diff_entries(kind, have, want, key):
-    """remove/add pairs for entries that differ; an entry that changes is removed and added."""
+    """(action, kind, key, entry) to remove or add each entry that differs; an entry that changes
+    is removed and added."""
     have_by = {key(e): e for e in have}
     want_by = {key(e): e for e in want}
     out = []
     for k, entry in sorted(have_by.items()):
         if want_by.get(k) != entry:
-            out.append(("remove", "%s %s" % (kind, k), entry))
+            out.append(("remove", kind, k, entry))
     for k, entry in sorted(want_by.items()):
         if have_by.get(k) != entry:
-            out.append(("add", "%s %s" % (kind, k), entry))
+            out.append(("add", kind, k, entry))
     return out
 
 
@@ -553,70 +356,54 @@ def apply_network(client, req, plan, actual):
     """The only function here that writes."""
     net = actual.net if actual is not None else None
     if req.state == "absent":
-        if plan.has("stop"):
+        if plan.on(NETWORK, "stop"):
             client.stop_network(net)
-        if plan.has("undefine"):
+        if plan.on(NETWORK, "undefine"):
             client.undefine_network(net)
         return
     live = [c for c in plan.changes if c.extra.get("live")]
     definition = [c for c in plan.changes if c.action in ("define", "update", "add", "remove")
-                  and c.target != "autostart" and not c.extra.get("live")]
+                  and c.subject != "autostart" and not c.extra.get("live")]
     if definition:
         base = actual.xml if actual is not None else NetworkXML()
         base.name = req.name
         net = client.define_network(req.spec.to_xml(base).to_string(), req.name)
     for change in live:
-        section = LIVE_SECTIONS[change.target.rsplit(" ", 1)[0]]
+        section = LIVE_SECTIONS[change.subject]
         command = "add" if change.action == "add" else "delete"
         client.update_network(net, command, section, host_xml(section, change.extra["entry"]), live=True,
                               parent_index=change.extra["parent"])
-    if plan.has("stop", "restart"):
+    if plan.on(NETWORK, "stop", "restart"):
         client.stop_network(net)
-    if plan.has("start", "restart"):
+    if plan.on(NETWORK, "start", "restart"):
         client.start_network(net)
-    for change in plan.changes:
-        if change.target == "autostart":
-            client.set_network_autostart(net, change.after)
+    for change in plan.on("autostart"):
+        client.set_network_autostart(net, change.after)
 
 
 # --- results ---------------------------------------------------------------------------------
 def view(req, actual):
-    before = {}
-    if actual is not None:
-        before = managed_view(actual.spec, req.spec) if req.state != "absent" else actual.spec.as_dict()
     after = _desired_view(req.spec)
     if actual is not None and "addresses" in after:
         # Unmanaged DHCP parts of an address keep what libvirt has, in the diff as in the network.
-        have = {a["address"]: a for a in before.get("addresses", [])}
+        have = {a["address"]: a for a in managed_view(actual.spec, req.spec).get("addresses", [])}
         after["addresses"] = [dict(have.get(a["address"], {}), **a) for a in after["addresses"]]
-    return run_views(req, actual, before, after)
-
-
-def describe(client, actual):
-    out = {"name": actual.net.name(), "uuid": actual.xml.uuid, "state": actual.state,
-           "autostart": actual.autostart, "persistent": actual.persistent}
-    out.update(actual.spec.as_dict())
-    return out
+    return views(req, actual, managed_view, after)
 
 
 def list_networks(client, names=None, leases=True):
-    found = []
-    for net in client.networks():
-        if names and net.name() not in names:
-            continue
-        actual = read_network(client, net.name())
-        if actual is None:
-            continue
-        out = describe(client, actual)
+    def describe(actual):
+        out = actual.describe()
         if actual.active:
-            out["guests"] = sorted(guests_on(client, net.name()))
+            out["guests"] = sorted(guests_on(client, actual.net.name()))
             if leases and actual.spec.addresses:
                 out["leases"] = sorted(
                     ({"mac": l.get("mac"), "ip": "%s/%s" % (l.get("ipaddr"), l.get("prefix")),
                       "hostname": l.get("hostname"), "expires": l.get("expirytime")}
                      for l in client.network_leases(actual.net)), key=lambda l: l["ip"])
-        found.append(out)
-    return sorted(found, key=lambda n: n["name"])
+        return out
+
+    return listed(client, client.networks(), names, read_network, describe)
 
 
 def converge_network(client, req, check_mode):
@@ -624,37 +411,46 @@ def converge_network(client, req, check_mode):
     inspect_network(client, req, actual)
     plan = plan_network(req, actual)
     on_it = {}
-    if actual is not None and actual.active and plan.has("restart", "stop"):
+    if actual is not None and actual.active and plan.on(NETWORK, "restart", "stop"):
         on_it = guests_on(client, req.name)
     interrupted = sorted(on_it)
-    warnings = []
-    if plan.changed and not check_mode:
+
+    def apply():
         apply_network(client, req, plan, actual)
-    if interrupted and plan.has("restart"):
-        warnings.append(_replug(client, req, on_it, check_mode))
-    elif interrupted:
-        warnings.append("Guests %s %s their connection: network %s is stopped"
-                        % (", ".join(interrupted), "would lose" if check_mode else "lost", req.name))
-    before, after = view(req, actual)
-    if check_mode or req.state == "absent":
-        network = dict(after, name=req.name) if after else {}
-    else:
-        network = describe(client, read_network(client, req.name))
-    return {"changed": plan.changed, "changes": plan.as_list(), "network": network,
-            "interrupted_guests": interrupted, "diff": diff(before, after), "warnings": warnings}
+        return _cut_off(client, req, plan, on_it)
+
+    result = converge(plan, check_mode, apply, "network", req.name, lambda: view(req, actual),
+                      lambda: read_network(client, req.name).describe(), absent=req.state == "absent",
+                      interrupted_guests=interrupted)
+    # Where nothing was applied, what it would do to the guests on the network stands.
+    result.setdefault("warnings", _would_cut_off(req, plan, interrupted))
+    return result
 
 
-def _replug(client, req, on_it, check_mode):
+def _would_cut_off(req, plan, interrupted):
+    if not interrupted:
+        return []
+    names = ", ".join(interrupted)
+    if plan.on(NETWORK, "restart"):
+        return ["Guests %s would lose their connection while network %s restarts" % (names, req.name)]
+    return ["Guests %s would lose their connection: network %s is stopped" % (names, req.name)]
+
+
+def _cut_off(client, req, plan, on_it):
+    """What a stop or restart did to the guests on the network; after a restart, their interfaces
+    are plugged back in where this host can."""
+    if not on_it:
+        return []
     names = ", ".join(sorted(on_it))
-    if check_mode:
-        return "Guests %s would lose their connection while network %s restarts" % (names, req.name)
+    if not plan.on(NETWORK, "restart"):
+        return ["Guests %s lost their connection: network %s is stopped" % (names, req.name)]
     if not is_local(client.uri):
-        return ("Guests %s lost their connection when network %s restarted; on a remote host their "
-                "interfaces stay unplugged until each guest restarts" % (names, req.name))
+        return ["Guests %s lost their connection when network %s restarted; on a remote host their "
+                "interfaces stay unplugged until each guest restarts" % (names, req.name)]
     live = NetworkXML(parse(client.network_xml(client.network(req.name), inactive=False)))
     failed = reconnect(live.bridge, [t for taps in on_it.values() for t in taps])
     if failed:
-        return ("Guests %s lost their connection when network %s restarted; %s could not be plugged "
-                "back into bridge %s" % (names, req.name, ", ".join(failed), live.bridge))
-    return ("Guests %s lost their connection for a moment while network %s restarted; their "
-            "interfaces are plugged back into bridge %s" % (names, req.name, live.bridge))
+        return ["Guests %s lost their connection when network %s restarted; %s could not be plugged "
+                "back into bridge %s" % (names, req.name, ", ".join(failed), live.bridge)]
+    return ["Guests %s lost their connection for a moment while network %s restarted; their "
+            "interfaces are plugged back into bridge %s" % (names, req.name, live.bridge)]

@@ -16,7 +16,8 @@ import re
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, NotFound
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, run_views
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
+from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, listed, plan_run_state, views
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
     Prop,
@@ -59,6 +60,11 @@ BUILDABLE = ("dir", "fs", "netfs", "logical")
 # Where a build may format a device; libvirt is asked never to overwrite one.
 FORMATTING = ("fs", "logical")
 _AUTH_TYPES = {"iscsi": "chap", "iscsi-direct": "chap", "rbd": "ceph"}
+# What the plan's steps act on, besides the pool's fields and autostart.
+POOL = "storage pool"
+VOLUMES = "volumes of storage pool"
+DATA = "data of storage pool"
+SECRET = "secret"
 
 
 # --- the XML model ---------------------------------------------------------------------------
@@ -138,6 +144,12 @@ def split_host(host):
 
 
 # --- the spec --------------------------------------------------------------------------------
+# A spec field and the PoolXML property it is written to, in the order a new document gets them.
+_XML_FIELDS = (("target", "target"), ("mode", "mode"), ("owner", "owner"), ("group", "group"),
+               ("devices", "devices"), ("hosts", "hosts"), ("dir", "source_dir"), ("name", "source_name"),
+               ("format", "source_format"), ("initiator", "initiator"))
+
+
 class PoolSpec(Spec):
     FIELDS = ("type", "target", "mode", "owner", "group", "devices", "hosts", "dir", "name",
               "format", "initiator", "auth")
@@ -161,23 +173,9 @@ class PoolSpec(Spec):
     def to_xml(self, pool):
         """Write the managed fields into pool (libvirt's own document or a new one)."""
         pool.type = self.type
-        if self.target is not None:
-            pool.target = self.target
-        for field in ("mode", "owner", "group"):
+        for field, prop in _XML_FIELDS:
             if getattr(self, field) is not None:
-                setattr(pool, field, getattr(self, field))
-        if self.devices is not None:
-            pool.devices = self.devices
-        if self.hosts is not None:
-            pool.hosts = self.hosts
-        if self.dir is not None:
-            pool.source_dir = self.dir
-        if self.name is not None:
-            pool.source_name = self.name
-        if self.format is not None:
-            pool.source_format = self.format
-        if self.initiator is not None:
-            pool.initiator = self.initiator
+                setattr(pool, prop, getattr(self, field))
         if self.auth is not None:
             remove(pool.node.find("source/auth"))
             pool.auth_type = self.auth["type"]
@@ -206,13 +204,10 @@ class SecretSpec:
                 % (self.digest, self.usage_type, usage % quote(self.usage)))
 
 
-class PoolRequest:
+class PoolRequest(Request):
     def __init__(self, name, spec, state="present", autostart=None, build=True, delete_data=False,
                  secret=None):
-        self.name = name
-        self.spec = spec
-        self.state = state
-        self.autostart = autostart
+        super().__init__(name, spec, state, autostart)
         self.build = build
         self.delete_data = delete_data
         self.secret = secret
@@ -278,19 +273,13 @@ def _auth_from_params(name, ptype, auth):
 
 
 # --- reading ---------------------------------------------------------------------------------
-class ActualPool:
-    def __init__(self, pool, xml, state, autostart, persistent, info):
-        self.pool = pool
-        self.xml = xml
-        self.spec = PoolSpec.from_xml(xml)
-        self.active = state == POOL_RUNNING
-        self.autostart = autostart
-        self.persistent = persistent
-        _state, self.capacity, self.allocation, self.available = info
+class ActualPool(Defined):
+    SPEC = PoolSpec
 
-    @property
-    def state(self):
-        return "running" if self.active else "stopped"
+    def __init__(self, pool, xml, state, autostart, persistent, info):
+        super().__init__(pool, xml, state == POOL_RUNNING, autostart, persistent)
+        self.pool = pool
+        _state, self.capacity, self.allocation, self.available = info
 
 
 def read_pool(client, name):
@@ -371,53 +360,44 @@ def managed_view(spec, desired):
 
 def plan_pool(req, actual, facts):
     plan = Plan()
-    label = "storage pool %s" % req.name
+    name = req.name
     if req.state == "absent":
         if actual is None:
             return plan
         if actual.active:
             if req.delete_data:
-                plan.add("delete", "volumes of %s" % label)
-            plan.add("stop", label, "running", "stopped")
+                plan.add("delete", VOLUMES, key=name)
+            plan.add("stop", POOL, "running", "stopped", key=name)
         if req.delete_data:
-            plan.add("delete", "data of %s" % label)
+            plan.add("delete", DATA, key=name)
         if actual.persistent:
-            plan.add("undefine", label)
+            plan.add("undefine", POOL, key=name)
         return plan
 
     desired = req.spec
     if facts.secret_change:
-        plan.add(facts.secret_change, "secret %s" % req.secret.usage)
+        plan.add(facts.secret_change, SECRET, key=req.secret.usage)
     if actual is None:
-        plan.add("define", label, after=managed_view(desired, desired))
+        plan.add("define", POOL, after=managed_view(desired, desired), key=name)
         if req.build and desired.type in BUILDABLE:
-            plan.add("build", label)
+            plan.add("build", POOL, key=name)
     else:
         before = managed_view(actual.spec, desired)
         after = managed_view(desired, desired)
         for field in after:
             plan.compare(field, before.get(field), after[field], cold=actual.active)
         if not actual.persistent and not plan.changed:
-            plan.add("define", label, after=after)
-    want_active = req.state == "present"
-    now_active = actual is not None and actual.active
-    if want_active and not now_active:
-        plan.add("start", label, "stopped", "running")
-    elif not want_active and now_active:
-        plan.add("stop", label, "running", "stopped")
-    elif now_active and any(c.cold for c in plan.changes):
-        plan.add("restart", label, "running", "running")
-    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
-        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
+            plan.add("define", POOL, after=after, key=name)
+    plan_run_state(plan, req, actual, POOL)
     return plan
 
 
 def check_users(req, plan, facts):
     """A stop or restart of a pool that running guests use would pull their disks away."""
-    stopping = plan.of("stop", "restart")
+    stopping = plan.on(POOL, "stop", "restart")
     if stopping and facts.users:
         why = "restart it to apply %s" % ", ".join(c.target for c in plan.changes if c.cold) \
-            if plan.has("restart") else "stop it"
+            if plan.on(POOL, "restart") else "stop it"
         raise InvalidSpec("Cannot %s: storage pool %s holds disks of running guests: %s. Stop them "
                           "first." % (why, req.name, ", ".join(facts.users)), guests=facts.users)
 
@@ -427,35 +407,34 @@ def apply_pool(client, req, plan, actual, facts):
     """Carry out the plan, in a fixed order; the only function here that writes."""
     pool = actual.pool if actual is not None else None
     if req.state == "absent":
-        if plan.has("delete") and pool is not None and actual.active:
+        if plan.on(VOLUMES, "delete"):
             for vol in client.volumes(pool):
                 client.delete_volume(vol)
-        if plan.has("stop"):
+        if plan.on(POOL, "stop"):
             client.stop_pool(pool)
-        if any(c.target.startswith("data of") for c in plan.changes):
+        if plan.on(DATA, "delete"):
             client.delete_pool(pool)
-        if plan.has("undefine"):
+        if plan.on(POOL, "undefine"):
             client.undefine_pool(pool)
         return
-    if facts.secret_change:
+    if plan.on(SECRET):
         _write_secret(client, req.secret, facts.secret)
-    if plan.has("define") or any(c.action == "update" and c.target != "autostart" for c in plan.changes):
+    if plan.on(POOL, "define") or any(c.subject in PoolSpec.COMPARED for c in plan.of("update")):
         base = actual.xml if actual is not None else PoolXML()
         base.name = req.name
         pool = client.define_pool(req.spec.to_xml(base).to_string(), req.name)
-    if plan.has("build"):
+    if plan.on(POOL, "build"):
         client.build_pool(pool, no_overwrite=req.spec.type in FORMATTING)
-    if plan.has("stop", "restart"):
+    if plan.on(POOL, "stop", "restart"):
         client.stop_pool(pool)
-    if plan.has("start", "restart"):
-        if req.build and req.spec.type in BUILDABLE and not plan.has("build"):
+    if plan.on(POOL, "start", "restart"):
+        if req.build and req.spec.type in BUILDABLE and not plan.on(POOL, "build"):
             # A pool defined elsewhere may never have been built (its directory missing);
             # building is harmless for a directory, and a formatted device is left alone.
             client.build_pool(pool, no_overwrite=req.spec.type in FORMATTING)
         client.start_pool(pool)
-    for change in plan.changes:
-        if change.target == "autostart":
-            client.set_pool_autostart(pool, change.after)
+    for change in plan.on("autostart"):
+        client.set_pool_autostart(pool, change.after)
 
 
 def _write_secret(client, spec, existing):
@@ -473,17 +452,11 @@ def _write_secret(client, spec, existing):
 # --- results ---------------------------------------------------------------------------------
 def view(req, actual):
     """(before, after) for the diff."""
-    before = {}
-    if actual is not None:
-        before = managed_view(actual.spec, req.spec) if req.state != "absent" else actual.spec.as_dict()
-    return run_views(req, actual, before, managed_view(req.spec, req.spec))
+    return views(req, actual, managed_view, managed_view(req.spec, req.spec))
 
 
 def describe(client, actual, volumes=False):
-    out = {"name": actual.pool.name(), "uuid": actual.xml.uuid, "state": actual.state,
-           "autostart": actual.autostart, "persistent": actual.persistent,
-           "capacity": actual.capacity, "allocation": actual.allocation, "available": actual.available}
-    out.update(actual.spec.as_dict())
+    out = actual.describe(capacity=actual.capacity, allocation=actual.allocation, available=actual.available)
     if volumes and actual.active:
         out["volumes"] = sorted((describe_volume(client, v) for v in client.volumes(actual.pool)),
                                 key=lambda v: v["name"])
@@ -500,14 +473,7 @@ def describe_volume(client, vol):
 
 
 def list_pools(client, names=None, volumes=True):
-    found = []
-    for pool in client.pools():
-        if names and pool.name() not in names:
-            continue
-        actual = read_pool(client, pool.name())
-        if actual is not None:
-            found.append(describe(client, actual, volumes=volumes))
-    return sorted(found, key=lambda p: p["name"])
+    return listed(client, client.pools(), names, read_pool, lambda actual: describe(client, actual, volumes=volumes))
 
 
 def converge_pool(client, req, check_mode):
@@ -515,11 +481,6 @@ def converge_pool(client, req, check_mode):
     facts = inspect_pool(client, req, actual)
     plan = plan_pool(req, actual, facts)
     check_users(req, plan, facts)
-    if plan.changed and not check_mode:
-        apply_pool(client, req, plan, actual, facts)
-    before, after = view(req, actual)
-    if check_mode or req.state == "absent":
-        pool = dict(after, name=req.name) if after else {}
-    else:
-        pool = describe(client, read_pool(client, req.name))
-    return {"changed": plan.changed, "changes": plan.as_list(), "pool": pool, "diff": diff(before, after)}
+    return converge(plan, check_mode, lambda: apply_pool(client, req, plan, actual, facts), "pool", req.name,
+                    lambda: view(req, actual), lambda: describe(client, read_pool(client, req.name)),
+                    absent=req.state == "absent")

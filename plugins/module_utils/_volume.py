@@ -21,7 +21,7 @@ import tempfile
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, check_volume_name
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
 from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
     POOL_RUNNING,
     VolumeXML,
@@ -32,6 +32,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 DEFAULT_CACHE = "/var/cache/debvirt/images"
 _PROVENANCE = "volumes.json"
+VOLUME = "volume"
 
 
 def _is_volume(pool_name, vol_name, path):
@@ -312,25 +313,27 @@ def write_provenance(cache_dir, path, record):
 
 def plan_volume(req, actual, facts):
     plan = Plan()
-    label = "volume %s/%s" % (req.pool, req.name)
+    key = "%s/%s" % (req.pool, req.name)
     if req.state == "absent":
         if actual is not None:
             if req.wipe:
-                plan.add("wipe", label)
-            plan.add("delete", label, before=actual.view())
+                plan.add("wipe", VOLUME, key=key)
+            plan.add("delete", VOLUME, before=actual.view(), key=key)
         return plan
     if actual is None:
         if facts.download:
+            # The step acts on the URL, which is all its label shows.
             plan.add("download", req.import_from, after=req.checksum)
         if req.import_from is not None:
-            plan.add("import", label, after=req.import_from)
+            plan.add("import", VOLUME, after=req.import_from, key=key)
             if req.capacity is not None and (facts.source_capacity is None or
                                              req.capacity > round_up(facts.source_capacity)):
                 plan.add("update", "capacity", facts.source_capacity, req.capacity)
         elif req.clone_from is not None:
-            plan.add("clone", label, after="%s/%s%s" % (req.clone_from + (" (linked)" if req.linked else "",)))
+            plan.add("clone", VOLUME, after="%s/%s%s" % (req.clone_from + (" (linked)" if req.linked else "",)),
+                     key=key)
         else:
-            plan.add("create", label, after=desired_view(req, None, facts))
+            plan.add("create", VOLUME, after=desired_view(req, None, facts), key=key)
         return plan
     plan.compare("capacity", actual.xml.capacity, req.capacity
                  if req.capacity is not None and req.capacity != round_up(actual.xml.capacity) else None)
@@ -370,19 +373,19 @@ def apply_volume(client, req, plan, actual, facts):
     """The only function here that writes."""
     pool = facts.pool
     if req.state == "absent":
-        if plan.has("wipe"):
+        if plan.on(VOLUME, "wipe"):
             client.wipe_volume(actual.vol)
-        if plan.has("delete"):
+        if plan.on(VOLUME, "delete"):
             path = actual.xml.path
             client.delete_volume(actual.vol)
             if path:
                 write_provenance(req.cache_dir, path, None)
         return
-    if plan.has("download"):
+    if plan.of("download"):
         facts.source_path = download(req)
         facts.source_size = os.path.getsize(facts.source_path)
         facts.source_format, facts.source_capacity = image_info(facts.source_path, req.format)
-    if plan.has("import"):
+    if plan.on(VOLUME, "import"):
         fmt = facts.source_format
         vol = client.create_volume(pool, new_volume_xml(req.name, facts.source_size, fmt), req.name)
         try:
@@ -398,7 +401,7 @@ def apply_volume(client, req, plan, actual, facts):
             write_provenance(req.cache_dir, path, {"checksum": req.checksum, "source": req.import_from})
         if req.capacity is not None and req.capacity > client.volume_info(vol)[1]:
             client.resize_volume(vol, req.capacity)
-    elif plan.has("clone"):
+    elif plan.on(VOLUME, "clone"):
         base = facts.base.xml
         if req.linked:
             xml = new_volume_xml(req.name, max(req.capacity or 0, base.capacity), "qcow2",
@@ -407,10 +410,10 @@ def apply_volume(client, req, plan, actual, facts):
         else:
             xml = new_volume_xml(req.name, max(req.capacity or 0, base.capacity), req.format or base.format)
             client.clone_volume(pool, xml, facts.base.vol, req.name)
-    elif plan.has("create"):
+    elif plan.on(VOLUME, "create"):
         client.create_volume(pool, new_volume_xml(req.name, req.capacity, req.format or "qcow2",
                                                   allocation=req.allocation), req.name)
-    elif plan.has("update"):
+    elif plan.on("capacity"):
         client.resize_volume(actual.vol, req.capacity, shrink=req.capacity < actual.xml.capacity)
 
 
@@ -461,19 +464,17 @@ def converge_volume(client, req, check_mode):
     actual, facts = inspect_volume(client, req)
     plan = plan_volume(req, actual, facts)
     warnings = []
-    # Taken before applying: a download teaches the real run what check mode cannot know, and
-    # both must show the same diff.
-    before, after = volume_view(req, actual, facts)
-    if plan.changed and not check_mode:
-        apply_volume(client, req, plan, actual, facts)
-    if plan.has("update") and actual is not None:
+    if plan.on("capacity") and actual is not None:
         users = guests_using(client, _is_volume(req.pool, req.name, actual.xml.path))
         if users:
             warnings.append("Running guests %s see the new size of %s only after a block resize or a "
                             "restart" % (", ".join(users), req.name))
-    out = {"changed": plan.changed, "changes": plan.as_list(), "diff": diff(before, after), "warnings": warnings}
-    if check_mode or req.state == "absent" or facts.pool is None:
-        out["volume"] = dict(after, name=req.name, pool=req.pool) if after else {}
-    else:
-        out["volume"] = dict(describe_volume(client, client.volume(facts.pool, req.name)), pool=req.pool)
+    # Taken before applying: a download teaches the real run what check mode cannot know, and
+    # both must show the same diff.
+    views = volume_view(req, actual, facts)
+    out = converge(plan, check_mode, lambda: apply_volume(client, req, plan, actual, facts), "volume", req.name,
+                   lambda: views, lambda: describe_volume(client, client.volume(facts.pool, req.name)),
+                   absent=req.state == "absent" or facts.pool is None, warnings=warnings)
+    if out["volume"]:
+        out["volume"]["pool"] = req.pool
     return out

@@ -20,15 +20,8 @@ description:
     default), it returns C(member=false) and no members.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.info
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: It only reads.
-  diff_mode:
-    support: N/A
-  platform:
-    platforms: debian
 options:
   guests:
     description:
@@ -148,20 +141,21 @@ members:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
-from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell, cluster_info, member_uri
-from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell, member_uri
+from ansible_collections.debvirt.cluster.plugins.module_utils._module import run_info
+from ansible_collections.debvirt.cluster.plugins.module_utils._quorum import cluster_info
 
 
 def main():
-    module = LibvirtModule(dict(guests=dict(type="bool", default=True)), supports_check_mode=True)
-    uri = module.params["uri"]
+    def read(module):
+        uri = module.params["uri"]
 
-    def client_for(host):
-        return LibvirtClient(uri if host is None else member_uri(uri, host))
+        def client_for(host):
+            return LibvirtClient(uri if host is None else member_uri(uri, host))
 
-    module.run(lambda: dict(cluster_info(Shell(module.run_command),
-                                         client_for if module.params["guests"] else None),
-                            changed=False))
+        return cluster_info(Shell(module.run_command), client_for if module.params["guests"] else None)
+
+    run_info(dict(guests=dict(type="bool", default=True)), read)
 
 
 if __name__ == "__main__":

@@ -36,16 +36,13 @@ description:
     the ring is up.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.converge
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Reads every member and reports the planned changes; writes nothing.
   diff_mode:
-    support: full
     details: Shows the cluster name, C(config_version) and nodelist before and after.
-  platform:
-    platforms: debian
 options:
   name:
     description:

@@ -16,28 +16,15 @@ description:
     memory, vcpus, interfaces with their addresses, tags), and C(kind=container).
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.info
+  - debvirt.cluster.info.names
+  - debvirt.cluster.info.tags
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: It only reads.
-  diff_mode:
-    support: N/A
-  platform:
-    platforms: debian
 options:
   uri:
     description: The libvirt connection URI.
     type: str
     default: lxc:///system
-  name:
-    description: Only these containers.
-    type: list
-    elements: str
-  tags:
-    description: Only containers that carry all of these tags.
-    type: list
-    elements: str
 seealso:
   - module: debvirt.cluster.container
   - module: debvirt.cluster.guest_info
@@ -82,17 +69,12 @@ containers:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import list_containers
-from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._module import INFO_NAMES, INFO_TAGS, run_info
 
 
 def main():
-    module = LibvirtModule(
-        dict(uri=dict(type="str", default="lxc:///system"),
-             name=dict(type="list", elements="str"), tags=dict(type="list", elements="str")),
-        supports_check_mode=True,
-    )
-    module.run(lambda: {"changed": False,
-                        "containers": list_containers(module.client, module.params["name"], module.params["tags"])})
+    run_info(dict(INFO_NAMES, uri=dict(type="str", default="lxc:///system"), **INFO_TAGS),
+             lambda m: {"containers": list_containers(m.client, m.params["name"], m.params["tags"])})
 
 
 if __name__ == "__main__":

@@ -16,24 +16,10 @@ description:
     libvirt networks, the QEMU guest agent).
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.info
+  - debvirt.cluster.info.names
+  - debvirt.cluster.info.tags
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: It only reads.
-  diff_mode:
-    support: N/A
-  platform:
-    platforms: debian
-options:
-  name:
-    description: Only these guests.
-    type: list
-    elements: str
-  tags:
-    description: Only guests that carry all of these tags.
-    type: list
-    elements: str
 seealso:
   - module: debvirt.cluster.guest
 author:
@@ -76,16 +62,12 @@ guests:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import list_guests
-from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._module import INFO_NAMES, INFO_TAGS, run_info
 
 
 def main():
-    module = LibvirtModule(
-        dict(name=dict(type="list", elements="str"), tags=dict(type="list", elements="str")),
-        supports_check_mode=True,
-    )
-    module.run(lambda: {"changed": False,
-                        "guests": list_guests(module.client, module.params["name"], module.params["tags"])})
+    run_info(dict(INFO_NAMES, **INFO_TAGS),
+             lambda m: {"guests": list_guests(m.client, m.params["name"], m.params["tags"])})
 
 
 if __name__ == "__main__":

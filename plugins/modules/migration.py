@@ -38,16 +38,13 @@ description:
     copied.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.converge
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Locates the guest and runs every check; reports the planned move, moves nothing.
   diff_mode:
-    support: full
     details: Shows the node before and after.
-  platform:
-    platforms: debian
 options:
   name:
     description:

@@ -20,14 +20,8 @@ description:
     their connection for that moment; RV(interrupted_guests) names them.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.converge
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: debian
 options:
   name:
     description: The network's name, unique on the host.

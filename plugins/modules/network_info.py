@@ -14,20 +14,10 @@ description:
     M(debvirt.cluster.network) manages, its state, the running guests on it and its DHCP leases.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.info
+  - debvirt.cluster.info.names
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: It only reads.
-  diff_mode:
-    support: N/A
-  platform:
-    platforms: debian
 options:
-  name:
-    description: Only these networks.
-    type: list
-    elements: str
   leases:
     description: List the DHCP leases of each active network that has addresses.
     type: bool
@@ -68,17 +58,13 @@ networks:
       leases: [{mac: "52:54:00:12:34:56", ip: 192.168.100.142/24, hostname: web01, expires: 1796300000}]
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._module import INFO_NAMES, run_info
 from ansible_collections.debvirt.cluster.plugins.module_utils._network import list_networks
 
 
 def main():
-    module = LibvirtModule(
-        dict(name=dict(type="list", elements="str"), leases=dict(type="bool", default=True)),
-        supports_check_mode=True,
-    )
-    module.run(lambda: {"changed": False,
-                        "networks": list_networks(module.client, module.params["name"], module.params["leases"])})
+    run_info(dict(INFO_NAMES, leases=dict(type="bool", default=True)),
+             lambda m: {"networks": list_networks(m.client, m.params["name"], m.params["leases"])})
 
 
 if __name__ == "__main__":

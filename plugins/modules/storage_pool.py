@@ -20,14 +20,8 @@ description:
   - A pool's data is deleted only with O(delete_data=true).
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.converge
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: debian
 options:
   name:
     description: The pool's name, unique on the host.

@@ -15,20 +15,10 @@ description:
     and the volumes of active pools.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.info
+  - debvirt.cluster.info.names
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: It only reads.
-  diff_mode:
-    support: N/A
-  platform:
-    platforms: debian
 options:
-  name:
-    description: Only these pools.
-    type: list
-    elements: str
   volumes:
     description: List the volumes of each active pool.
     type: bool
@@ -72,17 +62,13 @@ pools:
            capacity: 2147483648, allocation: 351272960}
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._module import INFO_NAMES, run_info
 from ansible_collections.debvirt.cluster.plugins.module_utils._pool import list_pools
 
 
 def main():
-    module = LibvirtModule(
-        dict(name=dict(type="list", elements="str"), volumes=dict(type="bool", default=True)),
-        supports_check_mode=True,
-    )
-    module.run(lambda: {"changed": False,
-                        "pools": list_pools(module.client, module.params["name"], module.params["volumes"])})
+    run_info(dict(INFO_NAMES, volumes=dict(type="bool", default=True)),
+             lambda m: {"pools": list_pools(m.client, m.params["name"], m.params["volumes"])})
 
 
 if __name__ == "__main__":

@@ -19,15 +19,11 @@ description:
     match O(checksum)) fails and says so.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.converge
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: A URL that is not cached yet is not downloaded in check mode.
-  diff_mode:
-    support: full
-  platform:
-    platforms: debian
 options:
   name:
     description:

@@ -1,12 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Networks: validation, XML edits on libvirt's own documents, planner tables (live against
-cold changes), and convergence of every mode against libvirt's test driver."""
+"""Networks: validation, planner tables (live against cold changes), and convergence of every
+mode against libvirt's test driver."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -15,7 +13,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import Inv
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "network")
 PREFIX = "u-net-"
 
 V4 = {"address": "192.168.100.1/24", "dhcp_ranges": [{"start": "192.168.100.100", "end": "192.168.100.199"}],
@@ -89,45 +86,6 @@ def test_requests_are_normalised():
         {"mac": "52:54:00:00:10:01", "ip": "192.168.100.11", "name": "a"},
         {"mac": "52:54:00:00:10:02", "ip": "192.168.100.12"}]}]
     assert r.spec.dns_hosts == [{"ip": "192.168.100.12", "hostnames": ["a", "b"]}]
-
-
-# --- XML -------------------------------------------------------------------------------------
-def _read(name):
-    with open(os.path.join(DATA, name)) as f:
-        return f.read()
-
-
-def test_edit_keeps_what_libvirt_generated():
-    """Golden file: nat becomes route, a DHCP host and the MTU change; UUID, MAC, STP stay."""
-    net = N.NetworkXML.from_string(_read("nat-edit-in.xml"))
-    spec = req(mode="route", mtu=9000, addresses=[
-        {"address": "192.168.100.1/24", "dhcp_ranges": None,
-         "dhcp_hosts": [{"mac": "52:54:00:00:10:02", "ip": "192.168.100.11", "name": "web02"}]}]).spec
-    assert spec.to_xml(net).to_string() == _read("nat-edit-out.xml")
-
-
-def test_from_xml_reads_netmask_and_both_families():
-    net = N.NetworkXML.from_string(
-        "<network><name>n</name><forward mode='nat'/><bridge name='virbr9'/>"
-        "<ip address='10.1.0.1' netmask='255.255.0.0'><dhcp><range start='10.1.0.10' end='10.1.0.20'/>"
-        "<host mac='52:54:00:AA:00:01' ip='10.1.0.5'/></dhcp></ip>"
-        "<ip family='ipv6' address='fd00:0:0:1::1' prefix='64'/>"
-        "<dns><host ip='10.1.0.5'><hostname>b</hostname><hostname>a</hostname></host></dns></network>")
-    spec = N.NetworkSpec.from_xml(net)
-    assert spec.mode == "nat" and spec.bridge == "virbr9"
-    assert spec.addresses == [
-        {"address": "10.1.0.1/16", "dhcp_ranges": [{"start": "10.1.0.10", "end": "10.1.0.20"}],
-         "dhcp_hosts": [{"mac": "52:54:00:aa:00:01", "ip": "10.1.0.5"}]},
-        {"address": "fd00:0:0:1::1/64"}]
-    assert spec.dns_hosts == [{"ip": "10.1.0.5", "hostnames": ["a", "b"]}]
-    assert N.NetworkSpec.from_xml(N.NetworkXML.from_string("<network><name>i</name></network>")).mode == "isolated"
-
-
-def test_host_entries_for_virnetworkupdate():
-    assert N.host_xml("dhcp-host", {"mac": "52:54:00:00:10:01", "ip": "10.0.0.5", "name": "a&b"}) == \
-        "<host mac='52:54:00:00:10:01' name='a&amp;b' ip='10.0.0.5'/>"
-    node = parse(N.host_xml("dns-host", {"ip": "10.0.0.5", "hostnames": ["a", "b"]}))
-    assert node.get("ip") == "10.0.0.5" and [h.text for h in node] == ["a", "b"]
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -295,3 +253,24 @@ def test_info_lists_networks(nclient):
     found = N.list_networks(nclient, [PREFIX + "info"], leases=False)
     assert [(n["name"], n["mode"], n["state"], n["guests"]) for n in found] == [
         (PREFIX + "info", "isolated", "running", [])]
+
+
+def test_stopping_a_network_warns_of_its_guests_predicted_then_done(nclient):
+    """The guests a stop cuts off: check mode says they would lose their connection and stops
+    nothing; the real run stops the network and says they lost it."""
+    name = PREFIX + "cut"
+    converge(nclient, req(name=name, mode="isolated", bridge="dvu8"))
+    nclient.start(nclient.define(
+        "<domain type='test'><name>%sguest</name><memory>65536</memory><os><type>hvm</type></os><devices>"
+        "<interface type='network'><source network='%s'/><target dev='vnetu8'/></interface></devices></domain>"
+        % (PREFIX, name), PREFIX + "guest"))
+    stop = req(name=name, state="stopped")
+    checked = N.converge_network(nclient, stop, True)
+    assert checked["interrupted_guests"] == [PREFIX + "guest"]
+    assert checked["warnings"] == ["Guests %sguest would lose their connection: network %s is stopped" % (PREFIX, name)]
+    assert N.read_network(nclient, name).active
+    applied = N.converge_network(nclient, stop, False)
+    assert applied["changes"] == checked["changes"] == [
+        {"action": "stop", "target": "network %s" % name, "before": "running", "after": "stopped"}]
+    assert applied["warnings"] == ["Guests %sguest lost their connection: network %s is stopped" % (PREFIX, name)]
+    assert not N.read_network(nclient, name).active and applied["network"]["state"] == "stopped"

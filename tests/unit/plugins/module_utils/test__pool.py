@@ -301,3 +301,20 @@ def test_a_new_pool_missing_required_fields_is_refused(tclient):
     with pytest.raises(InvalidSpec) as e:
         P.inspect_pool(tclient, req, None)
     assert e.value.msg == "A pool of type fs needs source.devices"
+
+
+def test_converge_predicts_in_check_mode_and_applies_outside_it(tclient):
+    """One gate: check mode plans and predicts the pool, defining nothing; the real run makes the
+    same changes and returns the pool as libvirt reads it back; then nothing is left to do."""
+    req = P.request_from_params(params(PREFIX + "gate", type="dir", target="/srv/gate", state="stopped",
+                                       build=False))
+    checked = P.converge_pool(tclient, req, True)
+    assert checked["changed"] and [(c["action"], c["target"]) for c in checked["changes"]] == [
+        ("define", "storage pool %sgate" % PREFIX)]
+    assert checked["pool"] == {"name": req.name, "type": "dir", "target": "/srv/gate", "state": "stopped"}
+    assert P.read_pool(tclient, req.name) is None
+    applied = P.converge_pool(tclient, req, False)
+    assert (applied["changes"], applied["diff"]) == (checked["changes"], checked["diff"])
+    assert applied["pool"]["uuid"] and applied["pool"]["persistent"] and applied["pool"]["state"] == "stopped"
+    again = P.converge_pool(tclient, req, False)
+    assert (again["changed"], again["changes"]) == (False, [])

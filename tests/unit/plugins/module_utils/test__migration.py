@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The migration planner: where a guest is, every preflight check, the planned steps. No host:
+"""The migration planner: every preflight check, the planned steps. No host:
 the facts are built by hand as read_facts() would have read them."""
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import Inv
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Disk,
     Facts,
-    Members,
-    MigrationError,
     MigrationRequest,
-    Node,
-    find_source,
     plan_migration,
     preflight,
     request_from_params,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._transport import Members, MigrationError, Node
 
 GIB = 1024 ** 3
 
@@ -68,33 +65,6 @@ def req(**kw):
 
 def results(checks):
     return {c["check"]: c["result"] for c in checks}
-
-
-# --- where the guest is ----------------------------------------------------------------------------
-@pytest.mark.parametrize("found, target, expected", [
-    ({"a": "running"}, "b", "a"),
-    ({"a": "stopped"}, "b", "a"),
-    ({"a": "stopped", "b": "running"}, "b", "b"),      # runs on the target: nothing to do
-    ({"a": "stopped", "b": "stopped"}, "b", "b"),      # defined on both, stopped: the target has it
-    ({"a": "paused"}, "b", "a"),
-])
-def test_find_source(found, target, expected):
-    assert find_source(found, target, "web", []) == expected
-
-
-@pytest.mark.parametrize("found, message", [
-    ({}, "not defined on any member"),
-    ({"a": "running", "c": "running"}, "runs on several nodes (a, c)"),
-    ({"a": "stopped", "c": "stopped"}, "defined on several nodes (a, c)"),
-])
-def test_find_source_refuses(found, message):
-    with pytest.raises(MigrationError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        find_source(found, "b", "web", [])
-
-
-def test_not_found_names_the_members_not_asked():
-    with pytest.raises(MigrationError, match="not asked .*: c"):
-        find_source({}, "b", "web", ["c"])
 
 
 # --- request ---------------------------------------------------------------------------------------

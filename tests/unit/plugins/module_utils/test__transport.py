@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Transport of a migration (SSH or TLS) and the time bounds of its copies. The TLS probe talks
-to real libvirt: test:///default answers, a TLS URI without a listener does not."""
+"""Transport of a migration (SSH or TLS), where the guest is, and the time bounds of its copies.
+The TLS probe talks to real libvirt: test:///default answers, a TLS URI without a listener does
+not."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Sh
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, WaitTimeout
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Disk,
-    MigrationError,
     MigrationRequest,
-    Node,
-    _copy_disk,
-    _copy_tree,
     converge_migration,
+    request_from_params,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._transport import (
+    MigrationError,
+    Node,
+    copy_disk,
+    copy_tree,
+    find_source,
     probe_tls,
     read_members,
-    request_from_params,
     tls_uri,
 )
 
@@ -131,7 +135,7 @@ def test_a_disk_copy_out_of_time_names_the_disk_and_the_timeout():
     src = StuckCopy()
     disk = Disk("vda", "/p/web.img", False, "local", "dir", "web.img", False, 1, 1, "raw")
     with pytest.raises(MigrationError, match="Copying disk vda of guest web to b did not finish within timeout 5s"):
-        _copy_disk(MigrationRequest("web", "b", timeout=5), src, Target(), disk, 123.0)
+        copy_disk(MigrationRequest("web", "b", timeout=5), src, Target(), disk, 123.0)
     assert src.deadline == 123.0
 
 
@@ -148,13 +152,13 @@ def test_a_root_directory_copy_is_bounded_by_timeout(rc, message):
         return rc, "", "tar: broken"
 
     with pytest.raises(MigrationError, match=message):
-        _copy_tree(Shell(run_command), "10.0.0.1", "10.0.0.2", "/var/lib/ct", 7)
+        copy_tree(Shell(run_command), "10.0.0.1", "10.0.0.2", "/var/lib/ct", 7)
     assert calls[0][:4] == ["timeout", "--kill-after=10", "7", "bash"]
 
 
 def test_a_root_directory_copy_in_time_passes():
     seen = []
-    _copy_tree(Shell(lambda argv, **kw: seen.append(argv) or (0, "", "")), None, "10.0.0.2", "/var/lib/ct", 60)
+    copy_tree(Shell(lambda argv, **kw: seen.append(argv) or (0, "", "")), None, "10.0.0.2", "/var/lib/ct", 60)
     assert "tar -C /var/lib/ct -cpf -" in seen[0][-1]
 
 
@@ -179,3 +183,30 @@ def test_a_refusal_over_tls_lists_the_transport_check_first(tmp_path):
     checks = e.value.details["checks"]
     assert (checks[0]["check"], checks[0]["result"]) == ("transport", "passed")
     assert {"check": "memory", "result": "failed"}.items() <= next(c for c in checks if c["check"] == "memory").items()
+
+
+# --- where the guest is ----------------------------------------------------------------------------
+@pytest.mark.parametrize("found, target, expected", [
+    ({"a": "running"}, "b", "a"),
+    ({"a": "stopped"}, "b", "a"),
+    ({"a": "stopped", "b": "running"}, "b", "b"),      # runs on the target: nothing to do
+    ({"a": "stopped", "b": "stopped"}, "b", "b"),      # defined on both, stopped: the target has it
+    ({"a": "paused"}, "b", "a"),
+])
+def test_find_source(found, target, expected):
+    assert find_source(found, target, "web", []) == expected
+
+
+@pytest.mark.parametrize("found, message", [
+    ({}, "not defined on any member"),
+    ({"a": "running", "c": "running"}, "runs on several nodes (a, c)"),
+    ({"a": "stopped", "c": "stopped"}, "defined on several nodes (a, c)"),
+])
+def test_find_source_refuses(found, message):
+    with pytest.raises(MigrationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        find_source(found, "b", "web", [])
+
+
+def test_not_found_names_the_members_not_asked():
+    with pytest.raises(MigrationError, match="not asked .*: c"):
+        find_source({}, "b", "web", ["c"])
