@@ -14,309 +14,30 @@ import os
 import re
 import shutil
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _names, _rootfs
+from ansible_collections.debvirt.cluster.plugins.module_utils import _kind, _names, _rootfs
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
-from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
-    InterfaceXML,
-    NicSpec,
-    Spec,
-    mib,
-    _write_interfaces,
-)
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     DebvirtError,
     InvalidSpec,
     WaitTimeout,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._placement import Noun
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
-from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
-    INT,
-    NAMESPACES,
-    YES_NO,
-    Flag,
-    Prop,
-    XMLObject,
-    append,
-    ensure,
-    parse,
-    remove,
+from ansible_collections.debvirt.cluster.plugins.module_utils._lxc import (
+    CFS_PERIOD,
+    NEW_CONTAINER,
+    SYSTEM_INIT,
+    ContainerNicSpec,
+    ContainerSpec,
+    ContainerXML,
+    MountSpec,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 STATES = ("present", "running", "stopped", "frozen", "absent")
-SYSTEM_INIT = ["/sbin/init"]
 # Used only when a container is created; an existing one keeps what it has.
 CREATE_DEFAULTS = {"memory": 512, "vcpus": 1}
 # The size of the ID range a container gets by default: what a Debian system uses.
 DEFAULT_ID_COUNT = 65536
-CFS_PERIOD = 100000
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
-
-
-# --- the XML model ---------------------------------------------------------------------------
-class FilesystemXML(XMLObject):
-    TAG = "filesystem"
-    type = Prop("@type")
-    accessmode = Prop("@accessmode")
-    dir = Prop("source/@dir")
-    file = Prop("source/@file")
-    dev = Prop("source/@dev")
-    target = Prop("target/@dir")
-    readonly = Flag("readonly")
-
-
-class ContainerXML(XMLObject):
-    TAG = "domain"
-    name = Prop("name")
-    uuid = Prop("uuid")
-    virt_type = Prop("@type")
-    memory_kib = Prop("memory")
-    memory_unit = Prop("memory/@unit")
-    current_kib = Prop("currentMemory")
-    current_unit = Prop("currentMemory/@unit")
-    vcpus = Prop("vcpu", INT)
-    shares = Prop("cputune/shares", INT)
-    period = Prop("cputune/period", INT)
-    quota = Prop("cputune/quota", INT)
-    init = Prop("os/init")
-    uid_start = Prop("idmap/uid/@start", INT)
-    uid_target = Prop("idmap/uid/@target", INT)
-    uid_count = Prop("idmap/uid/@count", INT)
-    gid_start = Prop("idmap/gid/@start", INT)
-    gid_target = Prop("idmap/gid/@target", INT)
-    gid_count = Prop("idmap/gid/@count", INT)
-    description = Prop("metadata/dv:container/dv:description")
-    hostname = Prop("metadata/dv:container/dv:hostname")
-    rootfs_source = Prop("metadata/dv:container/dv:rootfs/@source")
-    rootfs_created = Prop("metadata/dv:container/dv:rootfs/@created", YES_NO)
-    rootfs_volume = Prop("metadata/dv:container/dv:rootfs/@volume")
-    fleet = Prop("metadata/dv:container/dv:fleet")
-
-    @property
-    def initargs(self):
-        return [n.text or "" for n in self.node.findall("os/initarg")]
-
-    @initargs.setter
-    def initargs(self, args):
-        os_node = ensure(self.node, "os")
-        for node in os_node.findall("initarg"):
-            os_node.remove(node)
-        anchor = os_node.find("init")
-        for arg in args:
-            node = append(os_node, "initarg")
-            node.text = arg
-            # libvirt keeps initarg right after init; so does the document it is given.
-            if anchor is not None:
-                anchor.addnext(node)
-            anchor = node
-
-    @property
-    def filesystems(self):
-        return self.children("devices/filesystem", FilesystemXML)
-
-    @property
-    def interfaces(self):
-        return self.children("devices/interface", InterfaceXML)
-
-    def addresses(self):
-        """{interface name: (address, gateway)} as this module recorded them."""
-        out = {}
-        for node in self.node.findall("metadata/dv:container/dv:address", NAMESPACES):
-            out[node.get("dev")] = (node.get("address"), node.get("gateway"))
-        return out
-
-    def set_addresses(self, nics):
-        def fill(node, nic):
-            # Keyed by name: a new interface has no MAC until libvirt gives it one.
-            node.set("dev", nic.dev)
-            node.set("address", nic.address)
-            if nic.gateway:
-                node.set("gateway", nic.gateway)
-        self._replace_meta("address", [n for n in nics if n.address is not None and n.dev], fill)
-
-    def tags(self):
-        return [n.text for n in self.node.findall("metadata/dv:container/dv:tag", NAMESPACES)]
-
-    def set_tags(self, values):
-        self._replace_meta("tag", values, lambda node, value: setattr(node, "text", value))
-
-    def _replace_meta(self, name, items, fill):
-        """Replace the dv:<name> entries in place, so a rewrite leaves the document as it was."""
-        meta = ensure(self.node, "metadata/dv:container")
-        old = meta.findall("dv:%s" % name, NAMESPACES)
-        index = meta.index(old[0]) if old else len(meta)
-        for node in old:
-            meta.remove(node)
-        for offset, item in enumerate(items):
-            node = append(meta, "dv:%s" % name)
-            fill(node, item)
-            meta.insert(index + offset, node)
-
-
-NEW_CONTAINER = """<domain type='lxc'>
-  <name>new</name>
-  <memory unit='KiB'>524288</memory>
-  <vcpu placement='static'>1</vcpu>
-  <os><type>exe</type><init>/sbin/init</init></os>
-  <features><privnet/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <console type='pty'/>
-  </devices>
-</domain>
-"""
-# privnet: without it a container without interfaces would share the host's network namespace.
-
-
-# --- the specs -------------------------------------------------------------------------------
-class MountSpec(Spec):
-    FIELDS = ("source", "target", "readonly")
-
-
-class ContainerNicSpec(NicSpec):
-    """An interface: where it plugs in, its MAC, its name inside, and its addressing there."""
-
-    FIELDS = ("network", "bridge", "mac", "dev", "address", "gateway")
-    model = None  # veth pairs have no model
-
-    @classmethod
-    def from_xml(cls, iface, addresses=None):
-        guest = iface.node.find("guest")
-        dev = guest.get("dev") if guest is not None else None
-        address, gateway = (addresses or {}).get(dev, (None, None))
-        return cls(network=iface.network if iface.type == "network" else None,
-                   bridge=iface.bridge if iface.type == "bridge" else None,
-                   mac=iface.mac.lower() if iface.mac else None, dev=dev,
-                   address=address, gateway=gateway)
-
-    def write(self, iface):
-        super().write(iface)
-        if self.dev is not None:
-            ensure(iface.node, "guest").set("dev", self.dev)
-
-
-class ContainerSpec(Spec):
-    FIELDS = ("memory", "vcpus", "cpu_shares", "command", "privileged", "idmap", "rootfs", "rootfs_volume", "mounts",
-              "interfaces", "hostname", "description", "tags", "created", "fleet")
-    # Bookkeeping written to the metadata that is not the user's to see in a diff.
-    INTERNAL = ("created", "fleet")
-
-    @classmethod
-    def from_xml(cls, domain):
-        rootfs, mounts = None, []
-        for fs in domain.filesystems:
-            if fs.target == "/":
-                rootfs = fs.dir or fs.file or fs.dev
-            elif fs.type in (None, "mount"):
-                mounts.append(MountSpec(source=fs.dir, target=fs.target, readonly=fs.readonly))
-        idmap = None
-        if domain.uid_target is not None:
-            idmap = {"uid": domain.uid_target, "gid": domain.gid_target, "count": domain.uid_count}
-        addresses = domain.addresses()
-        return cls(
-            memory=mib(domain.memory_kib, domain.memory_unit) if domain.memory_kib else None,
-            vcpus=domain.vcpus,
-            cpu_shares=domain.shares,
-            command=[domain.init or SYSTEM_INIT[0]] + domain.initargs,
-            privileged=idmap is None,
-            idmap=idmap,
-            rootfs=rootfs,
-            rootfs_volume=domain.rootfs_volume,
-            mounts=mounts,
-            interfaces=[ContainerNicSpec.from_xml(i, addresses) for i in domain.interfaces],
-            hostname=domain.hostname,
-            description=domain.description,
-            tags=sorted(domain.tags()),
-            created=domain.rootfs_source and {"source": domain.rootfs_source,
-                                              "created": bool(domain.rootfs_created)},
-            fleet=domain.fleet,
-        )
-
-    def view(self):
-        out = self.as_dict()
-        for field in self.INTERNAL:
-            out.pop(field, None)
-        return out
-
-    def to_xml(self, domain):
-        """Write every managed field into domain (a ContainerXML) and return it."""
-        if self.memory is not None:
-            domain.memory_kib, domain.memory_unit = str(self.memory * 1024), "KiB"
-            domain.current_kib, domain.current_unit = str(self.memory * 1024), "KiB"
-        if self.vcpus is not None:
-            # The LXC driver runs a container on every host CPU; a CFS quota is what limits it.
-            domain.vcpus = self.vcpus
-            domain.period, domain.quota = CFS_PERIOD, self.vcpus * CFS_PERIOD
-        if self.cpu_shares is not None:
-            domain.shares = self.cpu_shares
-        if self.command is not None:
-            domain.init = self.command[0]
-            domain.initargs = self.command[1:]
-        if self.privileged:
-            remove(domain.node.find("idmap"))
-        elif self.idmap is not None:
-            for kind in ("uid", "gid"):
-                node = ensure(domain.node, "idmap/%s" % kind)
-                node.set("start", "0")
-                node.set("target", str(self.idmap[kind]))
-                node.set("count", str(self.idmap["count"]))
-        if self.rootfs is not None and self.rootfs_volume is not None:
-            _write_volume_rootfs(domain, self.rootfs)
-        elif self.rootfs is not None:
-            _write_mount(domain, MountSpec(source=self.rootfs, target="/", readonly=False))
-        if self.rootfs_volume is not None:
-            domain.rootfs_volume = self.rootfs_volume
-        if self.mounts is not None:
-            wanted = {m.target for m in self.mounts}
-            for fs in domain.filesystems:
-                if fs.target != "/" and fs.target not in wanted and fs.type in (None, "mount"):
-                    remove(fs.node)
-            for mount in self.mounts:
-                _write_mount(domain, mount)
-        if self.interfaces is not None:
-            _write_interfaces(domain, self.interfaces)
-            domain.set_addresses(self.interfaces)
-        if self.hostname is not None:
-            domain.hostname = self.hostname
-        if self.description is not None:
-            domain.description = self.description or None
-        if self.tags is not None:
-            domain.set_tags(sorted(self.tags))
-        if self.created is not None:
-            domain.rootfs_source = self.created["source"]
-            domain.rootfs_created = self.created["created"]
-        if self.fleet is not None:
-            domain.fleet = self.fleet
-        return domain
-
-
-def _write_volume_rootfs(domain, path):
-    node = next((fs for fs in domain.filesystems if fs.target == "/"), None)
-    if node is None:
-        node = domain.add("devices", FilesystemXML())
-    node.accessmode, node.target, node.dir = "passthrough", "/", None
-    if path.startswith("/dev/"):
-        node.type, node.file, node.dev = "block", None, path
-        remove(node.node.find("driver"))
-    else:
-        # libvirt attaches the image to a loop device and mounts the filesystem in it.
-        node.type, node.dev, node.file = "file", None, path
-        driver = ensure(node.node, "driver")
-        driver.set("type", "loop")
-        driver.set("format", "raw")
-
-
-def _write_mount(domain, mount):
-    node = next((fs for fs in domain.filesystems if fs.target == mount.target), None)
-    if node is None:
-        node = domain.add("devices", FilesystemXML())
-    node.type, node.accessmode = "mount", "passthrough"
-    node.file = node.dev = None
-    remove(node.node.find("driver"))
-    node.dir, node.target = mount.source, mount.target
-    node.readonly = bool(mount.readonly)
 
 
 # --- the request -----------------------------------------------------------------------------
@@ -542,34 +263,13 @@ def _mount_from_params(index, m):
 
 
 # --- reading ---------------------------------------------------------------------------------
-class Actual:
-    """An existing container as libvirt has it: the persistent definition and the run state."""
-
-    def __init__(self, dom, xml, state, autostart):
-        self.dom = dom
-        self.xml = xml
-        self.spec = ContainerSpec.from_xml(xml)
-        self.state = state
-        self.autostart = autostart
-
-    @property
-    def active(self):
-        return self.state in ("running", "frozen")
-
-
-def _state(client, dom):
-    state = client.domain_state(dom)
-    return "frozen" if state == "paused" else state
+class Actual(_kind.Actual):
+    SPEC = ContainerSpec
+    ACTIVE = ("running", "frozen")
 
 
 def read_container(client, name):
-    dom = client.container(name)
-    if dom is None:
-        return None
-    xml = ContainerXML(parse(client.domain_xml(dom, inactive=True)))
-    if xml.virt_type != "lxc":
-        raise InvalidSpec("%s on %s is not a container (its type is %s)" % (name, client.uri, xml.virt_type))
-    return Actual(dom, xml, _state(client, dom), client.autostart(dom))
+    return CONTAINER.read(client, name)
 
 
 class Facts:
@@ -749,40 +449,26 @@ def _inspect_source(req, path, facts):
 # --- planning --------------------------------------------------------------------------------
 def plan_container(req, actual, facts):
     """(plan, desired): the ordered changes, and the full desired spec (MACs, names resolved)."""
-    plan = Plan()
-    label = "container %s" % req.name
-    if req.state == "absent":
-        if actual is not None:
-            if actual.active:
-                plan.add("stop", label, before=actual.state, after="stopped")
-            plan.add("undefine", label)
-            created = actual.spec.created
-            if req.remove_storage and created and created["created"] and facts.rootfs_exists:
-                plan.add("delete", "rootfs %s" % actual.spec.rootfs)
-        return plan, None
+    return CONTAINER.plan(req, actual, facts)
 
-    desired = req.spec.copy()
-    running = actual is not None and actual.active
+
+def _plan_spec(plan, req, desired, actual, facts, running):
     if facts.build_template:
-        plan.add("create", "template %s" % facts.build_template)
+        plan.add("create", "template", key=facts.build_template)
     if actual is None or desired.rootfs is not None:
         desired.rootfs = facts.rootfs
     if facts.create_rootfs:
-        plan.add("create", "rootfs %s" % facts.rootfs, after=facts.create_rootfs)
+        plan.add("create", "rootfs", after=facts.create_rootfs, key=facts.rootfs)
         desired.created = {"source": facts.create_rootfs, "created": True}
     elif actual is None:
         source = "volume %s" % desired.rootfs_volume if facts.volume else "directory"
         desired.created = {"source": source, "created": False}
     if actual is None:
         _new_container_defaults(req, desired, facts)
-        plan.add("define", label)
+        plan.add("define", "container", key=req.name)
     else:
         _plan_definition(plan, desired, actual, running)
     _plan_files(plan, req, desired, actual, facts, running)
-    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
-        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
-    _plan_state(plan, req, actual, label)
-    return plan, desired
 
 
 def _new_container_defaults(req, desired, facts):
@@ -826,17 +512,17 @@ def _plan_mounts(plan, wanted, have, running):
     for want in wanted:
         match = by_target.pop(want.target, None)
         if match is None:
-            plan.add("add", "mount %s" % want.target, None, want.as_dict(), cold=running)
+            plan.add("add", "mount", None, want.as_dict(), cold=running, key=want.target)
             continue
         if want.source != match.source:
-            plan.add("update", "mount %s source" % want.target, match.source, want.source, cold=running)
+            plan.add("update", "mount", match.source, want.source, cold=running, key=want.target, field="source")
         if want.readonly is None:
             want.readonly = match.readonly
         elif bool(want.readonly) != bool(match.readonly):
-            plan.add("update", "mount %s readonly" % want.target, bool(match.readonly), bool(want.readonly),
-                     cold=running)
+            plan.add("update", "mount", bool(match.readonly), bool(want.readonly), cold=running,
+                     key=want.target, field="readonly")
     for gone in by_target.values():
-        plan.add("remove", "mount %s" % gone.target, gone.as_dict(), None, cold=running)
+        plan.add("remove", "mount", gone.as_dict(), None, cold=running, key=gone.target)
 
 
 def _resolve_nics(wanted, have, plan, running):
@@ -866,29 +552,30 @@ def _resolve_nics(wanted, have, plan, running):
             used.add(new.dev)
             resolved.append(new)
             if plan is not None:
-                plan.add("add", "interface %s" % new.dev, None, new.as_dict(), cold=running)
+                plan.add("add", "interface", None, new.as_dict(), cold=running, key=new.dev)
             continue
         merged = match.copy()
-        label = "interface %s" % (match.mac or match.dev)
+        key = match.mac or match.dev
         if want.source() != match.source():
-            plan.add("update", "%s source" % label, "%s %s" % match.source(), "%s %s" % want.source(), cold=running)
+            plan.add("update", "interface", "%s %s" % match.source(), "%s %s" % want.source(), cold=running,
+                     key=key, field="source")
             merged.network, merged.bridge = want.network, want.bridge
         if want.dev is not None and want.dev != match.dev:
-            plan.add("update", "%s name" % label, match.dev, want.dev, cold=running)
+            plan.add("update", "interface", match.dev, want.dev, cold=running, key=key, field="name")
             merged.dev = want.dev
         if want.address is not None:
             # Addressing is managed as a whole: a static address without gateway has none.
             for field in ("address", "gateway"):
                 if getattr(want, field) != getattr(match, field):
-                    plan.add("update", "%s %s" % (label, field), getattr(match, field), getattr(want, field),
-                             cold=running)
+                    plan.add("update", "interface", getattr(match, field), getattr(want, field),
+                             cold=running, key=key, field=field)
             merged.address, merged.gateway = want.address, want.gateway
         if merged.dev is None:
             merged.dev = _free_dev(used)
             used.add(merged.dev)
         resolved.append(merged)
     for gone in remaining:
-        plan.add("remove", "interface %s" % (gone.mac or gone.dev), gone.as_dict(), None, cold=running)
+        plan.add("remove", "interface", gone.as_dict(), None, cold=running, key=gone.mac or gone.dev)
     return resolved
 
 
@@ -915,47 +602,8 @@ def _plan_files(plan, req, desired, actual, facts, running):
         plan.add("write", "network configuration", cold=running)
 
 
-def _plan_state(plan, req, actual, label):
-    now = actual.state if actual is not None else "stopped"
-    if now == "crashed":
-        now = "running"
-    want = req.state
-    if want == "running" and now == "stopped":
-        plan.add("start", label, now, want)
-    elif want == "running" and now == "frozen":
-        plan.add("thaw", label, now, want)
-    elif want == "frozen" and now == "stopped":
-        plan.add("start", label, now, want, frozen=True)
-    elif want == "frozen" and now == "running":
-        plan.add("freeze", label, now, want)
-    elif want == "stopped" and now in ("running", "frozen"):
-        plan.add("stop", label, now, want)
-    cold = any(c.cold for c in plan.changes)
-    if cold and req.restart and want in ("running", "present") and now == "running":
-        plan.add("restart", label, "running", "running")
-
-
-def reboot_required(plan):
-    return any(c.cold for c in plan.changes) and not plan.has("restart")
-
-
 # --- applying --------------------------------------------------------------------------------
-_RUN_ACTIONS = ("start", "thaw", "freeze", "stop", "restart")
-
-
-def apply_container(client, req, plan, desired, actual, facts):
-    """Carry out the plan; returns warnings. The only function here that writes."""
-    warnings = []
-    dom = actual.dom if actual is not None else None
-    if req.state == "absent":
-        if plan.has("stop"):
-            _stop(client, dom, req)
-        if plan.has("undefine"):
-            client.undefine_container(dom)
-        if plan.has("delete"):
-            _rootfs.remove_rootfs(actual.spec.rootfs)
-        return warnings
-
+def _prepare_apply(client, req, plan, desired, actual, facts):
     if facts.create_rootfs:
         source = req.source
         template = image = None
@@ -966,34 +614,10 @@ def apply_container(client, req, plan, desired, actual, facts):
         idmap = desired.idmap if actual is None else actual.spec.idmap
         _rootfs.create_rootfs(facts.rootfs, template=template, image=image, idmap=idmap)
     if plan.has("write"):
-        _write_files(req, desired, actual, facts)
-    if any(c.action not in _RUN_ACTIONS + ("write",) and c.target != "autostart"
-           and not c.target.startswith(("template ", "rootfs /")) for c in plan.changes):
-        base = actual.xml if actual is not None else ContainerXML(parse(NEW_CONTAINER))
-        base.name = req.name
-        dom = client.define_container(desired.to_xml(base).to_string(), req.name)
-        if actual is not None and actual.active:
-            _apply_live(client, dom, plan, desired)
-    for change in plan.changes:
-        if change.target == "autostart":
-            client.set_autostart(dom, change.after)
-        elif change.action == "start":
-            client.start(dom)
-            if change.extra.get("frozen"):
-                client.suspend(dom)
-        elif change.action == "thaw":
-            client.resume(dom)
-        elif change.action == "freeze":
-            client.suspend(dom)
-        elif change.action == "stop":
-            _stop(client, dom, req)
-        elif change.action == "restart":
-            _stop(client, dom, req)
-            client.start(dom)
-    return warnings
+        _write_files(req, desired, facts)
 
 
-def _write_files(req, desired, actual, facts):
+def _write_files(req, desired, facts):
     rootfs = facts.rootfs
     fmt = facts.net_format or _rootfs.network_format(rootfs)
     nics = desired.interfaces if desired.interfaces is not None else []
@@ -1009,12 +633,13 @@ def _apply_live(client, dom, plan, desired):
     for change in plan.changes:
         if not change.extra.get("live"):
             continue
-        if change.target == "memory":
+        if change.is_("memory"):
             client.set_memory_live(dom, desired.memory * 1024)
-        elif change.target == "vcpus":
+        elif change.is_("vcpus"):
             client.set_container_cpu_live(dom, quota=desired.vcpus * CFS_PERIOD, period=CFS_PERIOD)
-        elif change.target == "cpu_shares":
+        elif change.is_("cpu_shares"):
             client.set_container_cpu_live(dom, shares=desired.cpu_shares)
+    return []
 
 
 def _stop(client, dom, req):
@@ -1029,102 +654,82 @@ def _stop(client, dom, req):
             client.destroy(dom)
 
 
-# --- results ---------------------------------------------------------------------------------
-def view(req, actual, desired):
-    """(before, after) for the diff: the managed fields and the state."""
-    managed = set(req.spec.view()) | {"state"}
-    before = {}
-    if actual is not None:
-        before = {k: v for k, v in actual.spec.view().items() if k in managed}
-        before["state"] = actual.state
-        if req.autostart is not None:
-            before["autostart"] = actual.autostart
-    if req.state == "absent":
-        return before, {}
-    after = {k: v for k, v in desired.view().items() if k in managed or actual is None}
-    if actual is not None:
-        for field in ("privileged", "idmap"):
-            if field in before:
-                after[field] = before[field]
-    after["state"] = req.state if req.state != "present" else (actual.state if actual else "stopped")
-    if req.autostart is not None:
-        after["autostart"] = req.autostart
-    return before, after
+# --- the kind ----------------------------------------------------------------------------------
+class ContainerKind(_kind.Kind):
+    """A system or application container (libvirt's LXC driver).
+
+    Its root filesystem is read and written here, so a container is converged on its own host
+    only; placement moves it here first when it lives on another member.
+    """
+
+    noun, type, scheme = "container", "container", "lxc"
+    paused, resume, pause = "frozen", "thaw", "freeze"
+    local_only = True
+    argument_spec = ARGUMENT_SPEC
+    Actual = Actual
+    XML = ContainerXML
+
+    request_from_params = staticmethod(request_from_params)
+    inspect = staticmethod(inspect)
+    plan_spec = staticmethod(_plan_spec)
+    prepare_apply = staticmethod(_prepare_apply)
+    apply_live = staticmethod(_apply_live)
+    stop = staticmethod(_stop)
+
+    def absent(self, name):
+        return ContainerRequest(name, ContainerSpec(), state="absent")
+
+    def lookup(self, client, name):
+        return client.container(name)
+
+    def check_type(self, client, name, xml):
+        if xml.virt_type != "lxc":
+            raise InvalidSpec("%s on %s is not a container (its type is %s)" % (name, client.uri, xml.virt_type))
+
+    def plan_removal(self, plan, req, actual, facts):
+        created = actual.spec.created
+        if req.remove_storage and created and created["created"] and facts.rootfs_exists:
+            plan.add("delete", "rootfs", key=actual.spec.rootfs)
+
+    def defines(self, change):
+        return super().defines(change) and change.action != "write" and not change.is_("template") \
+            and not change.is_("rootfs", "create")
+
+    def new_xml(self):
+        return ContainerXML(parse(NEW_CONTAINER))
+
+    def define(self, client, xml, name):
+        return client.define_container(xml, name)
+
+    def start(self, client, dom, paused=False):
+        client.start(dom)
+        if paused:
+            client.suspend(dom)
+
+    def remove(self, client, plan, actual):
+        client.undefine_container(actual.dom)
+        if plan.on("rootfs", "delete"):
+            _rootfs.remove_rootfs(actual.spec.rootfs)
+
+    def kept(self, before, actual):
+        # The ID map is fixed at creation: inspect() refused a request to change it.
+        return {f: before[f] for f in ("privileged", "idmap") if actual is not None and f in before}
+
+    def describe_more(self, client, actual, out, details):
+        """details: the interfaces' addresses."""
+        out["kind"] = "container"
+        out.setdefault("tags", [])
+        if details:
+            self.add_addresses(client, actual, out, actual.state == "running")
+
+    def predict_moved(self, target, source, req):
+        # The move copies the root filesystem, so what the container holds is known only after it.
+        return None
 
 
-def describe(client, actual, details=False):
-    """The container as a result, with the same fields a guest has where they apply."""
-    out = {"name": actual.dom.name(), "uuid": actual.xml.uuid, "kind": "container",
-           "state": actual.state, "autostart": actual.autostart}
-    out.update(actual.spec.view())
-    out.setdefault("tags", [])
-    if details:
-        addresses = client.interface_addresses(actual.dom) if actual.state == "running" else {}
-        for nic in out.get("interfaces", []):
-            nic["addresses"] = addresses.get(nic.get("mac"), [])
-    return out
+CONTAINER = ContainerKind()
 
 
 def list_containers(client, names=None, tags=None):
     """Every container on the host, or those named, or those carrying all the given tags."""
-    found = []
-    for dom in client.domains():
-        if names and dom.name() not in names:
-            continue
-        try:
-            actual = read_container(client, dom.name())
-        except InvalidSpec:
-            continue  # a virtual machine on a URI that has both
-        if actual is None:  # undefined while we listed
-            continue
-        if tags and not set(tags) <= set(actual.spec.tags or []):
-            continue
-        found.append(describe(client, actual, details=True))
-    return sorted(found, key=lambda c: c["name"])
-
-
-class Job:
-    """One container's request with what was read and planned for it."""
-
-    def __init__(self, req, actual, facts, plan, desired):
-        self.req, self.actual, self.facts, self.plan, self.desired = req, actual, facts, plan, desired
-
-
-def prepare(client, req):
-    """Read, check and plan one container; raises before anything is touched."""
-    actual = read_container(client, req.name)
-    facts = inspect(client, req, actual)
-    plan, desired = plan_container(req, actual, facts)
-    return Job(req, actual, facts, plan, desired)
-
-
-def finish(client, job, check_mode):
-    """Apply a prepared job (unless check mode) and return its module result (without 'failed')."""
-    req, plan, actual = job.req, job.plan, job.actual
-    warnings = list(job.facts.warnings)
-    if plan.changed and not check_mode:
-        warnings += apply_container(client, req, plan, job.desired, actual, job.facts)
-    before, after = view(req, actual, job.desired)
-    if check_mode or req.state == "absent":
-        container = dict(after, name=req.name) if after else {}
-    else:
-        # Unchanged, it is as it was read: a fleet's rerun reads every container once.
-        container = describe(client, read_container(client, req.name) if plan.changed else actual)
-    return {
-        "changed": plan.changed,
-        "changes": plan.as_list(),
-        "reboot_required": reboot_required(plan) and req.state != "absent",
-        "container": container,
-        "diff": diff(before, after),
-        "warnings": warnings,
-    }
-
-
-def converge(client, req, check_mode):
-    """One container, end to end."""
-    return finish(client, prepare(client, req), check_mode)
-
-
-# The root filesystem is read and written here, so a container is converged on its own host
-# only; placement moves it here first when it lives on another member.
-PLACED = Noun("container", "container", converge, local_only=True)
+    return CONTAINER.list(client, names, tags)

@@ -14,7 +14,7 @@ import os
 import re
 import time
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit, _names
+from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit, _kind, _names
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     HOTPLUG_BUSES,
@@ -33,8 +33,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     LibvirtCallError,
     WaitTimeout,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._placement import Noun
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, quote, tostring
 
 STATES = ("present", "running", "stopped", "paused", "absent")
@@ -272,27 +270,12 @@ ARGUMENT_SPEC = dict(
 
 
 # --- reading ---------------------------------------------------------------------------------
-class Actual:
-    """An existing guest as libvirt has it: the persistent definition and the run state."""
-
-    def __init__(self, dom, xml, state, autostart):
-        self.dom = dom
-        self.xml = xml
-        self.spec = GuestSpec.from_xml(xml)
-        self.state = state
-        self.autostart = autostart
-
-    @property
-    def active(self):
-        return self.state in ("running", "paused")
+class Actual(_kind.Actual):
+    SPEC = GuestSpec
 
 
 def read_guest(client, name):
-    dom = client.domain(name)
-    if dom is None:
-        return None
-    xml = DomainXML(parse(client.domain_xml(dom, inactive=True)))
-    return Actual(dom, xml, client.domain_state(dom), client.autostart(dom))
+    return GUEST.read(client, name)
 
 
 class Facts:
@@ -451,27 +434,23 @@ def _inspect_cpu_model(client, req, actual, facts):
 # --- planning --------------------------------------------------------------------------------
 def plan_guest(req, actual, facts):
     """(plan, desired): the ordered changes, and the full desired spec (targets and MACs resolved)."""
-    plan = Plan()
-    label = "guest %s" % req.name
-    if req.state == "absent":
-        if actual is not None:
-            if actual.active:
-                plan.add("stop", label, before=actual.state, after="stopped")
-            plan.add("undefine", label)
-            if req.remove_storage:
-                for vol in actual.spec.created or []:
-                    plan.add("delete", "volume %s" % vol)
-                if actual.spec.seed:
-                    plan.add("delete", "cloud-init seed %s" % actual.spec.seed["path"])
-        return plan, None
+    return GUEST.plan(req, actual, facts)
 
-    desired = req.spec.copy()
-    running = actual is not None and actual.active
+
+def _plan_removal(plan, req, actual, facts):
+    if req.remove_storage:
+        for vol in actual.spec.created or []:
+            plan.add("delete", "volume", key=vol)
+        if actual.spec.seed:
+            plan.add("delete", "cloud-init seed", key=actual.spec.seed["path"])
+
+
+def _plan_spec(plan, req, desired, actual, facts, running):
     for pool, vol, size, fmt in facts.new_volumes:
-        plan.add("create", "volume %s/%s" % (pool, vol), after="%d bytes, %s" % (size, fmt))
+        plan.add("create", "volume", after="%d bytes, %s" % (size, fmt), key="%s/%s" % (pool, vol))
     if actual is None:
         _new_guest_defaults(desired, facts)
-        plan.add("define", label)
+        plan.add("define", "guest", key=req.name)
     else:
         _plan_definition(plan, desired, actual, facts, running)
     if facts.seed:
@@ -479,10 +458,6 @@ def plan_guest(req, actual, facts):
     if facts.new_volumes:
         desired.created = sorted(set((actual.spec.created if actual else []) +
                                      ["%s/%s" % (p, v) for p, v, _s, _f in facts.new_volumes]))
-    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
-        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
-    _plan_state(plan, req, actual, label)
-    return plan, desired
 
 
 def _new_guest_defaults(desired, facts):
@@ -524,8 +499,9 @@ def _plan_definition(plan, desired, actual, facts, running):
     plan.compare("tags", have.tags, desired.tags)
     if desired.disks is not None:
         desired.disks, changes = _resolve_disks(desired.disks, have.disks, facts, have.seed)
-        for action, target, before, after, hot in changes:
-            plan.add(action, target, before, after, cold=running and not hot, live=running and hot)
+        for action, target, field, before, after, hot in changes:
+            plan.add(action, "disk", before, after, cold=running and not hot, key=target, field=field,
+                     live=running and hot)
     if desired.interfaces is not None:
         desired.interfaces = _resolve_nics(desired.interfaces, have.interfaces, plan, running)
 
@@ -538,8 +514,8 @@ def _plan_seed(plan, desired, actual, facts, running):
         _free_target("sd", [d.target for d in disks])
     before = have.seed["sha256"] if have and have.seed else None
     if before != desired.seed["sha256"] or not os.path.exists(desired.seed["path"]):
-        plan.add("update" if before else "create", "cloud-init seed %s" % desired.seed["path"],
-                 before, desired.seed["sha256"], cold=running)
+        plan.add("update" if before else "create", "cloud-init seed", before, desired.seed["sha256"],
+                 cold=running, key=desired.seed["path"])
 
 
 def _free_target(prefix, used):
@@ -576,22 +552,22 @@ def _resolve_disks(wanted, have, facts, seed):
             new.size = None
             resolved.append(new)
             hot = new.bus in HOTPLUG_BUSES and new.device == "disk"
-            changes.append(("add", "disk %s" % new.target, None, _disk_view(new), hot))
+            changes.append(("add", new.target, None, None, _disk_view(new), hot))
             continue
         remaining.remove(match)
         merged = match.copy()
         if want.key() != match.key():
             merged.path, merged.pool, merged.volume = want.path, want.pool, want.volume
-            changes.append(("update", "disk %s source" % match.target, _source(match), _source(want), False))
+            changes.append(("update", match.target, "source", _source(match), _source(want), False))
         for field in DiskSpec.COMPARED:
             value = getattr(want, field)
             if value is not None and value != getattr(match, field):
-                changes.append(("update", "disk %s %s" % (match.target, field), getattr(match, field), value, False))
+                changes.append(("update", match.target, field, getattr(match, field), value, False))
                 setattr(merged, field, value)
         resolved.append(merged)
     for gone in remaining:
         hot = gone.bus in HOTPLUG_BUSES and gone.device == "disk"
-        changes.append(("remove", "disk %s" % gone.target, _disk_view(gone), None, hot))
+        changes.append(("remove", gone.target, None, _disk_view(gone), None, hot))
     return resolved, changes
 
 
@@ -627,98 +603,33 @@ def _resolve_nics(wanted, have, plan, running):
             new = want.copy()
             new.model = new.model or "virtio"
             resolved.append(new)
-            plan.add("add", "interface on %s %s" % want.source(), None, new.as_dict(), live=running)
+            plan.add("add", "interface", None, new.as_dict(), key="on %s %s" % want.source(), live=running)
             continue
         merged = match.copy()
-        label = "interface %s" % match.mac
         if want.source() != match.source():
-            plan.add("update", "%s source" % label, "%s %s" % match.source(), "%s %s" % want.source(), cold=running)
+            plan.add("update", "interface", "%s %s" % match.source(), "%s %s" % want.source(), cold=running,
+                     key=match.mac, field="source")
             merged.network, merged.bridge = want.network, want.bridge
         if want.model is not None and want.model != match.model:
-            plan.add("update", "%s model" % label, match.model, want.model, cold=running)
+            plan.add("update", "interface", match.model, want.model, cold=running, key=match.mac, field="model")
             merged.model = want.model
         resolved.append(merged)
     for gone in remaining:
-        plan.add("remove", "interface %s" % gone.mac, gone.as_dict(), None, live=running)
+        plan.add("remove", "interface", gone.as_dict(), None, key=gone.mac, live=running)
     return resolved
 
 
-def _plan_state(plan, req, actual, label):
-    now = actual.state if actual is not None else "stopped"
-    if now == "crashed":
-        now = "running"  # libvirt keeps a crashed guest's process until it is destroyed
-    want = req.state
-    if want == "running" and now == "stopped":
-        plan.add("start", label, now, want)
-    elif want == "running" and now == "paused":
-        plan.add("resume", label, now, want)
-    elif want == "paused" and now == "stopped":
-        plan.add("start", label, now, want, paused=True)
-    elif want == "paused" and now == "running":
-        plan.add("pause", label, now, want)
-    elif want == "stopped" and now in ("running", "paused"):
-        plan.add("stop", label, now, want)
-    cold = any(c.cold for c in plan.changes)
-    if cold and req.restart and want in ("running", "present") and now == "running":
-        plan.add("restart", label, "running", "running")
-
-
-def reboot_required(plan):
-    return any(c.cold for c in plan.changes) and not plan.has("restart", "stop")
-
-
 # --- applying --------------------------------------------------------------------------------
-def apply_guest(client, req, plan, desired, actual, facts):
-    """Carry out the plan; returns warnings. The only function here that writes."""
-    warnings = []
-    dom = actual.dom if actual is not None else None
-    if req.state == "absent":
-        if plan.has("stop"):
-            _stop(client, dom, req)
-        if plan.has("undefine"):
-            client.undefine(dom, nvram=actual.spec.firmware == "uefi")
-        for change in plan.of("delete"):
-            _delete(client, change.target)
-        return warnings
-
+def _prepare_apply(client, req, plan, desired, actual, facts):
     for pool, vol, size, fmt in facts.new_volumes:
         xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation>"
                "<target><format type='%s'/></target></volume>") % (quote(vol), size, fmt)
         client.create_volume(client.pool(pool), xml, vol)
-    if any(c.target.startswith("cloud-init seed") for c in plan.changes):
+    if plan.on("cloud-init seed"):
         _cloudinit.write_seed(facts.seed["path"], facts.seed["files"])
-    if _definition_changed(plan):
-        base = actual.xml if actual is not None else DomainXML(parse(NEW_DOMAIN))
-        base.name = req.name
-        dom = client.define(desired.to_xml(base).to_string(), req.name)
-        if actual is not None and actual.active:
-            warnings += _apply_live(client, dom, plan, desired, actual)
-    for change in plan.changes:
-        if change.target == "autostart":
-            client.set_autostart(dom, change.after)
-        elif change.action == "start":
-            client.start(dom, paused=change.extra.get("paused", False))
-        elif change.action == "resume":
-            client.resume(dom)
-        elif change.action == "pause":
-            client.suspend(dom)
-        elif change.action == "stop":
-            _stop(client, dom, req)
-        elif change.action == "restart":
-            _stop(client, dom, req)
-            client.start(dom)
-    return warnings
 
 
-_RUN_ACTIONS = ("start", "resume", "pause", "stop", "restart")
-
-
-def _definition_changed(plan):
-    return any(c.action not in _RUN_ACTIONS and c.target != "autostart" and not c.target.startswith("volume ")
-               for c in plan.changes)
-
-
-def _apply_live(client, dom, plan, desired, actual):
+def _apply_live(client, dom, plan, desired):
     """Bring the running guest in line with what was just defined, where that can be done live."""
     warnings = []
     live = DomainXML(parse(client.domain_xml(dom, inactive=False)))
@@ -728,23 +639,22 @@ def _apply_live(client, dom, plan, desired, actual):
         if not change.extra.get("live"):
             continue
         try:
-            if change.target == "memory":
+            if change.is_("memory"):
                 client.set_memory_live(dom, desired.memory * 1024)
-            elif change.target == "vcpus":
+            elif change.is_("vcpus"):
                 client.set_vcpus_live(dom, desired.vcpus)
-            elif change.target.startswith("disk ") and change.action == "add":
-                node = next(d for d in persistent.disks if d.target == change.target[5:])
+            elif change.is_("disk", "add"):
+                node = next(d for d in persistent.disks if d.target == change.key)
                 client.attach_live(dom, _device_xml(node.node), change.target)
-            elif change.target.startswith("disk ") and change.action == "remove":
-                node = next(d for d in live.disks if d.target == change.target[5:])
+            elif change.is_("disk", "remove"):
+                node = next(d for d in live.disks if d.target == change.key)
                 client.detach_live(dom, _device_xml(node.node), change.target)
-            elif change.target.startswith("interface") and change.action == "add":
+            elif change.is_("interface", "add"):
                 node = next(i for i in persistent.interfaces if i.mac not in attached)
                 attached.add(node.mac)
                 client.attach_live(dom, _device_xml(node.node), "interface %s" % node.mac)
-            elif change.target.startswith("interface") and change.action == "remove":
-                mac = change.target.split()[1]
-                node = next(i for i in live.interfaces if (i.mac or "").lower() == mac)
+            elif change.is_("interface", "remove"):
+                node = next(i for i in live.interfaces if (i.mac or "").lower() == change.key)
                 client.detach_live(dom, _device_xml(node.node), change.target)
         except (LibvirtCallError, StopIteration) as e:
             # The persistent definition already has the change: it takes effect at the next boot.
@@ -786,127 +696,76 @@ def _stop(client, dom, req):
             pass
 
 
-def _delete(client, target):
-    what, name = target.split(" ", 1)[0], target.rsplit(" ", 1)[1]
-    if what == "cloud-init":
-        if os.path.exists(name):
-            os.unlink(name)
-        return
-    pool_name, vol_name = name.split("/", 1)
-    pool = client.pool(pool_name)
-    vol = client.volume(pool, vol_name) if pool is not None else None
-    if vol is not None:
-        client.delete_volume(vol)
+def _remove(client, plan, actual):
+    client.undefine(actual.dom, nvram=actual.spec.firmware == "uefi")
+    for change in plan.of("delete"):
+        if change.is_("cloud-init seed"):
+            if os.path.exists(change.key):
+                os.unlink(change.key)
+            continue
+        pool_name, vol_name = change.key.split("/", 1)
+        pool = client.pool(pool_name)
+        vol = client.volume(pool, vol_name) if pool is not None else None
+        if vol is not None:
+            client.delete_volume(vol)
 
 
-# --- results ---------------------------------------------------------------------------------
-def view(req, actual, desired):
-    """(before, after) for the diff: the managed fields and the state."""
-    managed = set(req.spec.view()) | {"state"} | ({"cloud_init"} if req.cloud_init is not None else set())
-    before = {}
-    if actual is not None:
-        before = {k: v for k, v in actual.spec.view().items() if k in managed}
-        before["state"] = actual.state
-        if req.autostart is not None:
-            before["autostart"] = actual.autostart
-    if req.state == "absent":
-        return before, {}
-    after = {k: v for k, v in desired.view().items() if k in managed or actual is None}
-    after["state"] = req.state if req.state != "present" else (actual.state if actual else "stopped")
-    if req.autostart is not None:
-        after["autostart"] = req.autostart
-    return before, after
+# --- the kind ----------------------------------------------------------------------------------
+class GuestKind(_kind.Kind):
+    """A virtual machine (QEMU/KVM)."""
 
+    noun, type, scheme = "guest", "vm", "qemu"
+    rebooted_by = ("restart", "stop")
+    argument_spec = ARGUMENT_SPEC
+    Actual = Actual
+    XML = DomainXML
 
-def describe(client, actual, details=False):
-    """The guest as a result: name, uuid, state, spec, disks and interfaces with their MACs.
+    request_from_params = staticmethod(request_from_params)
+    inspect = staticmethod(inspect)
+    plan_spec = staticmethod(_plan_spec)
+    plan_removal = staticmethod(_plan_removal)
+    prepare_apply = staticmethod(_prepare_apply)
+    apply_live = staticmethod(_apply_live)
+    stop = staticmethod(_stop)
+    remove = staticmethod(_remove)
 
-    details adds what costs a call per device: disk capacity and allocation, and the
-    interfaces' addresses from DHCP leases or the guest agent.
-    """
-    out = {"name": actual.dom.name(), "uuid": actual.xml.uuid, "state": actual.state,
-           "autostart": actual.autostart}
-    out.update(actual.spec.view())
-    if details:
+    def absent(self, name):
+        return GuestRequest(name, GuestSpec(), state="absent")
+
+    def lookup(self, client, name):
+        return client.domain(name)
+
+    def defines(self, change):
+        return super().defines(change) and not change.is_("volume")
+
+    def new_xml(self):
+        return DomainXML(parse(NEW_DOMAIN))
+
+    def define(self, client, xml, name):
+        return client.define(xml, name)
+
+    def managed_extra(self, req):
+        return {"cloud_init"} if req.cloud_init is not None else set()
+
+    def describe_more(self, client, actual, out, details):
+        """details: disk capacity and allocation, and the interfaces' addresses from DHCP leases
+        or the guest agent."""
+        if not details:
+            return
         for disk in out.get("disks", []):
             sizes = client.block_info(actual.dom, disk["target"])
             if sizes:
                 disk["capacity"], disk["allocation"] = sizes
-        addresses = client.interface_addresses(actual.dom) if actual.active else {}
-        for nic in out.get("interfaces", []):
-            nic["addresses"] = addresses.get(nic.get("mac"), [])
-    return out
+        self.add_addresses(client, actual, out, actual.active)
+
+
+GUEST = GuestKind()
 
 
 def list_guests(client, names=None, tags=None):
     """Every guest on the host, or those named, or those carrying all the given tags."""
-    found = []
-    for dom in client.domains():
-        if names and dom.name() not in names:
-            continue
-        actual = read_guest(client, dom.name())
-        if actual is None:  # undefined while we listed
-            continue
-        if tags and not set(tags) <= set(actual.spec.tags or []):
-            continue
-        found.append(describe(client, actual, details=True))
-    return sorted(found, key=lambda g: g["name"])
+    return GUEST.list(client, names, tags)
 
 
-class Job:
-    """One guest's request with what was read and planned for it."""
-
-    def __init__(self, req, actual, facts, plan, desired):
-        self.req, self.actual, self.facts, self.plan, self.desired = req, actual, facts, plan, desired
-
-
-def prepare(client, req):
-    """Read, check and plan one guest; raises before anything is touched."""
-    actual = read_guest(client, req.name)
-    facts = inspect(client, req, actual)
-    plan, desired = plan_guest(req, actual, facts)
-    return Job(req, actual, facts, plan, desired)
-
-
-def finish(client, job, check_mode):
-    """Apply a prepared job (unless check mode) and return its module result."""
-    req, plan = job.req, job.plan
-    warnings = list(job.facts.warnings)
-    if plan.changed and not check_mode:
-        warnings += apply_guest(client, req, plan, job.desired, job.actual, job.facts)
-    before, after = view(req, job.actual, job.desired)
-    if check_mode or req.state == "absent":
-        guest = dict(after, name=req.name) if after else {}
-    elif not plan.changed:
-        guest = describe(client, job.actual)
-    else:
-        guest = describe(client, read_guest(client, req.name))
-    return {
-        "changed": plan.changed,
-        "changes": plan.as_list(),
-        "reboot_required": reboot_required(plan) and req.state != "absent",
-        "guest": guest,
-        "diff": diff(before, after),
-        "warnings": warnings,
-    }
-
-
-def converge(client, req, check_mode):
-    """One guest, end to end. Returns the module result (without 'failed')."""
-    return finish(client, prepare(client, req), check_mode)
-
-
-def predict_moved(target, source, req):
-    """The check-mode result of converging on target the guest that source defines now: what
-    the task does on the node it names once the move has brought the definition there."""
-    actual = read_guest(source, req.name)
-    facts = inspect(target, req, actual)
-    plan, desired = plan_guest(req, actual, facts)
-    return finish(target, Job(req, actual, facts, plan, desired), True)
-
-
-PLACED = Noun("guest", "guest", converge, predict_moved)
-
-
-__all__ = ["GuestRequest", "request_from_params", "prepare", "finish", "converge", "plan_guest",
-           "inspect", "read_guest", "predict_moved", "PLACED", "DebvirtError"]
+__all__ = ["GuestRequest", "request_from_params", "plan_guest", "inspect", "read_guest", "list_guests",
+           "GUEST", "DebvirtError"]

@@ -268,7 +268,7 @@ def test_same_request_again_plans_nothing():
     plan, desired = plan_for(p, a)
     assert plan.changes == []
     assert desired.interfaces[0].mac == "52:54:00:42:b8:0a"
-    before, after = ct.view(ct.request_from_params(params(**p)), a, desired)
+    before, after = ct.CONTAINER.view(ct.request_from_params(params(**p)), a, desired)
     assert before == after
 
 
@@ -289,7 +289,7 @@ def test_cpu_limits_apply_live():
 
 def test_stopped_container_changes_need_no_restart():
     plan = plan_for(dict(memory=1024, command=["/bin/sh"]), actual(state="stopped"))[0]
-    assert not ct.reboot_required(plan)
+    assert not ct.CONTAINER.reboot_required(plan)
 
 
 def test_address_change_keeps_the_mac_and_waits_for_a_restart():
@@ -301,7 +301,7 @@ def test_address_change_keeps_the_mac_and_waits_for_a_restart():
                              ("write", "network configuration")]
     assert all(c.cold for c in plan.changes)
     assert desired.interfaces[0].mac == "52:54:00:42:b8:0a"
-    assert ct.reboot_required(plan)
+    assert ct.CONTAINER.reboot_required(plan)
 
 
 def test_interfaces_are_added_removed_and_named():
@@ -346,7 +346,7 @@ def test_run_states(now, want, actions):
 def test_restart_applies_cold_changes():
     plan = plan_for(dict(memory=2048, restart=True), actual())[0]
     assert [c.action for c in plan.changes] == ["update", "restart"]
-    assert not ct.reboot_required(plan)
+    assert not ct.CONTAINER.reboot_required(plan)
 
 
 def test_absent_keeps_the_rootfs_unless_asked_and_only_its_own():
