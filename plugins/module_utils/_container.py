@@ -22,7 +22,10 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     WaitTimeout,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._lxc import (
+    BOOKKEEPING,
     CFS_PERIOD,
+    META,
+    RESOURCES,
     NEW_CONTAINER,
     SYSTEM_INIT,
     ContainerNicSpec,
@@ -41,20 +44,10 @@ SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 
 
 # --- the request -----------------------------------------------------------------------------
-class ContainerRequest:
-    """What the user asked for: the spec plus what is not part of the definition."""
-
-    def __init__(self, name, spec, state="present", autostart=None, source=None, restart=False,
-                 force=False, shutdown_timeout=60, remove_storage=False):
-        self.name = name
-        self.spec = spec
-        self.state = state
-        self.autostart = autostart
+class ContainerRequest(_kind.Request):
+    def __init__(self, name, spec, source=None, shutdown_timeout=60, **lifecycle):
+        super().__init__(name, spec, shutdown_timeout=shutdown_timeout, **lifecycle)
         self.source = source or {"kind": "directory"}
-        self.restart = restart
-        self.force = force
-        self.shutdown_timeout = shutdown_timeout
-        self.remove_storage = remove_storage
 
     @property
     def system(self):
@@ -72,32 +65,16 @@ INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(typ
                  address=dict(type="str"), gateway=dict(type="str"))
 MOUNT = dict(source=dict(type="path", required=True), target=dict(type="path", required=True),
              readonly=dict(type="bool", default=False))
+SPEC_OPTIONS = RESOURCES + META
+OPTIONS = _kind.lifecycle_options(STATES, 60) + SPEC_OPTIONS
 ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    state=dict(type="str", choices=list(STATES), default="present"),
-    autostart=dict(type="bool"),
+    OPTIONS.argument_spec(),
     rootfs=dict(type="dict", options=ROOTFS),
     privileged=dict(type="bool"),
     idmap=dict(type="dict", options=IDMAP),
-    command=dict(type="list", elements="str"),
-    memory=dict(type="int"),
-    vcpus=dict(type="int"),
-    cpu_shares=dict(type="int"),
     interfaces=dict(type="list", elements="dict", options=INTERFACE),
-    hostname=dict(type="str"),
     mounts=dict(type="list", elements="dict", options=MOUNT),
-    description=dict(type="str"),
-    tags=dict(type="list", elements="str"),
-    restart=dict(type="bool", default=False),
-    force=dict(type="bool", default=False),
-    shutdown_timeout=dict(type="int", default=60),
-    remove_storage=dict(type="bool", default=False),
 )
-
-
-# Fields as libvirt and the kernel bound them: (low, high, whose limit high is).
-_LIMITS = {"memory": _names.MEMORY_LIMITS, "vcpus": _names.CPU_LIMITS, "cpu_shares": (2, 262144, ""),
-           "shutdown_timeout": _names.TIMEOUT_LIMITS}
 _MIRROR = re.compile(r"(https?|file)://[^\s]+")
 
 
@@ -110,7 +87,7 @@ def request_from_params(params):
     p = params
     name = p["name"]
     _names.check_name("container", name)
-    _names.check_values(p, _LIMITS, texts=("description",))
+    OPTIONS.check(p)
     command = p.get("command")
     if command is not None:
         if not command or not command[0].startswith("/"):
@@ -147,19 +124,13 @@ def request_from_params(params):
         if len(targets) != len(set(targets)):
             raise InvalidSpec("mounts list the same target more than once")
     spec = ContainerSpec(
-        memory=p.get("memory"), vcpus=p.get("vcpus"), cpu_shares=p.get("cpu_shares"),
-        command=list(command) if command is not None else None,
         privileged=p.get("privileged"), idmap=idmap,
         rootfs=os.path.normpath(path) if path else None,
         rootfs_volume="%s/%s" % (source["pool"], source["volume"]) if source["kind"] == "volume" else None,
-        mounts=mounts, interfaces=nics, hostname=hostname,
-        description=p.get("description"),
-        tags=sorted(set(p["tags"])) if p.get("tags") is not None else None,
+        mounts=mounts, interfaces=nics, **SPEC_OPTIONS.fields(p)
     )
-    return ContainerRequest(
-        name, spec, state=p.get("state") or "present", autostart=p.get("autostart"), source=source,
-        restart=bool(p.get("restart")), force=bool(p.get("force")),
-        shutdown_timeout=p.get("shutdown_timeout") or 60, remove_storage=bool(p.get("remove_storage")))
+    return ContainerRequest(name, spec, source=source, shutdown_timeout=p.get("shutdown_timeout") or 60,
+                            **_kind.request_params(p))
 
 
 def _source_from_params(rootfs):
@@ -491,15 +462,11 @@ def _plan_definition(plan, desired, actual, running):
     # The LXC driver cannot raise a running container's memory above what it started with.
     hot_memory = desired.memory is not None and have.memory is not None and desired.memory <= have.memory
     plan.compare("memory", have.memory, desired.memory, cold=running and not hot_memory, live=running and hot_memory)
-    plan.compare("vcpus", have.vcpus, desired.vcpus, live=running)
-    plan.compare("cpu_shares", have.cpu_shares, desired.cpu_shares, live=running)
-    plan.compare("command", have.command, desired.command, cold=running)
+    RESOURCES.compare(plan, have, desired, running)
     plan.compare("rootfs", have.rootfs, desired.rootfs, cold=running)
     plan.compare("rootfs_volume", have.rootfs_volume, desired.rootfs_volume, cold=running)
-    plan.compare("hostname", have.hostname, desired.hostname, cold=running)
-    plan.compare("description", have.description, desired.description)
-    plan.compare("tags", have.tags, desired.tags)
-    plan.compare("fleet", have.fleet, desired.fleet)
+    META.compare(plan, have, desired, running)
+    BOOKKEEPING.compare(plan, have, desired, running)
     desired.privileged, desired.idmap = None, None  # inspect() refused any change to them
     if desired.mounts is not None:
         _plan_mounts(plan, desired.mounts, have.mounts, running)

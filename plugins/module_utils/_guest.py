@@ -18,7 +18,10 @@ from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit,
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     HOTPLUG_BUSES,
+    MACHINE,
+    META,
     NEW_DOMAIN,
+    SIZE,
     DiskSpec,
     DomainXML,
     GraphicsSpec,
@@ -41,19 +44,9 @@ SHUTDOWN_RESEND = 10
 CREATE_DEFAULTS = {"memory": 1024, "vcpus": 1}
 
 
-class GuestRequest:
-    """What the user asked for: the spec plus what is not part of the definition."""
-
-    def __init__(self, name, spec, state="present", autostart=None, restart=False, force=False,
-                 shutdown_timeout=120, remove_storage=False, cloud_init=None, virt_type="auto"):
-        self.name = name
-        self.spec = spec
-        self.state = state
-        self.autostart = autostart
-        self.restart = restart
-        self.force = force
-        self.shutdown_timeout = shutdown_timeout
-        self.remove_storage = remove_storage
+class GuestRequest(_kind.Request):
+    def __init__(self, name, spec, shutdown_timeout=120, cloud_init=None, virt_type="auto", **lifecycle):
+        super().__init__(name, spec, shutdown_timeout=shutdown_timeout, **lifecycle)
         self.cloud_init = cloud_init
         self.virt_type = virt_type
 
@@ -63,8 +56,7 @@ def request_from_params(params):
     name = params["name"]
     _names.check_name("guest", name)
     p = params
-    _names.check_values(p, _LIMITS, texts=("cmdline", "description"), words=("cpu_model", "machine"),
-                        paths=("kernel", "initrd", "serial_log"))
+    OPTIONS.check(p)
     if p.get("max_memory") is not None and p.get("memory") is not None and p["memory"] > p["max_memory"]:
         raise InvalidSpec("memory (%s MiB) is larger than max_memory (%s MiB)" % (p["memory"], p["max_memory"]))
     if p.get("max_vcpus") is not None and p.get("vcpus") is not None and p["vcpus"] > p["max_vcpus"]:
@@ -79,20 +71,14 @@ def request_from_params(params):
     if (p.get("initrd") or p.get("cmdline")) and not p.get("kernel"):
         raise InvalidSpec("initrd and cmdline need kernel (direct kernel boot)")
 
+    fields = SPEC_OPTIONS.fields(p)
+    fields["cpu_mode"] = cpu_mode
     spec = GuestSpec(
-        virt_type=p.get("virt_type") if p.get("virt_type") in ("kvm", "qemu") else None,
-        memory=p.get("memory"), max_memory=p.get("max_memory"),
-        vcpus=p.get("vcpus"), max_vcpus=p.get("max_vcpus"),
-        cpu_mode=cpu_mode, cpu_model=p.get("cpu_model"),
-        machine=p.get("machine"), firmware=p.get("firmware"),
-        kernel=p.get("kernel"), initrd=p.get("initrd"), cmdline=p.get("cmdline"),
-        serial_log=p.get("serial_log"),
         graphics=_graphics_from_params(p.get("graphics")),
-        description=p.get("description"),
-        tags=sorted(set(p["tags"])) if p.get("tags") is not None else None,
         disks=[_disk_from_params(i, d) for i, d in enumerate(p["disks"])] if p.get("disks") is not None else None,
         interfaces=[_nic_from_params(i, n) for i, n in enumerate(p["interfaces"])]
         if p.get("interfaces") is not None else None,
+        **fields
     )
     if spec.disks:
         keys = [d.key() for d in spec.disks]
@@ -114,16 +100,10 @@ def request_from_params(params):
             raise InvalidSpec("interfaces list the same MAC more than once")
     if p.get("cloud_init") is not None:
         _check_cloud_init(p["cloud_init"], seed_path(name, p["cloud_init"]), spec.disks or [])
-    return GuestRequest(
-        name, spec, state=p.get("state") or "present", autostart=p.get("autostart"),
-        restart=bool(p.get("restart")), force=bool(p.get("force")),
-        shutdown_timeout=p.get("shutdown_timeout", 120), remove_storage=bool(p.get("remove_storage")),
-        cloud_init=p.get("cloud_init"), virt_type=p.get("virt_type") or "auto")
+    return GuestRequest(name, spec, shutdown_timeout=p.get("shutdown_timeout", 120), cloud_init=p.get("cloud_init"),
+                        virt_type=p.get("virt_type") or "auto", **_kind.request_params(p))
 
 
-# Fields as libvirt bounds them: (low, high, whose limit high is).
-_LIMITS = {"memory": _names.MEMORY_LIMITS, "max_memory": _names.MEMORY_LIMITS, "vcpus": _names.CPU_LIMITS,
-           "max_vcpus": _names.CPU_LIMITS, "shutdown_timeout": _names.TIMEOUT_LIMITS}
 # The port range libvirt starts a VNC console on; a SPICE port is any TCP port.
 _PORTS = {"vnc": (5900, " for vnc (libvirt's range)"), "spice": (1, "")}
 _VNC_PASSWORD_MAX = 8  # libvirt refuses the definition beyond this (QEMU's VNC auth); SPICE has none
@@ -243,29 +223,14 @@ GRAPHICS = dict(type=dict(type="str", choices=["vnc", "spice", "none"], required
                 listen=dict(type="str", default="127.0.0.1"), port=dict(type="int"),
                 password=dict(type="str", no_log=True))
 
+SPEC_OPTIONS = SIZE + MACHINE + META
+OPTIONS = _kind.lifecycle_options(STATES, 120) + SPEC_OPTIONS
 ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    state=dict(type="str", choices=["present", "running", "stopped", "paused", "absent"], default="present"),
-    autostart=dict(type="bool"),
-    virt_type=dict(type="str", choices=["auto", "kvm", "qemu"], default="auto"),
-    memory=dict(type="int"), max_memory=dict(type="int"),
-    vcpus=dict(type="int"), max_vcpus=dict(type="int"),
-    cpu_mode=dict(type="str", choices=["host-passthrough", "host-model", "custom"]),
-    cpu_model=dict(type="str"),
-    machine=dict(type="str"),
-    firmware=dict(type="str", choices=["bios", "uefi"]),
+    OPTIONS.argument_spec(),
     disks=dict(type="list", elements="dict", options=DISK),
     interfaces=dict(type="list", elements="dict", options=INTERFACE),
     cloud_init=dict(type="dict", options=CLOUD_INIT),
-    kernel=dict(type="path"), initrd=dict(type="path"), cmdline=dict(type="str"),
-    serial_log=dict(type="path"),
     graphics=dict(type="dict", options=GRAPHICS),
-    description=dict(type="str"),
-    tags=dict(type="list", elements="str"),
-    restart=dict(type="bool", default=False),
-    force=dict(type="bool", default=False),
-    shutdown_timeout=dict(type="int", default=120),
-    remove_storage=dict(type="bool", default=False),
 )
 
 
@@ -487,16 +452,12 @@ def _plan_definition(plan, desired, actual, facts, running):
     plan.compare("vcpus", have.vcpus, desired.vcpus, cold=running and not hot_vcpus, live=running and hot_vcpus)
     if facts.machine is not None:
         desired.machine = facts.machine
-    for field in ("virt_type", "cpu_mode", "cpu_model", "machine", "firmware", "kernel", "initrd",
-                  "cmdline", "serial_log"):
-        plan.compare(field, getattr(have, field), getattr(desired, field), cold=running)
+    MACHINE.compare(plan, have, desired, running)
     if desired.graphics is not None:
         before = desired.graphics.managed_view(have.graphics)
         if before != desired.graphics:
             plan.add("update", "graphics", before.as_dict(), desired.graphics.as_dict(), cold=running)
-    plan.compare("description", have.description, desired.description)
-    plan.compare("fleet", have.fleet, desired.fleet)
-    plan.compare("tags", have.tags, desired.tags)
+    META.compare(plan, have, desired, running)
     if desired.disks is not None:
         desired.disks, changes = _resolve_disks(desired.disks, have.disks, facts, have.seed)
         for action, target, field, before, after, hot in changes:

@@ -14,8 +14,45 @@ through _plan's one check-mode gate.
 from __future__ import annotations
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import TIMEOUT_LIMITS
+from ansible_collections.debvirt.cluster.plugins.module_utils._options import Option, OptionGroup
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge as converge_plan
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
+
+
+def lifecycle_options(states, shutdown_timeout):
+    """The options every kind has beside its definition's: which one, and what to do with it."""
+    return OptionGroup(
+        Option("name", dict(type="str", required=True)),
+        Option("state", dict(type="str", choices=list(states), default="present")),
+        Option("autostart", dict(type="bool")),
+        Option("restart", dict(type="bool", default=False)),
+        Option("force", dict(type="bool", default=False)),
+        Option("shutdown_timeout", dict(type="int", default=shutdown_timeout), check=TIMEOUT_LIMITS),
+        Option("remove_storage", dict(type="bool", default=False)),
+    )
+
+
+class Request:
+    """What the user asked for: the spec plus what is not part of the definition."""
+
+    def __init__(self, name, spec, state="present", autostart=None, restart=False, force=False,
+                 shutdown_timeout=None, remove_storage=False):
+        self.name = name
+        self.spec = spec
+        self.state = state
+        self.autostart = autostart
+        self.restart = restart
+        self.force = force
+        self.shutdown_timeout = shutdown_timeout
+        self.remove_storage = remove_storage
+
+
+def request_params(params):
+    """Request's keyword arguments from the module's params, but shutdown_timeout (a kind's own)."""
+    p = params
+    return dict(state=p.get("state") or "present", autostart=p.get("autostart"), restart=bool(p.get("restart")),
+                force=bool(p.get("force")), remove_storage=bool(p.get("remove_storage")))
 
 
 class Actual:

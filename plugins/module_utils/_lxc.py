@@ -16,6 +16,8 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     mib,
     _write_interfaces,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import CPU_LIMITS, MEMORY_LIMITS
+from ansible_collections.debvirt.cluster.plugins.module_utils._options import Option, OptionGroup
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import INT, NAMESPACES, YES_NO, Flag, Prop, XMLObject
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import append, ensure, remove
 
@@ -36,6 +38,8 @@ class FilesystemXML(XMLObject):
 
 
 class ContainerXML(XMLObject):
+    """Bound here: what is not one of the options below (RESOURCES, META, BOOKKEEPING bind theirs)."""
+
     TAG = "domain"
     name = Prop("name")
     uuid = Prop("uuid")
@@ -44,8 +48,7 @@ class ContainerXML(XMLObject):
     memory_unit = Prop("memory/@unit")
     current_kib = Prop("currentMemory")
     current_unit = Prop("currentMemory/@unit")
-    vcpus = Prop("vcpu", INT)
-    shares = Prop("cputune/shares", INT)
+    _vcpus = Prop("vcpu", INT)
     period = Prop("cputune/period", INT)
     quota = Prop("cputune/quota", INT)
     init = Prop("os/init")
@@ -55,12 +58,38 @@ class ContainerXML(XMLObject):
     gid_start = Prop("idmap/gid/@start", INT)
     gid_target = Prop("idmap/gid/@target", INT)
     gid_count = Prop("idmap/gid/@count", INT)
-    description = Prop("metadata/dv:container/dv:description")
-    hostname = Prop("metadata/dv:container/dv:hostname")
     rootfs_source = Prop("metadata/dv:container/dv:rootfs/@source")
     rootfs_created = Prop("metadata/dv:container/dv:rootfs/@created", YES_NO)
     rootfs_volume = Prop("metadata/dv:container/dv:rootfs/@volume")
-    fleet = Prop("metadata/dv:container/dv:fleet")
+
+    @property
+    def memory(self):
+        """In MiB; a container's current memory is always its maximum."""
+        return mib(self.memory_kib, self.memory_unit) if self.memory_kib else None
+
+    @memory.setter
+    def memory(self, value):
+        self.memory_kib, self.memory_unit = str(value * 1024), "KiB"
+        self.current_kib, self.current_unit = str(value * 1024), "KiB"
+
+    @property
+    def vcpus(self):
+        return self._vcpus
+
+    @vcpus.setter
+    def vcpus(self, count):
+        # The LXC driver runs a container on every host CPU; a CFS quota is what limits it.
+        self._vcpus = count
+        self.period, self.quota = CFS_PERIOD, count * CFS_PERIOD
+
+    @property
+    def command(self):
+        return [self.init or SYSTEM_INIT[0]] + self.initargs
+
+    @command.setter
+    def command(self, argv):
+        self.init = argv[0]
+        self.initargs = argv[1:]
 
     @property
     def initargs(self):
@@ -104,11 +133,13 @@ class ContainerXML(XMLObject):
                 node.set("gateway", nic.gateway)
         self._replace_meta("address", [n for n in nics if n.address is not None and n.dev], fill)
 
+    @property
     def tags(self):
-        return [n.text for n in self.node.findall("metadata/dv:container/dv:tag", NAMESPACES)]
+        return sorted(n.text for n in self.node.findall("metadata/dv:container/dv:tag", NAMESPACES))
 
-    def set_tags(self, values):
-        self._replace_meta("tag", values, lambda node, value: setattr(node, "text", value))
+    @tags.setter
+    def tags(self, values):
+        self._replace_meta("tag", sorted(values), lambda node, value: setattr(node, "text", value))
 
     def _replace_meta(self, name, items, fill):
         """Replace the dv:<name> entries in place, so a rewrite leaves the document as it was."""
@@ -138,6 +169,27 @@ NEW_CONTAINER = """<domain type='lxc'>
 </domain>
 """
 # privnet: without it a container without interfaces would share the host's network namespace.
+
+
+# --- the options -----------------------------------------------------------------------------
+# A container's scalar options, in the order the plan compares them. Memory is compared in the
+# planner's own way: the LXC driver cannot raise a running container's memory.
+RESOURCES = OptionGroup(
+    Option("memory", dict(type="int"), check=MEMORY_LIMITS, compared=False),
+    Option("vcpus", dict(type="int"), check=CPU_LIMITS, live=True),
+    Option("cpu_shares", dict(type="int"), "cputune/shares", INT, check=(2, 262144, ""), live=True),
+    # Checked by the request: the first word is the path of a program.
+    Option("command", dict(type="list", elements="str"), request=list, cold=True),
+)
+META = OptionGroup(
+    # Checked by the request as a host name.
+    Option("hostname", dict(type="str"), "metadata/dv:container/dv:hostname", cold=True),
+    Option("description", dict(type="str"), "metadata/dv:container/dv:description", check="text", clear=True),
+    Option("tags", dict(type="list", elements="str"), request=lambda tags: sorted(set(tags))),
+)
+# The fleet's name is its own bookkeeping, no user's option.
+BOOKKEEPING = OptionGroup(Option("fleet", None, "metadata/dv:container/dv:fleet"))
+(RESOURCES + META + BOOKKEEPING).bind(ContainerXML)
 
 
 # --- the specs -------------------------------------------------------------------------------
@@ -186,22 +238,15 @@ class ContainerSpec(Spec):
             idmap = {"uid": domain.uid_target, "gid": domain.gid_target, "count": domain.uid_count}
         addresses = domain.addresses()
         return cls(
-            memory=mib(domain.memory_kib, domain.memory_unit) if domain.memory_kib else None,
-            vcpus=domain.vcpus,
-            cpu_shares=domain.shares,
-            command=[domain.init or SYSTEM_INIT[0]] + domain.initargs,
             privileged=idmap is None,
             idmap=idmap,
             rootfs=rootfs,
             rootfs_volume=domain.rootfs_volume,
             mounts=mounts,
             interfaces=[ContainerNicSpec.from_xml(i, addresses) for i in domain.interfaces],
-            hostname=domain.hostname,
-            description=domain.description,
-            tags=sorted(domain.tags()),
             created=domain.rootfs_source and {"source": domain.rootfs_source,
                                               "created": bool(domain.rootfs_created)},
-            fleet=domain.fleet,
+            **RESOURCES.read(domain), **META.read(domain), **BOOKKEEPING.read(domain)
         )
 
     def view(self):
@@ -212,18 +257,7 @@ class ContainerSpec(Spec):
 
     def to_xml(self, domain):
         """Write every managed field into domain (a ContainerXML) and return it."""
-        if self.memory is not None:
-            domain.memory_kib, domain.memory_unit = str(self.memory * 1024), "KiB"
-            domain.current_kib, domain.current_unit = str(self.memory * 1024), "KiB"
-        if self.vcpus is not None:
-            # The LXC driver runs a container on every host CPU; a CFS quota is what limits it.
-            domain.vcpus = self.vcpus
-            domain.period, domain.quota = CFS_PERIOD, self.vcpus * CFS_PERIOD
-        if self.cpu_shares is not None:
-            domain.shares = self.cpu_shares
-        if self.command is not None:
-            domain.init = self.command[0]
-            domain.initargs = self.command[1:]
+        RESOURCES.write(self, domain)
         if self.privileged:
             remove(domain.node.find("idmap"))
         elif self.idmap is not None:
@@ -248,17 +282,11 @@ class ContainerSpec(Spec):
         if self.interfaces is not None:
             _write_interfaces(domain, self.interfaces)
             domain.set_addresses(self.interfaces)
-        if self.hostname is not None:
-            domain.hostname = self.hostname
-        if self.description is not None:
-            domain.description = self.description or None
-        if self.tags is not None:
-            domain.set_tags(sorted(self.tags))
+        META.write(self, domain)
         if self.created is not None:
             domain.rootfs_source = self.created["source"]
             domain.rootfs_created = self.created["created"]
-        if self.fleet is not None:
-            domain.fleet = self.fleet
+        BOOKKEEPING.write(self, domain)
         return domain
 
 
