@@ -11,6 +11,7 @@ import os
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _container as ct
+from ansible_collections.debvirt.cluster.plugins.module_utils import _lxc
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
@@ -85,7 +86,7 @@ def test_from_xml_reads_every_managed_field():
 def test_to_xml_changes_only_managed_fields_and_keeps_what_libvirt_generated():
     xml = load("container-lxc-in.xml")
     spec = ct.ContainerSpec(memory=256, vcpus=2, command=["/bin/sh", "-c", "sleep 1"],
-                            mounts=[ct.MountSpec(source="/srv/data", target="/data", readonly=False)])
+                            mounts=[_lxc.MountSpec(source="/srv/data", target="/data", readonly=False)])
     out = spec.to_xml(xml)
     again = ct.ContainerSpec.from_xml(ct.ContainerXML(parse(out.to_string())))
     assert again.memory == 256 and again.vcpus == 2
@@ -114,7 +115,7 @@ def test_new_container_document():
     xml = ct.ContainerXML(parse(ct.NEW_CONTAINER))
     spec = ct.ContainerSpec(memory=64, vcpus=1, command=["/sbin/init"], privileged=False,
                             idmap={"uid": 200000, "gid": 300000, "count": 1000}, rootfs="/r",
-                            mounts=[], interfaces=[ct.ContainerNicSpec(bridge="br0", dev="eth0", address="dhcp")],
+                            mounts=[], interfaces=[_lxc.ContainerNicSpec(bridge="br0", dev="eth0", address="dhcp")],
                             hostname="h", created={"source": "image /x.tar", "created": True})
     out = spec.to_xml(xml)
     assert out.virt_type == "lxc"
