@@ -238,25 +238,6 @@ def plan_container(req, actual, facts):
     return CONTAINER.plan(req, actual, facts)
 
 
-def _plan_spec(plan, req, desired, actual, facts, running):
-    if facts.build_template:
-        plan.add("create", "template", key=facts.build_template)
-    if actual is None or desired.rootfs is not None:
-        desired.rootfs = facts.rootfs
-    if facts.create_rootfs:
-        plan.add("create", "rootfs", after=facts.create_rootfs, key=facts.rootfs)
-        desired.created = {"source": facts.create_rootfs, "created": True}
-    elif actual is None:
-        source = "volume %s" % desired.rootfs_volume if facts.volume else "directory"
-        desired.created = {"source": source, "created": False}
-    if actual is None:
-        _new_container_defaults(req, desired, facts)
-        plan.add("define", "container", key=req.name)
-    else:
-        _plan_definition(plan, desired, actual, running)
-    _plan_files(plan, req, desired, actual, facts, running)
-
-
 def _new_container_defaults(req, desired, facts):
     for field, value in CREATE_DEFAULTS.items():
         if getattr(desired, field) is None:
@@ -385,20 +366,6 @@ def _plan_files(plan, req, desired, actual, facts, running):
 
 
 # --- applying --------------------------------------------------------------------------------
-def _prepare_apply(client, req, plan, desired, actual, facts):
-    if facts.create_rootfs:
-        source = req.source
-        template = image = None
-        if source["kind"] == "debian":
-            template = _rootfs.build_template(source["release"], source["arch"], source["mirror"])
-        else:
-            image = _rootfs.fetch_image(source["image"], source["checksum"])
-        idmap = desired.idmap if actual is None else actual.spec.idmap
-        _rootfs.create_rootfs(facts.rootfs, template=template, image=image, idmap=idmap)
-    if plan.has("write"):
-        _write_files(req, desired, facts)
-
-
 def _write_files(req, desired, facts):
     rootfs = facts.rootfs
     fmt = facts.net_format or _rootfs.network_format(rootfs)
@@ -450,16 +417,12 @@ class ContainerKind(_kind.Kind):
     argument_spec = ARGUMENT_SPEC
     Actual = Actual
     XML = ContainerXML
+    Request = ContainerRequest
 
     request_from_params = staticmethod(request_from_params)
     inspect = staticmethod(inspect)
-    plan_spec = staticmethod(_plan_spec)
-    prepare_apply = staticmethod(_prepare_apply)
     apply_live = staticmethod(_apply_live)
     stop = staticmethod(_stop)
-
-    def absent(self, name):
-        return ContainerRequest(name, ContainerSpec(), state="absent")
 
     def lookup(self, client, name):
         return client.container(name)
@@ -472,6 +435,37 @@ class ContainerKind(_kind.Kind):
         created = actual.spec.created
         if req.remove_storage and created and created["created"] and facts.rootfs_exists:
             plan.add("delete", "rootfs", key=actual.spec.rootfs)
+
+    def plan_spec(self, plan, req, desired, actual, facts, running):
+        if facts.build_template:
+            plan.add("create", "template", key=facts.build_template)
+        if actual is None or desired.rootfs is not None:
+            desired.rootfs = facts.rootfs
+        if facts.create_rootfs:
+            plan.add("create", "rootfs", after=facts.create_rootfs, key=facts.rootfs)
+            desired.created = {"source": facts.create_rootfs, "created": True}
+        elif actual is None:
+            source = "volume %s" % desired.rootfs_volume if facts.volume else "directory"
+            desired.created = {"source": source, "created": False}
+        if actual is None:
+            _new_container_defaults(req, desired, facts)
+            plan.add("define", self.noun, key=req.name)
+        else:
+            _plan_definition(plan, desired, actual, running)
+        _plan_files(plan, req, desired, actual, facts, running)
+
+    def prepare_apply(self, client, req, plan, desired, actual, facts):
+        if facts.create_rootfs:
+            source = req.source
+            template = image = None
+            if source["kind"] == "debian":
+                template = _rootfs.build_template(source["release"], source["arch"], source["mirror"])
+            else:
+                image = _rootfs.fetch_image(source["image"], source["checksum"])
+            idmap = desired.idmap if actual is None else actual.spec.idmap
+            _rootfs.create_rootfs(facts.rootfs, template=template, image=image, idmap=idmap)
+        if plan.has("write"):
+            _write_files(req, desired, facts)
 
     def defines(self, change):
         return super().defines(change) and change.action != "write" and not change.is_("template") \

@@ -214,29 +214,6 @@ def plan_guest(req, actual, facts):
     return GUEST.plan(req, actual, facts)
 
 
-def _plan_removal(plan, req, actual, facts):
-    if req.remove_storage:
-        for vol in actual.spec.created or []:
-            plan.add("delete", "volume", key=vol)
-        if actual.spec.seed:
-            plan.add("delete", "cloud-init seed", key=actual.spec.seed["path"])
-
-
-def _plan_spec(plan, req, desired, actual, facts, running):
-    for pool, vol, size, fmt in facts.new_volumes:
-        plan.add("create", "volume", after="%d bytes, %s" % (size, fmt), key="%s/%s" % (pool, vol))
-    if actual is None:
-        _new_guest_defaults(desired, facts)
-        plan.add("define", "guest", key=req.name)
-    else:
-        _plan_definition(plan, desired, actual, facts, running)
-    if facts.seed:
-        _plan_seed(plan, desired, actual, facts, running)
-    if facts.new_volumes:
-        desired.created = sorted(set((actual.spec.created if actual else []) +
-                                     ["%s/%s" % (p, v) for p, v, _s, _f in facts.new_volumes]))
-
-
 def _new_guest_defaults(desired, facts):
     desired.virt_type = desired.virt_type or facts.virt_type
     for field, value in CREATE_DEFAULTS.items():
@@ -393,15 +370,6 @@ def _resolve_nics(wanted, have, plan, running):
 
 
 # --- applying --------------------------------------------------------------------------------
-def _prepare_apply(client, req, plan, desired, actual, facts):
-    for pool, vol, size, fmt in facts.new_volumes:
-        xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation>"
-               "<target><format type='%s'/></target></volume>") % (quote(vol), size, fmt)
-        client.create_volume(client.pool(pool), xml, vol)
-    if plan.on("cloud-init seed"):
-        _cloudinit.write_seed(facts.seed["path"], facts.seed["files"])
-
-
 def _apply_live(client, dom, plan, desired):
     """Bring the running guest in line with what was just defined, where that can be done live."""
     warnings = []
@@ -469,20 +437,6 @@ def _stop(client, dom, req):
             pass
 
 
-def _remove(client, plan, actual):
-    client.undefine(actual.dom, nvram=actual.spec.firmware == "uefi")
-    for change in plan.of("delete"):
-        if change.is_("cloud-init seed"):
-            if os.path.exists(change.key):
-                os.unlink(change.key)
-            continue
-        pool_name, vol_name = change.key.split("/", 1)
-        pool = client.pool(pool_name)
-        vol = client.volume(pool, vol_name) if pool is not None else None
-        if vol is not None:
-            client.delete_volume(vol)
-
-
 # --- the kind ----------------------------------------------------------------------------------
 class GuestKind(_kind.Kind):
     """A virtual machine (QEMU/KVM)."""
@@ -492,18 +446,12 @@ class GuestKind(_kind.Kind):
     argument_spec = ARGUMENT_SPEC
     Actual = Actual
     XML = DomainXML
+    Request = GuestRequest
 
     request_from_params = staticmethod(request_from_params)
     inspect = staticmethod(inspect)
-    plan_spec = staticmethod(_plan_spec)
-    plan_removal = staticmethod(_plan_removal)
-    prepare_apply = staticmethod(_prepare_apply)
     apply_live = staticmethod(_apply_live)
     stop = staticmethod(_stop)
-    remove = staticmethod(_remove)
-
-    def absent(self, name):
-        return GuestRequest(name, GuestSpec(), state="absent")
 
     def lookup(self, client, name):
         return client.domain(name)
@@ -516,6 +464,48 @@ class GuestKind(_kind.Kind):
 
     def define(self, client, xml, name):
         return client.define(xml, name)
+
+    def plan_spec(self, plan, req, desired, actual, facts, running):
+        for pool, vol, size, fmt in facts.new_volumes:
+            plan.add("create", "volume", after="%d bytes, %s" % (size, fmt), key="%s/%s" % (pool, vol))
+        if actual is None:
+            _new_guest_defaults(desired, facts)
+            plan.add("define", self.noun, key=req.name)
+        else:
+            _plan_definition(plan, desired, actual, facts, running)
+        if facts.seed:
+            _plan_seed(plan, desired, actual, facts, running)
+        if facts.new_volumes:
+            desired.created = sorted(set((actual.spec.created if actual else []) +
+                                         ["%s/%s" % (p, v) for p, v, _s, _f in facts.new_volumes]))
+
+    def plan_removal(self, plan, req, actual, facts):
+        if req.remove_storage:
+            for vol in actual.spec.created or []:
+                plan.add("delete", "volume", key=vol)
+            if actual.spec.seed:
+                plan.add("delete", "cloud-init seed", key=actual.spec.seed["path"])
+
+    def prepare_apply(self, client, req, plan, desired, actual, facts):
+        for pool, vol, size, fmt in facts.new_volumes:
+            xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation>"
+                   "<target><format type='%s'/></target></volume>") % (quote(vol), size, fmt)
+            client.create_volume(client.pool(pool), xml, vol)
+        if plan.on("cloud-init seed"):
+            _cloudinit.write_seed(facts.seed["path"], facts.seed["files"])
+
+    def remove(self, client, plan, actual):
+        client.undefine(actual.dom, nvram=actual.spec.firmware == "uefi")
+        for change in plan.of("delete"):
+            if change.is_("cloud-init seed"):
+                if os.path.exists(change.key):
+                    os.unlink(change.key)
+                continue
+            pool_name, vol_name = change.key.split("/", 1)
+            pool = client.pool(pool_name)
+            vol = client.volume(pool, vol_name) if pool is not None else None
+            if vol is not None:
+                client.delete_volume(vol)
 
     def managed_extra(self, req):
         return {"cloud_init"} if req.cloud_init is not None else set()

@@ -94,6 +94,7 @@ class Kind:
     local_only = False  # converged (and created) only on the host the task runs on
     rebooted_by = ("restart",)  # planned actions after which no restart is pending
     argument_spec = None
+    Request = Request
     Actual = Actual
     XML = None  # the XML model of its definition
 
@@ -103,7 +104,7 @@ class Kind:
 
     def absent(self, name):
         """A request to remove the one named, its storage kept."""
-        raise NotImplementedError
+        return self.Request(name, self.Actual.SPEC(), state="absent")
 
     def lookup(self, client, name):
         """The libvirt domain, or None."""

@@ -19,7 +19,8 @@ defines now, or None when that cannot be told before the move.
 
 from __future__ import annotations
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient, is_local
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Members,
@@ -236,3 +237,10 @@ def converge_placed(kind, client, req, node, check_mode, shell, client_for):
         return result
     finally:
         p.close()
+
+
+def converge_module(kind, module):
+    """What the guest and container modules run: the request made from the module's params,
+    converged on the member placement chooses."""
+    return converge_placed(kind, module.client, kind.request_from_params(module.params), module.params["node"],
+                           module.check_mode, Shell(module.run_command), LibvirtClient)
