@@ -348,4 +348,3 @@ class Kind:
         facts = self.inspect(target, req, actual)
         plan, desired = self.plan(req, actual, facts)
         return self.finish(target, Job(req, actual, facts, plan, desired), True)
-

@@ -222,9 +222,8 @@ def converge_placed(kind, client, req, node, check_mode, shell, client_for):
             execute(p.move[2], check_mode, lambda: stats.update(move(p, shell)))
             if check_mode:
                 result = predicted or {"changed": True, "changes": [], "reboot_required": False,
-                                       kind.noun: {"name": req.name}, "diff": diff({"name": req.name},
-                                                                                  {"name": req.name}),
-                                       "warnings": []}
+                                       kind.noun: {"name": req.name},
+                                       "diff": diff({"name": req.name}, {"name": req.name}), "warnings": []}
             else:
                 result = kind.converge(p.client, req, False)
             result["migrated"] = migrated(p, stats)

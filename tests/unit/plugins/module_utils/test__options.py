@@ -75,8 +75,8 @@ def test_the_plan_compares_in_declaration_order_with_each_options_restart_needs(
 def test_a_stopped_one_needs_no_restart():
     plan = Plan()
     GROUP.compare(plan, Thing(size=1, kernel="/k1"), Thing(size=2, kernel="/k2"), running=False)
-    assert [(c.target, c.cold, c.extra) for c in plan.changes] == [("size", False, {"live": False}),
-                                                                    ("kernel", False, {})]
+    assert [(c.target, c.cold, c.extra) for c in plan.changes] == \
+        [("size", False, {"live": False}), ("kernel", False, {})]
 
 
 def test_a_guests_options_round_trip_through_its_definition():
