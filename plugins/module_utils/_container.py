@@ -4,7 +4,7 @@
 """A system or application container through libvirt's LXC driver: what its lifecycle (_kind)
 does differently from a virtual machine's.
 
-read_container() and inspect() only read; plan_container() is pure; CONTAINER.apply() is the
+read_container() and CONTAINER.inspect() only read; plan_container() is pure; CONTAINER.apply() is the
 only writer, to libvirt and to the container's root filesystem (through _rootfs). The request
 (its options and their checks) is _container_request's.
 """
@@ -71,39 +71,6 @@ class Facts:
         self.net_format = None
         self.files = {}  # path in the rootfs -> its current content
         self.warnings = []
-
-
-def inspect(client, req, actual):
-    """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
-    facts = Facts()
-    spec = req.spec
-    if req.state == "absent":
-        if actual is not None and actual.spec.rootfs:
-            facts.rootfs_exists = os.path.isdir(actual.spec.rootfs)
-        return facts
-    if not is_local(client.uri):
-        raise InvalidSpec("A container's root filesystem lives on its host: run the task on the host "
-                          "with a local URI such as lxc:///system, not %s" % client.uri)
-    if actual is not None:
-        _inspect_existing_map(req, actual)
-    else:
-        facts.idmap = _inspect_new_map(spec)
-    if req.source["kind"] == "volume":
-        _inspect_volume(client, req, actual, facts)
-    elif actual is not None and actual.spec.rootfs_volume and spec.rootfs is None:
-        _inspect_volume_kept(req, actual, facts)
-    else:
-        _inspect_directory(req, actual, facts)
-    for nic in spec.interfaces or []:
-        if nic.network is not None and client.network(nic.network) is None:
-            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
-                              "debvirt.cluster.network)" % nic.network)
-        if nic.bridge is not None and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
-            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
-    for mount in spec.mounts or []:
-        if not os.path.exists(mount.source):
-            raise InvalidSpec("Mount source %s does not exist on the host" % mount.source)
-    return facts
 
 
 def _inspect_volume(client, req, actual, facts):
@@ -378,31 +345,6 @@ def _write_files(req, desired, facts):
     _rootfs.write_files(rootfs, {k: v for k, v in files.items() if current.get(k) != v})
 
 
-def _apply_live(client, dom, plan, desired):
-    for change in plan.changes:
-        if not change.extra.get("live"):
-            continue
-        if change.is_("memory"):
-            client.set_memory_live(dom, desired.memory * 1024)
-        elif change.is_("vcpus"):
-            client.set_container_cpu_live(dom, quota=desired.vcpus * CFS_PERIOD, period=CFS_PERIOD)
-        elif change.is_("cpu_shares"):
-            client.set_container_cpu_live(dom, shares=desired.cpu_shares)
-    return []
-
-
-def _stop(client, dom, req):
-    if client.domain_state(dom) == "paused":
-        client.resume(dom)
-    try:
-        client.stop_container(dom, req.shutdown_timeout)
-    except (WaitTimeout, DebvirtError) as e:
-        if not req.force:
-            raise type(e)("%s; set force: true to stop it forcibly" % e.msg) from None
-        if client.domain_state(dom) != "stopped":
-            client.destroy(dom)
-
-
 # --- the kind ----------------------------------------------------------------------------------
 class ContainerKind(_kind.Kind):
     """A system or application container (libvirt's LXC driver).
@@ -420,9 +362,61 @@ class ContainerKind(_kind.Kind):
     Request = ContainerRequest
 
     request_from_params = staticmethod(request_from_params)
-    inspect = staticmethod(inspect)
-    apply_live = staticmethod(_apply_live)
-    stop = staticmethod(_stop)
+
+    def inspect(self, client, req, actual):
+        """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
+        facts = Facts()
+        spec = req.spec
+        if req.state == "absent":
+            if actual is not None and actual.spec.rootfs:
+                facts.rootfs_exists = os.path.isdir(actual.spec.rootfs)
+            return facts
+        if not is_local(client.uri):
+            raise InvalidSpec("A container's root filesystem lives on its host: run the task on the host "
+                              "with a local URI such as lxc:///system, not %s" % client.uri)
+        if actual is not None:
+            _inspect_existing_map(req, actual)
+        else:
+            facts.idmap = _inspect_new_map(spec)
+        if req.source["kind"] == "volume":
+            _inspect_volume(client, req, actual, facts)
+        elif actual is not None and actual.spec.rootfs_volume and spec.rootfs is None:
+            _inspect_volume_kept(req, actual, facts)
+        else:
+            _inspect_directory(req, actual, facts)
+        for nic in spec.interfaces or []:
+            if nic.network is not None and client.network(nic.network) is None:
+                raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
+                                  "debvirt.cluster.network)" % nic.network)
+            if nic.bridge is not None and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
+                raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+        for mount in spec.mounts or []:
+            if not os.path.exists(mount.source):
+                raise InvalidSpec("Mount source %s does not exist on the host" % mount.source)
+        return facts
+
+    def apply_live(self, client, dom, plan, desired):
+        for change in plan.changes:
+            if not change.extra.get("live"):
+                continue
+            if change.is_("memory"):
+                client.set_memory_live(dom, desired.memory * 1024)
+            elif change.is_("vcpus"):
+                client.set_container_cpu_live(dom, quota=desired.vcpus * CFS_PERIOD, period=CFS_PERIOD)
+            elif change.is_("cpu_shares"):
+                client.set_container_cpu_live(dom, shares=desired.cpu_shares)
+        return []
+
+    def stop(self, client, dom, req):
+        if client.domain_state(dom) == "paused":
+            client.resume(dom)
+        try:
+            client.stop_container(dom, req.shutdown_timeout)
+        except (WaitTimeout, DebvirtError) as e:
+            if not req.force:
+                raise type(e)("%s; set force: true to stop it forcibly" % e.msg) from None
+            if client.domain_state(dom) != "stopped":
+                client.destroy(dom)
 
     def lookup(self, client, name):
         return client.container(name)

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A virtual machine: what its lifecycle (_kind) does differently from a container's.
 
-read_guest() and inspect() only read; plan_guest() is pure; GUEST.apply() is the only writer.
+read_guest() and GUEST.inspect() only read; plan_guest() is pure; GUEST.apply() is the only writer.
 The request (its options and their checks) is _guest_request's.
 """
 
@@ -65,48 +65,6 @@ class Facts:
         self.virt_type = None
         self.machine = None  # the canonical name of the requested machine type
         self.warnings = []
-
-
-def inspect(client, req, actual):
-    """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
-    facts = Facts()
-    if req.state == "absent":
-        return facts
-    spec = req.spec
-    local = is_local(client.uri)
-    known = {d.key() for d in actual.spec.disks} if actual else set()
-    for disk in spec.disks or []:
-        if disk.pool is not None:
-            _inspect_volume(client, disk, disk.key() in known, facts)
-        elif local and not os.path.exists(disk.path):
-            raise InvalidSpec("Disk %s does not exist on the host" % disk.path)
-    for nic in spec.interfaces or []:
-        if nic.network is not None and client.network(nic.network) is None:
-            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
-                              "debvirt.cluster.network)" % nic.network)
-        if nic.bridge is not None and local and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
-            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
-    for field in ("kernel", "initrd"):
-        path = getattr(spec, field)
-        if path and local and not os.path.exists(path):
-            raise InvalidSpec("%s %s does not exist on the host" % (field, path))
-    if spec.serial_log and local:
-        _inspect_file_path("serial_log", spec.serial_log)
-    if actual is None:
-        facts.virt_type = _virt_type(client, req, facts)
-    _inspect_machine(client, req, actual, facts)
-    _inspect_cpu_model(client, req, actual, facts)
-    if req.cloud_init is not None:
-        if not local:
-            raise InvalidSpec("cloud_init writes its seed on the host itself: run the task on the "
-                              "host with a local URI, not %s" % client.uri)
-        ci = req.cloud_init
-        files = _cloudinit.seed_files(req.name, ci.get("user_data"), ci.get("meta_data"),
-                                      ci.get("network_config"))
-        path = seed_path(req.name, ci)
-        _inspect_file_path("cloud_init.path", path)
-        facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
-    return facts
 
 
 def _inspect_file_path(option, path):
@@ -370,71 +328,11 @@ def _resolve_nics(wanted, have, plan, running):
 
 
 # --- applying --------------------------------------------------------------------------------
-def _apply_live(client, dom, plan, desired):
-    """Bring the running guest in line with what was just defined, where that can be done live."""
-    warnings = []
-    live = DomainXML(parse(client.domain_xml(dom, inactive=False)))
-    persistent = DomainXML(parse(client.domain_xml(dom, inactive=True)))
-    attached = {i.mac for i in live.interfaces}
-    for change in plan.changes:
-        if not change.extra.get("live"):
-            continue
-        try:
-            if change.is_("memory"):
-                client.set_memory_live(dom, desired.memory * 1024)
-            elif change.is_("vcpus"):
-                client.set_vcpus_live(dom, desired.vcpus)
-            elif change.is_("disk", "add"):
-                node = next(d for d in persistent.disks if d.target == change.key)
-                client.attach_live(dom, _device_xml(node.node), change.target)
-            elif change.is_("disk", "remove"):
-                node = next(d for d in live.disks if d.target == change.key)
-                client.detach_live(dom, _device_xml(node.node), change.target)
-            elif change.is_("interface", "add"):
-                node = next(i for i in persistent.interfaces if i.mac not in attached)
-                attached.add(node.mac)
-                client.attach_live(dom, _device_xml(node.node), "interface %s" % node.mac)
-            elif change.is_("interface", "remove"):
-                node = next(i for i in live.interfaces if (i.mac or "").lower() == change.key)
-                client.detach_live(dom, _device_xml(node.node), change.target)
-        except (LibvirtCallError, StopIteration) as e:
-            # The persistent definition already has the change: it takes effect at the next boot.
-            change.cold = True
-            warnings.append("%s could not be applied live (%s); it applies at the next restart"
-                            % (change.target, e))
-    return warnings
-
-
 def _device_xml(node):
     node = copy.deepcopy(node)
     for child in node.findall("address") + node.findall("alias"):
         node.remove(child)
     return tostring(node)
-
-
-def _stop(client, dom, req):
-    if client.domain_state(dom) == "paused":
-        client.resume(dom)
-    deadline = time.monotonic() + req.shutdown_timeout
-    while client.domain_state(dom) != "stopped":
-        left = deadline - time.monotonic()
-        if left <= 0:
-            if not req.force:
-                raise WaitTimeout("Timed out after %ss waiting for guest %s to shut down (ACPI); "
-                                  "set force: true to power it off" % (req.shutdown_timeout, dom.name()))
-            client.destroy(dom)
-            return
-        try:
-            # A guest still booting drops the ACPI event, so it is sent again while we wait.
-            client.shutdown(dom)
-        except LibvirtCallError:
-            if client.domain_state(dom) == "stopped":
-                return
-            raise
-        try:
-            client.wait_state(dom, "stopped", min(SHUTDOWN_RESEND, left), "shut down (ACPI)")
-        except WaitTimeout:
-            pass
 
 
 # --- the kind ----------------------------------------------------------------------------------
@@ -449,9 +347,105 @@ class GuestKind(_kind.Kind):
     Request = GuestRequest
 
     request_from_params = staticmethod(request_from_params)
-    inspect = staticmethod(inspect)
-    apply_live = staticmethod(_apply_live)
-    stop = staticmethod(_stop)
+
+    def inspect(self, client, req, actual):
+        """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
+        facts = Facts()
+        if req.state == "absent":
+            return facts
+        spec = req.spec
+        local = is_local(client.uri)
+        known = {d.key() for d in actual.spec.disks} if actual else set()
+        for disk in spec.disks or []:
+            if disk.pool is not None:
+                _inspect_volume(client, disk, disk.key() in known, facts)
+            elif local and not os.path.exists(disk.path):
+                raise InvalidSpec("Disk %s does not exist on the host" % disk.path)
+        for nic in spec.interfaces or []:
+            if nic.network is not None and client.network(nic.network) is None:
+                raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
+                                  "debvirt.cluster.network)" % nic.network)
+            if nic.bridge is not None and local and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
+                raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+        for field in ("kernel", "initrd"):
+            path = getattr(spec, field)
+            if path and local and not os.path.exists(path):
+                raise InvalidSpec("%s %s does not exist on the host" % (field, path))
+        if spec.serial_log and local:
+            _inspect_file_path("serial_log", spec.serial_log)
+        if actual is None:
+            facts.virt_type = _virt_type(client, req, facts)
+        _inspect_machine(client, req, actual, facts)
+        _inspect_cpu_model(client, req, actual, facts)
+        if req.cloud_init is not None:
+            if not local:
+                raise InvalidSpec("cloud_init writes its seed on the host itself: run the task on the "
+                                  "host with a local URI, not %s" % client.uri)
+            ci = req.cloud_init
+            files = _cloudinit.seed_files(req.name, ci.get("user_data"), ci.get("meta_data"),
+                                          ci.get("network_config"))
+            path = seed_path(req.name, ci)
+            _inspect_file_path("cloud_init.path", path)
+            facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
+        return facts
+
+    def apply_live(self, client, dom, plan, desired):
+        """Bring the running guest in line with what was just defined, where that can be done live."""
+        warnings = []
+        live = DomainXML(parse(client.domain_xml(dom, inactive=False)))
+        persistent = DomainXML(parse(client.domain_xml(dom, inactive=True)))
+        attached = {i.mac for i in live.interfaces}
+        for change in plan.changes:
+            if not change.extra.get("live"):
+                continue
+            try:
+                if change.is_("memory"):
+                    client.set_memory_live(dom, desired.memory * 1024)
+                elif change.is_("vcpus"):
+                    client.set_vcpus_live(dom, desired.vcpus)
+                elif change.is_("disk", "add"):
+                    node = next(d for d in persistent.disks if d.target == change.key)
+                    client.attach_live(dom, _device_xml(node.node), change.target)
+                elif change.is_("disk", "remove"):
+                    node = next(d for d in live.disks if d.target == change.key)
+                    client.detach_live(dom, _device_xml(node.node), change.target)
+                elif change.is_("interface", "add"):
+                    node = next(i for i in persistent.interfaces if i.mac not in attached)
+                    attached.add(node.mac)
+                    client.attach_live(dom, _device_xml(node.node), "interface %s" % node.mac)
+                elif change.is_("interface", "remove"):
+                    node = next(i for i in live.interfaces if (i.mac or "").lower() == change.key)
+                    client.detach_live(dom, _device_xml(node.node), change.target)
+            except (LibvirtCallError, StopIteration) as e:
+                # The persistent definition already has the change: it takes effect at the next boot.
+                change.cold = True
+                warnings.append("%s could not be applied live (%s); it applies at the next restart"
+                                % (change.target, e))
+        return warnings
+
+    def stop(self, client, dom, req):
+        if client.domain_state(dom) == "paused":
+            client.resume(dom)
+        deadline = time.monotonic() + req.shutdown_timeout
+        while client.domain_state(dom) != "stopped":
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if not req.force:
+                    raise WaitTimeout("Timed out after %ss waiting for guest %s to shut down (ACPI); "
+                                      "set force: true to power it off" % (req.shutdown_timeout, dom.name()))
+                client.destroy(dom)
+                return
+            try:
+                # A guest still booting drops the ACPI event, so it is sent again while we wait.
+                client.shutdown(dom)
+            except LibvirtCallError:
+                if client.domain_state(dom) == "stopped":
+                    return
+                raise
+            try:
+                client.wait_state(dom, "stopped", min(SHUTDOWN_RESEND, left), "shut down (ACPI)")
+            except WaitTimeout:
+                pass
 
     def lookup(self, client, name):
         return client.domain(name)
@@ -531,5 +525,5 @@ def list_guests(client, names=None, tags=None):
 
 
 # _bytes: _volume reads sizes as a disk's are read, and imports it from here.
-__all__ = ["GuestRequest", "request_from_params", "plan_guest", "inspect", "read_guest", "list_guests",
+__all__ = ["GuestRequest", "request_from_params", "plan_guest", "read_guest", "list_guests",
            "GUEST", "DebvirtError", "_bytes"]

@@ -369,7 +369,7 @@ def test_the_id_map_of_an_existing_container_never_changes(monkeypatch):
         uri = "lxc:///system"
     req = ct.request_from_params(params(privileged=True))
     with pytest.raises(InvalidSpec) as e:
-        ct.inspect(Client(), req, actual())
+        ct.CONTAINER.inspect(Client(), req, actual())
     assert "changing its ID map" in e.value.msg
 
 
@@ -377,7 +377,7 @@ def test_inspect_needs_a_local_uri():
     class Client:
         uri = "lxc+ssh://host/system"
     with pytest.raises(InvalidSpec) as e:
-        ct.inspect(Client(), ct.request_from_params(params()), None)
+        ct.CONTAINER.inspect(Client(), ct.request_from_params(params()), None)
     assert "local URI" in e.value.msg
 
 
@@ -429,7 +429,7 @@ class PoolClient:
 def test_volume_rootfs_is_privileged_only_and_exists():
     client = PoolClient()
     req = ct.request_from_params(params(rootfs={"pool": "p", "volume": "root.img"}, privileged=True))
-    f = ct.inspect(client, req, None)
+    f = ct.CONTAINER.inspect(client, req, None)
     assert (f.rootfs, f.rootfs_exists, f.volume) == ("/pool/root.img", True, True)
     plan, desired = ct.plan_container(req, None, f)
     assert targets(plan) == [("define", "container ct1")]
@@ -446,7 +446,7 @@ def test_volume_rootfs_is_privileged_only_and_exists():
                    (dict(rootfs={"pool": "p", "volume": "root.img"}, privileged=True, hostname="h"),
                     "not one")):
         with pytest.raises(InvalidSpec) as e:
-            ct.inspect(client, ct.request_from_params(params(**p)), None)
+            ct.CONTAINER.inspect(client, ct.request_from_params(params(**p)), None)
         assert msg in e.value.msg
     for p, msg in ((dict(rootfs={"volume": "x"}), "go together"),
                    (dict(rootfs={"pool": "p", "volume": "x", "debian": "bookworm"}), "at most one source"),
