@@ -1,575 +1,61 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A system or application container through libvirt's LXC driver.
+"""A system or application container through libvirt's LXC driver: what its lifecycle (_kind)
+does differently from a virtual machine's.
 
-read_container() and inspect() only read; plan_container() is pure; apply_container() is the
-only writer, to libvirt and to the container's root filesystem (through _rootfs).
+read_container() and CONTAINER.inspect() only read; plan_container() is pure; CONTAINER.apply() is the
+only writer, to libvirt and to the container's root filesystem (through _rootfs). The request
+(its options and their checks) is _container_request's.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import shutil
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _names, _rootfs
+from ansible_collections.debvirt.cluster.plugins.module_utils import _kind, _rootfs
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
-from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
-    InterfaceXML,
-    NicSpec,
-    Spec,
-    mib,
-    _write_interfaces,
-)
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     DebvirtError,
     InvalidSpec,
     WaitTimeout,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._placement import Noun
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
-from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
-    INT,
-    NAMESPACES,
-    YES_NO,
-    Flag,
-    Prop,
-    XMLObject,
-    append,
-    ensure,
-    parse,
-    remove,
+from ansible_collections.debvirt.cluster.plugins.module_utils._container_request import (
+    ARGUMENT_SPEC,
+    DEFAULT_ID_COUNT,
+    ContainerRequest,
+    request_from_params,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._lxc import (
+    BOOKKEEPING,
+    CFS_PERIOD,
+    META,
+    NEW_CONTAINER,
+    RESOURCES,
+    SYSTEM_INIT,
+    ContainerSpec,
+    ContainerXML,
+)
+from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
-STATES = ("present", "running", "stopped", "frozen", "absent")
-SYSTEM_INIT = ["/sbin/init"]
 # Used only when a container is created; an existing one keeps what it has.
 CREATE_DEFAULTS = {"memory": 512, "vcpus": 1}
-# The size of the ID range a container gets by default: what a Debian system uses.
-DEFAULT_ID_COUNT = 65536
-CFS_PERIOD = 100000
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
-
-
-# --- the XML model ---------------------------------------------------------------------------
-class FilesystemXML(XMLObject):
-    TAG = "filesystem"
-    type = Prop("@type")
-    accessmode = Prop("@accessmode")
-    dir = Prop("source/@dir")
-    file = Prop("source/@file")
-    dev = Prop("source/@dev")
-    target = Prop("target/@dir")
-    readonly = Flag("readonly")
-
-
-class ContainerXML(XMLObject):
-    TAG = "domain"
-    name = Prop("name")
-    uuid = Prop("uuid")
-    virt_type = Prop("@type")
-    memory_kib = Prop("memory")
-    memory_unit = Prop("memory/@unit")
-    current_kib = Prop("currentMemory")
-    current_unit = Prop("currentMemory/@unit")
-    vcpus = Prop("vcpu", INT)
-    shares = Prop("cputune/shares", INT)
-    period = Prop("cputune/period", INT)
-    quota = Prop("cputune/quota", INT)
-    init = Prop("os/init")
-    uid_start = Prop("idmap/uid/@start", INT)
-    uid_target = Prop("idmap/uid/@target", INT)
-    uid_count = Prop("idmap/uid/@count", INT)
-    gid_start = Prop("idmap/gid/@start", INT)
-    gid_target = Prop("idmap/gid/@target", INT)
-    gid_count = Prop("idmap/gid/@count", INT)
-    description = Prop("metadata/dv:container/dv:description")
-    hostname = Prop("metadata/dv:container/dv:hostname")
-    rootfs_source = Prop("metadata/dv:container/dv:rootfs/@source")
-    rootfs_created = Prop("metadata/dv:container/dv:rootfs/@created", YES_NO)
-    rootfs_volume = Prop("metadata/dv:container/dv:rootfs/@volume")
-    fleet = Prop("metadata/dv:container/dv:fleet")
-
-    @property
-    def initargs(self):
-        return [n.text or "" for n in self.node.findall("os/initarg")]
-
-    @initargs.setter
-    def initargs(self, args):
-        os_node = ensure(self.node, "os")
-        for node in os_node.findall("initarg"):
-            os_node.remove(node)
-        anchor = os_node.find("init")
-        for arg in args:
-            node = append(os_node, "initarg")
-            node.text = arg
-            # libvirt keeps initarg right after init; so does the document it is given.
-            if anchor is not None:
-                anchor.addnext(node)
-            anchor = node
-
-    @property
-    def filesystems(self):
-        return self.children("devices/filesystem", FilesystemXML)
-
-    @property
-    def interfaces(self):
-        return self.children("devices/interface", InterfaceXML)
-
-    def addresses(self):
-        """{interface name: (address, gateway)} as this module recorded them."""
-        out = {}
-        for node in self.node.findall("metadata/dv:container/dv:address", NAMESPACES):
-            out[node.get("dev")] = (node.get("address"), node.get("gateway"))
-        return out
-
-    def set_addresses(self, nics):
-        def fill(node, nic):
-            # Keyed by name: a new interface has no MAC until libvirt gives it one.
-            node.set("dev", nic.dev)
-            node.set("address", nic.address)
-            if nic.gateway:
-                node.set("gateway", nic.gateway)
-        self._replace_meta("address", [n for n in nics if n.address is not None and n.dev], fill)
-
-    def tags(self):
-        return [n.text for n in self.node.findall("metadata/dv:container/dv:tag", NAMESPACES)]
-
-    def set_tags(self, values):
-        self._replace_meta("tag", values, lambda node, value: setattr(node, "text", value))
-
-    def _replace_meta(self, name, items, fill):
-        """Replace the dv:<name> entries in place, so a rewrite leaves the document as it was."""
-        meta = ensure(self.node, "metadata/dv:container")
-        old = meta.findall("dv:%s" % name, NAMESPACES)
-        index = meta.index(old[0]) if old else len(meta)
-        for node in old:
-            meta.remove(node)
-        for offset, item in enumerate(items):
-            node = append(meta, "dv:%s" % name)
-            fill(node, item)
-            meta.insert(index + offset, node)
-
-
-NEW_CONTAINER = """<domain type='lxc'>
-  <name>new</name>
-  <memory unit='KiB'>524288</memory>
-  <vcpu placement='static'>1</vcpu>
-  <os><type>exe</type><init>/sbin/init</init></os>
-  <features><privnet/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <console type='pty'/>
-  </devices>
-</domain>
-"""
-# privnet: without it a container without interfaces would share the host's network namespace.
-
-
-# --- the specs -------------------------------------------------------------------------------
-class MountSpec(Spec):
-    FIELDS = ("source", "target", "readonly")
-
-
-class ContainerNicSpec(NicSpec):
-    """An interface: where it plugs in, its MAC, its name inside, and its addressing there."""
-
-    FIELDS = ("network", "bridge", "mac", "dev", "address", "gateway")
-    model = None  # veth pairs have no model
-
-    @classmethod
-    def from_xml(cls, iface, addresses=None):
-        guest = iface.node.find("guest")
-        dev = guest.get("dev") if guest is not None else None
-        address, gateway = (addresses or {}).get(dev, (None, None))
-        return cls(network=iface.network if iface.type == "network" else None,
-                   bridge=iface.bridge if iface.type == "bridge" else None,
-                   mac=iface.mac.lower() if iface.mac else None, dev=dev,
-                   address=address, gateway=gateway)
-
-    def write(self, iface):
-        super().write(iface)
-        if self.dev is not None:
-            ensure(iface.node, "guest").set("dev", self.dev)
-
-
-class ContainerSpec(Spec):
-    FIELDS = ("memory", "vcpus", "cpu_shares", "command", "privileged", "idmap", "rootfs", "rootfs_volume", "mounts",
-              "interfaces", "hostname", "description", "tags", "created", "fleet")
-    # Bookkeeping written to the metadata that is not the user's to see in a diff.
-    INTERNAL = ("created", "fleet")
-
-    @classmethod
-    def from_xml(cls, domain):
-        rootfs, mounts = None, []
-        for fs in domain.filesystems:
-            if fs.target == "/":
-                rootfs = fs.dir or fs.file or fs.dev
-            elif fs.type in (None, "mount"):
-                mounts.append(MountSpec(source=fs.dir, target=fs.target, readonly=fs.readonly))
-        idmap = None
-        if domain.uid_target is not None:
-            idmap = {"uid": domain.uid_target, "gid": domain.gid_target, "count": domain.uid_count}
-        addresses = domain.addresses()
-        return cls(
-            memory=mib(domain.memory_kib, domain.memory_unit) if domain.memory_kib else None,
-            vcpus=domain.vcpus,
-            cpu_shares=domain.shares,
-            command=[domain.init or SYSTEM_INIT[0]] + domain.initargs,
-            privileged=idmap is None,
-            idmap=idmap,
-            rootfs=rootfs,
-            rootfs_volume=domain.rootfs_volume,
-            mounts=mounts,
-            interfaces=[ContainerNicSpec.from_xml(i, addresses) for i in domain.interfaces],
-            hostname=domain.hostname,
-            description=domain.description,
-            tags=sorted(domain.tags()),
-            created=domain.rootfs_source and {"source": domain.rootfs_source,
-                                              "created": bool(domain.rootfs_created)},
-            fleet=domain.fleet,
-        )
-
-    def view(self):
-        out = self.as_dict()
-        for field in self.INTERNAL:
-            out.pop(field, None)
-        return out
-
-    def to_xml(self, domain):
-        """Write every managed field into domain (a ContainerXML) and return it."""
-        if self.memory is not None:
-            domain.memory_kib, domain.memory_unit = str(self.memory * 1024), "KiB"
-            domain.current_kib, domain.current_unit = str(self.memory * 1024), "KiB"
-        if self.vcpus is not None:
-            # The LXC driver runs a container on every host CPU; a CFS quota is what limits it.
-            domain.vcpus = self.vcpus
-            domain.period, domain.quota = CFS_PERIOD, self.vcpus * CFS_PERIOD
-        if self.cpu_shares is not None:
-            domain.shares = self.cpu_shares
-        if self.command is not None:
-            domain.init = self.command[0]
-            domain.initargs = self.command[1:]
-        if self.privileged:
-            remove(domain.node.find("idmap"))
-        elif self.idmap is not None:
-            for kind in ("uid", "gid"):
-                node = ensure(domain.node, "idmap/%s" % kind)
-                node.set("start", "0")
-                node.set("target", str(self.idmap[kind]))
-                node.set("count", str(self.idmap["count"]))
-        if self.rootfs is not None and self.rootfs_volume is not None:
-            _write_volume_rootfs(domain, self.rootfs)
-        elif self.rootfs is not None:
-            _write_mount(domain, MountSpec(source=self.rootfs, target="/", readonly=False))
-        if self.rootfs_volume is not None:
-            domain.rootfs_volume = self.rootfs_volume
-        if self.mounts is not None:
-            wanted = {m.target for m in self.mounts}
-            for fs in domain.filesystems:
-                if fs.target != "/" and fs.target not in wanted and fs.type in (None, "mount"):
-                    remove(fs.node)
-            for mount in self.mounts:
-                _write_mount(domain, mount)
-        if self.interfaces is not None:
-            _write_interfaces(domain, self.interfaces)
-            domain.set_addresses(self.interfaces)
-        if self.hostname is not None:
-            domain.hostname = self.hostname
-        if self.description is not None:
-            domain.description = self.description or None
-        if self.tags is not None:
-            domain.set_tags(sorted(self.tags))
-        if self.created is not None:
-            domain.rootfs_source = self.created["source"]
-            domain.rootfs_created = self.created["created"]
-        if self.fleet is not None:
-            domain.fleet = self.fleet
-        return domain
-
-
-def _write_volume_rootfs(domain, path):
-    node = next((fs for fs in domain.filesystems if fs.target == "/"), None)
-    if node is None:
-        node = domain.add("devices", FilesystemXML())
-    node.accessmode, node.target, node.dir = "passthrough", "/", None
-    if path.startswith("/dev/"):
-        node.type, node.file, node.dev = "block", None, path
-        remove(node.node.find("driver"))
-    else:
-        # libvirt attaches the image to a loop device and mounts the filesystem in it.
-        node.type, node.dev, node.file = "file", None, path
-        driver = ensure(node.node, "driver")
-        driver.set("type", "loop")
-        driver.set("format", "raw")
-
-
-def _write_mount(domain, mount):
-    node = next((fs for fs in domain.filesystems if fs.target == mount.target), None)
-    if node is None:
-        node = domain.add("devices", FilesystemXML())
-    node.type, node.accessmode = "mount", "passthrough"
-    node.file = node.dev = None
-    remove(node.node.find("driver"))
-    node.dir, node.target = mount.source, mount.target
-    node.readonly = bool(mount.readonly)
-
-
-# --- the request -----------------------------------------------------------------------------
-class ContainerRequest:
-    """What the user asked for: the spec plus what is not part of the definition."""
-
-    def __init__(self, name, spec, state="present", autostart=None, source=None, restart=False,
-                 force=False, shutdown_timeout=60, remove_storage=False):
-        self.name = name
-        self.spec = spec
-        self.state = state
-        self.autostart = autostart
-        self.source = source or {"kind": "directory"}
-        self.restart = restart
-        self.force = force
-        self.shutdown_timeout = shutdown_timeout
-        self.remove_storage = remove_storage
-
-    @property
-    def system(self):
-        """A system container runs its own init; an application container a given command."""
-        return self.spec.command is None or self.spec.command == SYSTEM_INIT
-
-
-# The container module's options but its URI and node; the fleet module takes a list of them.
-ROOTFS = dict(
-    path=dict(type="path"), debian=dict(type="str"), mirror=dict(type="str"),
-    image=dict(type="str"), checksum=dict(type="str"), pool=dict(type="str"), volume=dict(type="str"),
-)
-IDMAP = dict(uid=dict(type="int", required=True), gid=dict(type="int"), count=dict(type="int", default=65536))
-INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"), name=dict(type="str"),
-                 address=dict(type="str"), gateway=dict(type="str"))
-MOUNT = dict(source=dict(type="path", required=True), target=dict(type="path", required=True),
-             readonly=dict(type="bool", default=False))
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    state=dict(type="str", choices=list(STATES), default="present"),
-    autostart=dict(type="bool"),
-    rootfs=dict(type="dict", options=ROOTFS),
-    privileged=dict(type="bool"),
-    idmap=dict(type="dict", options=IDMAP),
-    command=dict(type="list", elements="str"),
-    memory=dict(type="int"),
-    vcpus=dict(type="int"),
-    cpu_shares=dict(type="int"),
-    interfaces=dict(type="list", elements="dict", options=INTERFACE),
-    hostname=dict(type="str"),
-    mounts=dict(type="list", elements="dict", options=MOUNT),
-    description=dict(type="str"),
-    tags=dict(type="list", elements="str"),
-    restart=dict(type="bool", default=False),
-    force=dict(type="bool", default=False),
-    shutdown_timeout=dict(type="int", default=60),
-    remove_storage=dict(type="bool", default=False),
-)
-
-
-# Fields as libvirt and the kernel bound them: (low, high, whose limit high is).
-_LIMITS = {"memory": _names.MEMORY_LIMITS, "vcpus": _names.CPU_LIMITS, "cpu_shares": (2, 262144, ""),
-           "shutdown_timeout": _names.TIMEOUT_LIMITS}
-_MIRROR = re.compile(r"(https?|file)://[^\s]+")
 
 
 def default_rootfs(name):
     return os.path.join(_rootfs.CONTAINER_DIR, name, "rootfs")
 
 
-def request_from_params(params):
-    """Validate what needs no host and build the request; raises InvalidSpec."""
-    p = params
-    name = p["name"]
-    _names.check_name("container", name)
-    _names.check_values(p, _LIMITS, texts=("description",))
-    command = p.get("command")
-    if command is not None:
-        if not command or not command[0].startswith("/"):
-            raise InvalidSpec("command must start with the absolute path of a program in the "
-                              "container, got %r" % (command,))
-        for index, arg in enumerate(command):
-            _names.check_text(arg, "command[%d]" % index)
-    rootfs = dict(p.get("rootfs") or {})
-    path = rootfs.get("path")
-    if path is not None:
-        _names.check_path(path, "rootfs.path")
-        if os.path.normpath(path) == "/":
-            raise InvalidSpec("rootfs.path must be an absolute path other than /, got %r" % path)
-    source = _source_from_params(rootfs)
-    if source["kind"] == "volume" and path is not None:
-        raise InvalidSpec("rootfs.path and rootfs.volume are two different root filesystems: give one")
-    idmap = _idmap_from_params(p.get("idmap"), p.get("privileged"))
-    hostname = p.get("hostname")
-    if hostname is not None:
-        _names.check_hostname(hostname, "hostname", _names.HOST_NAME_MAX)
-    nics = None
-    if p.get("interfaces") is not None:
-        nics = [_nic_from_params(i, n) for i, n in enumerate(p["interfaces"])]
-        macs = [n.mac for n in nics if n.mac]
-        if len(macs) != len(set(macs)):
-            raise InvalidSpec("interfaces list the same MAC more than once")
-        devs = [n.dev for n in nics if n.dev]
-        if len(devs) != len(set(devs)):
-            raise InvalidSpec("interfaces list the same name more than once")
-    mounts = None
-    if p.get("mounts") is not None:
-        mounts = [_mount_from_params(i, m) for i, m in enumerate(p["mounts"])]
-        targets = [m.target for m in mounts]
-        if len(targets) != len(set(targets)):
-            raise InvalidSpec("mounts list the same target more than once")
-    spec = ContainerSpec(
-        memory=p.get("memory"), vcpus=p.get("vcpus"), cpu_shares=p.get("cpu_shares"),
-        command=list(command) if command is not None else None,
-        privileged=p.get("privileged"), idmap=idmap,
-        rootfs=os.path.normpath(path) if path else None,
-        rootfs_volume="%s/%s" % (source["pool"], source["volume"]) if source["kind"] == "volume" else None,
-        mounts=mounts, interfaces=nics, hostname=hostname,
-        description=p.get("description"),
-        tags=sorted(set(p["tags"])) if p.get("tags") is not None else None,
-    )
-    return ContainerRequest(
-        name, spec, state=p.get("state") or "present", autostart=p.get("autostart"), source=source,
-        restart=bool(p.get("restart")), force=bool(p.get("force")),
-        shutdown_timeout=p.get("shutdown_timeout") or 60, remove_storage=bool(p.get("remove_storage")))
-
-
-def _source_from_params(rootfs):
-    given = [k for k in ("image", "debian", "volume") if rootfs.get(k)]
-    if len(given) > 1:
-        raise InvalidSpec("rootfs takes at most one source of image, debian and volume, not %s"
-                          % " and ".join(given))
-    if bool(rootfs.get("pool")) != bool(rootfs.get("volume")):
-        raise InvalidSpec("rootfs.volume and rootfs.pool go together")
-    if rootfs.get("volume"):
-        _names.check_name("storage pool", rootfs["pool"], "rootfs.pool")
-        _names.check_volume_name(rootfs["volume"], "rootfs.volume")
-        return {"kind": "volume", "pool": rootfs["pool"], "volume": rootfs["volume"]}
-    if rootfs.get("checksum") and not rootfs.get("image"):
-        raise InvalidSpec("rootfs.checksum belongs to rootfs.image")
-    if rootfs.get("image"):
-        image = rootfs["image"]
-        if _rootfs.is_url(image):
-            if not rootfs.get("checksum"):
-                raise InvalidSpec("rootfs.image %s is a URL: give rootfs.checksum (such as "
-                                  "sha256:...) so that the download can be trusted and cached" % image)
-        elif not os.path.isabs(image):
-            raise InvalidSpec("rootfs.image must be an http(s) URL or an absolute path, got %r" % image)
-        else:
-            _names.check_path(image, "rootfs.image")
-        if rootfs.get("checksum"):
-            _rootfs.parse_checksum(rootfs["checksum"])
-        return {"kind": "image", "image": image, "checksum": rootfs.get("checksum")}
-    if rootfs.get("debian"):
-        release = rootfs["debian"]
-        if not re.fullmatch(r"[a-z][a-z0-9-]*", release):
-            raise InvalidSpec("rootfs.debian %r is not a Debian release name such as bookworm" % release)
-        mirror = rootfs.get("mirror")
-        if mirror is not None and not _MIRROR.fullmatch(mirror):
-            raise InvalidSpec("rootfs.mirror %r is not an http(s):// or file:// URL of a Debian mirror" % mirror)
-        return {"kind": "debian", "release": release, "mirror": mirror or _rootfs.DEBIAN_MIRROR,
-                "arch": _rootfs.host_arch()}
-    return {"kind": "directory"}
-
-
-def _idmap_from_params(idmap, privileged):
-    if privileged and idmap:
-        raise InvalidSpec("privileged: true runs without an ID map; do not give idmap with it")
-    if not idmap:
-        return None
-    count = DEFAULT_ID_COUNT if idmap.get("count") is None else idmap["count"]
-    out = {"uid": idmap.get("uid"), "gid": idmap.get("gid"), "count": count}
-    if out["uid"] is None:
-        raise InvalidSpec("idmap needs uid, the first host UID the container's root maps to")
-    if out["gid"] is None:
-        out["gid"] = out["uid"]
-    if count < 1:
-        raise InvalidSpec("idmap.count must be at least 1, got %s" % count)
-    for kind in ("uid", "gid"):
-        if out[kind] < 1:
-            raise InvalidSpec("idmap.%s %s maps the container's root to the host's root; use a "
-                              "subordinate range (see /etc/sub%s) or privileged: true" % (kind, out[kind], kind))
-    return out
-
-
-def _nic_from_params(index, n):
-    where = "interfaces[%d]" % index
-    mac = _names.check_nic(n, where)
-    dev = n.get("name")
-    if dev is not None:
-        _names.check_ifname(dev, where + ".name")
-    address, gateway = n.get("address"), n.get("gateway")
-    if address is not None and address != "dhcp":
-        try:
-            iface = ipaddress.ip_interface(address)
-        except ValueError:
-            raise InvalidSpec("%s: address %r is not dhcp or an address with prefix such as "
-                              "192.0.2.10/24" % (where, address)) from None
-        if "/" not in address:
-            raise InvalidSpec("%s: address %r needs a prefix length, such as %s/24" % (where, address, address))
-        address = str(iface)
-    if gateway is not None:
-        if address in (None, "dhcp"):
-            raise InvalidSpec("%s: gateway needs a static address" % where)
-        try:
-            gw = ipaddress.ip_address(gateway)
-        except ValueError:
-            raise InvalidSpec("%s: gateway %r is not an IP address" % (where, gateway)) from None
-        if gw.version != ipaddress.ip_interface(address).version:
-            raise InvalidSpec("%s: gateway %s and address %s are of different IP versions" % (where, gateway, address))
-        gateway = str(gw)
-    return ContainerNicSpec(network=n.get("network"), bridge=n.get("bridge"), mac=mac, dev=dev,
-                            address=address, gateway=gateway)
-
-
-def _mount_from_params(index, m):
-    where = "mounts[%d]" % index
-    source, target = m.get("source"), m.get("target")
-    _names.check_path(source, where + ".source")
-    _names.check_path(target, where + ".target")
-    if os.path.normpath(target) == "/":
-        raise InvalidSpec("%s.target must be an absolute path in the container other than /, got %r"
-                          % (where, target))
-    return MountSpec(source=os.path.normpath(source), target=os.path.normpath(target),
-                     readonly=m.get("readonly"))
-
-
 # --- reading ---------------------------------------------------------------------------------
-class Actual:
-    """An existing container as libvirt has it: the persistent definition and the run state."""
-
-    def __init__(self, dom, xml, state, autostart):
-        self.dom = dom
-        self.xml = xml
-        self.spec = ContainerSpec.from_xml(xml)
-        self.state = state
-        self.autostart = autostart
-
-    @property
-    def active(self):
-        return self.state in ("running", "frozen")
-
-
-def _state(client, dom):
-    state = client.domain_state(dom)
-    return "frozen" if state == "paused" else state
+class Actual(_kind.Actual):
+    SPEC = ContainerSpec
+    ACTIVE = ("running", "frozen")
 
 
 def read_container(client, name):
-    dom = client.container(name)
-    if dom is None:
-        return None
-    xml = ContainerXML(parse(client.domain_xml(dom, inactive=True)))
-    if xml.virt_type != "lxc":
-        raise InvalidSpec("%s on %s is not a container (its type is %s)" % (name, client.uri, xml.virt_type))
-    return Actual(dom, xml, _state(client, dom), client.autostart(dom))
+    return CONTAINER.read(client, name)
 
 
 class Facts:
@@ -585,39 +71,6 @@ class Facts:
         self.net_format = None
         self.files = {}  # path in the rootfs -> its current content
         self.warnings = []
-
-
-def inspect(client, req, actual):
-    """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
-    facts = Facts()
-    spec = req.spec
-    if req.state == "absent":
-        if actual is not None and actual.spec.rootfs:
-            facts.rootfs_exists = os.path.isdir(actual.spec.rootfs)
-        return facts
-    if not is_local(client.uri):
-        raise InvalidSpec("A container's root filesystem lives on its host: run the task on the host "
-                          "with a local URI such as lxc:///system, not %s" % client.uri)
-    if actual is not None:
-        _inspect_existing_map(req, actual)
-    else:
-        facts.idmap = _inspect_new_map(spec)
-    if req.source["kind"] == "volume":
-        _inspect_volume(client, req, actual, facts)
-    elif actual is not None and actual.spec.rootfs_volume and spec.rootfs is None:
-        _inspect_volume_kept(req, actual, facts)
-    else:
-        _inspect_directory(req, actual, facts)
-    for nic in spec.interfaces or []:
-        if nic.network is not None and client.network(nic.network) is None:
-            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
-                              "debvirt.cluster.network)" % nic.network)
-        if nic.bridge is not None and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
-            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
-    for mount in spec.mounts or []:
-        if not os.path.exists(mount.source):
-            raise InvalidSpec("Mount source %s does not exist on the host" % mount.source)
-    return facts
 
 
 def _inspect_volume(client, req, actual, facts):
@@ -749,40 +202,7 @@ def _inspect_source(req, path, facts):
 # --- planning --------------------------------------------------------------------------------
 def plan_container(req, actual, facts):
     """(plan, desired): the ordered changes, and the full desired spec (MACs, names resolved)."""
-    plan = Plan()
-    label = "container %s" % req.name
-    if req.state == "absent":
-        if actual is not None:
-            if actual.active:
-                plan.add("stop", label, before=actual.state, after="stopped")
-            plan.add("undefine", label)
-            created = actual.spec.created
-            if req.remove_storage and created and created["created"] and facts.rootfs_exists:
-                plan.add("delete", "rootfs %s" % actual.spec.rootfs)
-        return plan, None
-
-    desired = req.spec.copy()
-    running = actual is not None and actual.active
-    if facts.build_template:
-        plan.add("create", "template %s" % facts.build_template)
-    if actual is None or desired.rootfs is not None:
-        desired.rootfs = facts.rootfs
-    if facts.create_rootfs:
-        plan.add("create", "rootfs %s" % facts.rootfs, after=facts.create_rootfs)
-        desired.created = {"source": facts.create_rootfs, "created": True}
-    elif actual is None:
-        source = "volume %s" % desired.rootfs_volume if facts.volume else "directory"
-        desired.created = {"source": source, "created": False}
-    if actual is None:
-        _new_container_defaults(req, desired, facts)
-        plan.add("define", label)
-    else:
-        _plan_definition(plan, desired, actual, running)
-    _plan_files(plan, req, desired, actual, facts, running)
-    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
-        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
-    _plan_state(plan, req, actual, label)
-    return plan, desired
+    return CONTAINER.plan(req, actual, facts)
 
 
 def _new_container_defaults(req, desired, facts):
@@ -805,15 +225,11 @@ def _plan_definition(plan, desired, actual, running):
     # The LXC driver cannot raise a running container's memory above what it started with.
     hot_memory = desired.memory is not None and have.memory is not None and desired.memory <= have.memory
     plan.compare("memory", have.memory, desired.memory, cold=running and not hot_memory, live=running and hot_memory)
-    plan.compare("vcpus", have.vcpus, desired.vcpus, live=running)
-    plan.compare("cpu_shares", have.cpu_shares, desired.cpu_shares, live=running)
-    plan.compare("command", have.command, desired.command, cold=running)
+    RESOURCES.compare(plan, have, desired, running)
     plan.compare("rootfs", have.rootfs, desired.rootfs, cold=running)
     plan.compare("rootfs_volume", have.rootfs_volume, desired.rootfs_volume, cold=running)
-    plan.compare("hostname", have.hostname, desired.hostname, cold=running)
-    plan.compare("description", have.description, desired.description)
-    plan.compare("tags", have.tags, desired.tags)
-    plan.compare("fleet", have.fleet, desired.fleet)
+    META.compare(plan, have, desired, running)
+    BOOKKEEPING.compare(plan, have, desired, running)
     desired.privileged, desired.idmap = None, None  # inspect() refused any change to them
     if desired.mounts is not None:
         _plan_mounts(plan, desired.mounts, have.mounts, running)
@@ -826,17 +242,17 @@ def _plan_mounts(plan, wanted, have, running):
     for want in wanted:
         match = by_target.pop(want.target, None)
         if match is None:
-            plan.add("add", "mount %s" % want.target, None, want.as_dict(), cold=running)
+            plan.add("add", "mount", None, want.as_dict(), cold=running, key=want.target)
             continue
         if want.source != match.source:
-            plan.add("update", "mount %s source" % want.target, match.source, want.source, cold=running)
+            plan.add("update", "mount", match.source, want.source, cold=running, key=want.target, field="source")
         if want.readonly is None:
             want.readonly = match.readonly
         elif bool(want.readonly) != bool(match.readonly):
-            plan.add("update", "mount %s readonly" % want.target, bool(match.readonly), bool(want.readonly),
-                     cold=running)
+            plan.add("update", "mount", bool(match.readonly), bool(want.readonly), cold=running,
+                     key=want.target, field="readonly")
     for gone in by_target.values():
-        plan.add("remove", "mount %s" % gone.target, gone.as_dict(), None, cold=running)
+        plan.add("remove", "mount", gone.as_dict(), None, cold=running, key=gone.target)
 
 
 def _resolve_nics(wanted, have, plan, running):
@@ -866,29 +282,30 @@ def _resolve_nics(wanted, have, plan, running):
             used.add(new.dev)
             resolved.append(new)
             if plan is not None:
-                plan.add("add", "interface %s" % new.dev, None, new.as_dict(), cold=running)
+                plan.add("add", "interface", None, new.as_dict(), cold=running, key=new.dev)
             continue
         merged = match.copy()
-        label = "interface %s" % (match.mac or match.dev)
+        key = match.mac or match.dev
         if want.source() != match.source():
-            plan.add("update", "%s source" % label, "%s %s" % match.source(), "%s %s" % want.source(), cold=running)
+            plan.add("update", "interface", "%s %s" % match.source(), "%s %s" % want.source(), cold=running,
+                     key=key, field="source")
             merged.network, merged.bridge = want.network, want.bridge
         if want.dev is not None and want.dev != match.dev:
-            plan.add("update", "%s name" % label, match.dev, want.dev, cold=running)
+            plan.add("update", "interface", match.dev, want.dev, cold=running, key=key, field="name")
             merged.dev = want.dev
         if want.address is not None:
             # Addressing is managed as a whole: a static address without gateway has none.
             for field in ("address", "gateway"):
                 if getattr(want, field) != getattr(match, field):
-                    plan.add("update", "%s %s" % (label, field), getattr(match, field), getattr(want, field),
-                             cold=running)
+                    plan.add("update", "interface", getattr(match, field), getattr(want, field),
+                             cold=running, key=key, field=field)
             merged.address, merged.gateway = want.address, want.gateway
         if merged.dev is None:
             merged.dev = _free_dev(used)
             used.add(merged.dev)
         resolved.append(merged)
     for gone in remaining:
-        plan.add("remove", "interface %s" % (gone.mac or gone.dev), gone.as_dict(), None, cold=running)
+        plan.add("remove", "interface", gone.as_dict(), None, cold=running, key=gone.mac or gone.dev)
     return resolved
 
 
@@ -915,85 +332,8 @@ def _plan_files(plan, req, desired, actual, facts, running):
         plan.add("write", "network configuration", cold=running)
 
 
-def _plan_state(plan, req, actual, label):
-    now = actual.state if actual is not None else "stopped"
-    if now == "crashed":
-        now = "running"
-    want = req.state
-    if want == "running" and now == "stopped":
-        plan.add("start", label, now, want)
-    elif want == "running" and now == "frozen":
-        plan.add("thaw", label, now, want)
-    elif want == "frozen" and now == "stopped":
-        plan.add("start", label, now, want, frozen=True)
-    elif want == "frozen" and now == "running":
-        plan.add("freeze", label, now, want)
-    elif want == "stopped" and now in ("running", "frozen"):
-        plan.add("stop", label, now, want)
-    cold = any(c.cold for c in plan.changes)
-    if cold and req.restart and want in ("running", "present") and now == "running":
-        plan.add("restart", label, "running", "running")
-
-
-def reboot_required(plan):
-    return any(c.cold for c in plan.changes) and not plan.has("restart")
-
-
 # --- applying --------------------------------------------------------------------------------
-_RUN_ACTIONS = ("start", "thaw", "freeze", "stop", "restart")
-
-
-def apply_container(client, req, plan, desired, actual, facts):
-    """Carry out the plan; returns warnings. The only function here that writes."""
-    warnings = []
-    dom = actual.dom if actual is not None else None
-    if req.state == "absent":
-        if plan.has("stop"):
-            _stop(client, dom, req)
-        if plan.has("undefine"):
-            client.undefine_container(dom)
-        if plan.has("delete"):
-            _rootfs.remove_rootfs(actual.spec.rootfs)
-        return warnings
-
-    if facts.create_rootfs:
-        source = req.source
-        template = image = None
-        if source["kind"] == "debian":
-            template = _rootfs.build_template(source["release"], source["arch"], source["mirror"])
-        else:
-            image = _rootfs.fetch_image(source["image"], source["checksum"])
-        idmap = desired.idmap if actual is None else actual.spec.idmap
-        _rootfs.create_rootfs(facts.rootfs, template=template, image=image, idmap=idmap)
-    if plan.has("write"):
-        _write_files(req, desired, actual, facts)
-    if any(c.action not in _RUN_ACTIONS + ("write",) and c.target != "autostart"
-           and not c.target.startswith(("template ", "rootfs /")) for c in plan.changes):
-        base = actual.xml if actual is not None else ContainerXML(parse(NEW_CONTAINER))
-        base.name = req.name
-        dom = client.define_container(desired.to_xml(base).to_string(), req.name)
-        if actual is not None and actual.active:
-            _apply_live(client, dom, plan, desired)
-    for change in plan.changes:
-        if change.target == "autostart":
-            client.set_autostart(dom, change.after)
-        elif change.action == "start":
-            client.start(dom)
-            if change.extra.get("frozen"):
-                client.suspend(dom)
-        elif change.action == "thaw":
-            client.resume(dom)
-        elif change.action == "freeze":
-            client.suspend(dom)
-        elif change.action == "stop":
-            _stop(client, dom, req)
-        elif change.action == "restart":
-            _stop(client, dom, req)
-            client.start(dom)
-    return warnings
-
-
-def _write_files(req, desired, actual, facts):
+def _write_files(req, desired, facts):
     rootfs = facts.rootfs
     fmt = facts.net_format or _rootfs.network_format(rootfs)
     nics = desired.interfaces if desired.interfaces is not None else []
@@ -1005,126 +345,161 @@ def _write_files(req, desired, actual, facts):
     _rootfs.write_files(rootfs, {k: v for k, v in files.items() if current.get(k) != v})
 
 
-def _apply_live(client, dom, plan, desired):
-    for change in plan.changes:
-        if not change.extra.get("live"):
-            continue
-        if change.target == "memory":
-            client.set_memory_live(dom, desired.memory * 1024)
-        elif change.target == "vcpus":
-            client.set_container_cpu_live(dom, quota=desired.vcpus * CFS_PERIOD, period=CFS_PERIOD)
-        elif change.target == "cpu_shares":
-            client.set_container_cpu_live(dom, shares=desired.cpu_shares)
+# --- the kind ----------------------------------------------------------------------------------
+class ContainerKind(_kind.Kind):
+    """A system or application container (libvirt's LXC driver).
+
+    Its root filesystem is read and written here, so a container is converged on its own host
+    only; placement moves it here first when it lives on another member.
+    """
+
+    noun, type, scheme = "container", "container", "lxc"
+    paused, resume, pause = "frozen", "thaw", "freeze"
+    local_only = True
+    argument_spec = ARGUMENT_SPEC
+    Actual = Actual
+    XML = ContainerXML
+    Request = ContainerRequest
+
+    request_from_params = staticmethod(request_from_params)
+
+    def inspect(self, client, req, actual):
+        """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
+        facts = Facts()
+        spec = req.spec
+        if req.state == "absent":
+            if actual is not None and actual.spec.rootfs:
+                facts.rootfs_exists = os.path.isdir(actual.spec.rootfs)
+            return facts
+        if not is_local(client.uri):
+            raise InvalidSpec("A container's root filesystem lives on its host: run the task on the host "
+                              "with a local URI such as lxc:///system, not %s" % client.uri)
+        if actual is not None:
+            _inspect_existing_map(req, actual)
+        else:
+            facts.idmap = _inspect_new_map(spec)
+        if req.source["kind"] == "volume":
+            _inspect_volume(client, req, actual, facts)
+        elif actual is not None and actual.spec.rootfs_volume and spec.rootfs is None:
+            _inspect_volume_kept(req, actual, facts)
+        else:
+            _inspect_directory(req, actual, facts)
+        for nic in spec.interfaces or []:
+            if nic.network is not None and client.network(nic.network) is None:
+                raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
+                                  "debvirt.cluster.network)" % nic.network)
+            if nic.bridge is not None and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
+                raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+        for mount in spec.mounts or []:
+            if not os.path.exists(mount.source):
+                raise InvalidSpec("Mount source %s does not exist on the host" % mount.source)
+        return facts
+
+    def apply_live(self, client, dom, plan, desired):
+        for change in plan.changes:
+            if not change.extra.get("live"):
+                continue
+            if change.is_("memory"):
+                client.set_memory_live(dom, desired.memory * 1024)
+            elif change.is_("vcpus"):
+                client.set_container_cpu_live(dom, quota=desired.vcpus * CFS_PERIOD, period=CFS_PERIOD)
+            elif change.is_("cpu_shares"):
+                client.set_container_cpu_live(dom, shares=desired.cpu_shares)
+        return []
+
+    def stop(self, client, dom, req):
+        if client.domain_state(dom) == "paused":
+            client.resume(dom)
+        try:
+            client.stop_container(dom, req.shutdown_timeout)
+        except (WaitTimeout, DebvirtError) as e:
+            if not req.force:
+                raise type(e)("%s; set force: true to stop it forcibly" % e.msg) from None
+            if client.domain_state(dom) != "stopped":
+                client.destroy(dom)
+
+    def lookup(self, client, name):
+        return client.container(name)
+
+    def check_type(self, client, name, xml):
+        if xml.virt_type != "lxc":
+            raise InvalidSpec("%s on %s is not a container (its type is %s)" % (name, client.uri, xml.virt_type))
+
+    def plan_removal(self, plan, req, actual, facts):
+        created = actual.spec.created
+        if req.remove_storage and created and created["created"] and facts.rootfs_exists:
+            plan.add("delete", "rootfs", key=actual.spec.rootfs)
+
+    def plan_spec(self, plan, req, desired, actual, facts, running):
+        if facts.build_template:
+            plan.add("create", "template", key=facts.build_template)
+        if actual is None or desired.rootfs is not None:
+            desired.rootfs = facts.rootfs
+        if facts.create_rootfs:
+            plan.add("create", "rootfs", after=facts.create_rootfs, key=facts.rootfs)
+            desired.created = {"source": facts.create_rootfs, "created": True}
+        elif actual is None:
+            source = "volume %s" % desired.rootfs_volume if facts.volume else "directory"
+            desired.created = {"source": source, "created": False}
+        if actual is None:
+            _new_container_defaults(req, desired, facts)
+            plan.add("define", self.noun, key=req.name)
+        else:
+            _plan_definition(plan, desired, actual, running)
+        _plan_files(plan, req, desired, actual, facts, running)
+
+    def prepare_apply(self, client, req, plan, desired, actual, facts):
+        if facts.create_rootfs:
+            source = req.source
+            template = image = None
+            if source["kind"] == "debian":
+                template = _rootfs.build_template(source["release"], source["arch"], source["mirror"])
+            else:
+                image = _rootfs.fetch_image(source["image"], source["checksum"])
+            idmap = desired.idmap if actual is None else actual.spec.idmap
+            _rootfs.create_rootfs(facts.rootfs, template=template, image=image, idmap=idmap)
+        if plan.has("write"):
+            _write_files(req, desired, facts)
+
+    def defines(self, change):
+        return super().defines(change) and change.action != "write" and not change.is_("template") \
+            and not change.is_("rootfs", "create")
+
+    def new_xml(self):
+        return ContainerXML(parse(NEW_CONTAINER))
+
+    def define(self, client, xml, name):
+        return client.define_container(xml, name)
+
+    def start(self, client, dom, paused=False):
+        client.start(dom)
+        if paused:
+            client.suspend(dom)
+
+    def remove(self, client, plan, actual):
+        client.undefine_container(actual.dom)
+        if plan.on("rootfs", "delete"):
+            _rootfs.remove_rootfs(actual.spec.rootfs)
+
+    def kept(self, before, actual):
+        # The ID map is fixed at creation: inspect() refused a request to change it.
+        return {f: before[f] for f in ("privileged", "idmap") if actual is not None and f in before}
+
+    def describe_more(self, client, actual, out, details):
+        """details: the interfaces' addresses."""
+        out["kind"] = "container"
+        out.setdefault("tags", [])
+        if details:
+            self.add_addresses(client, actual, out, actual.state == "running")
+
+    def predict_moved(self, target, source, req):
+        # The move copies the root filesystem, so what the container holds is known only after it.
+        return None
 
 
-def _stop(client, dom, req):
-    if client.domain_state(dom) == "paused":
-        client.resume(dom)
-    try:
-        client.stop_container(dom, req.shutdown_timeout)
-    except (WaitTimeout, DebvirtError) as e:
-        if not req.force:
-            raise type(e)("%s; set force: true to stop it forcibly" % e.msg) from None
-        if client.domain_state(dom) != "stopped":
-            client.destroy(dom)
-
-
-# --- results ---------------------------------------------------------------------------------
-def view(req, actual, desired):
-    """(before, after) for the diff: the managed fields and the state."""
-    managed = set(req.spec.view()) | {"state"}
-    before = {}
-    if actual is not None:
-        before = {k: v for k, v in actual.spec.view().items() if k in managed}
-        before["state"] = actual.state
-        if req.autostart is not None:
-            before["autostart"] = actual.autostart
-    if req.state == "absent":
-        return before, {}
-    after = {k: v for k, v in desired.view().items() if k in managed or actual is None}
-    if actual is not None:
-        for field in ("privileged", "idmap"):
-            if field in before:
-                after[field] = before[field]
-    after["state"] = req.state if req.state != "present" else (actual.state if actual else "stopped")
-    if req.autostart is not None:
-        after["autostart"] = req.autostart
-    return before, after
-
-
-def describe(client, actual, details=False):
-    """The container as a result, with the same fields a guest has where they apply."""
-    out = {"name": actual.dom.name(), "uuid": actual.xml.uuid, "kind": "container",
-           "state": actual.state, "autostart": actual.autostart}
-    out.update(actual.spec.view())
-    out.setdefault("tags", [])
-    if details:
-        addresses = client.interface_addresses(actual.dom) if actual.state == "running" else {}
-        for nic in out.get("interfaces", []):
-            nic["addresses"] = addresses.get(nic.get("mac"), [])
-    return out
+CONTAINER = ContainerKind()
 
 
 def list_containers(client, names=None, tags=None):
     """Every container on the host, or those named, or those carrying all the given tags."""
-    found = []
-    for dom in client.domains():
-        if names and dom.name() not in names:
-            continue
-        try:
-            actual = read_container(client, dom.name())
-        except InvalidSpec:
-            continue  # a virtual machine on a URI that has both
-        if actual is None:  # undefined while we listed
-            continue
-        if tags and not set(tags) <= set(actual.spec.tags or []):
-            continue
-        found.append(describe(client, actual, details=True))
-    return sorted(found, key=lambda c: c["name"])
-
-
-class Job:
-    """One container's request with what was read and planned for it."""
-
-    def __init__(self, req, actual, facts, plan, desired):
-        self.req, self.actual, self.facts, self.plan, self.desired = req, actual, facts, plan, desired
-
-
-def prepare(client, req):
-    """Read, check and plan one container; raises before anything is touched."""
-    actual = read_container(client, req.name)
-    facts = inspect(client, req, actual)
-    plan, desired = plan_container(req, actual, facts)
-    return Job(req, actual, facts, plan, desired)
-
-
-def finish(client, job, check_mode):
-    """Apply a prepared job (unless check mode) and return its module result (without 'failed')."""
-    req, plan, actual = job.req, job.plan, job.actual
-    warnings = list(job.facts.warnings)
-    if plan.changed and not check_mode:
-        warnings += apply_container(client, req, plan, job.desired, actual, job.facts)
-    before, after = view(req, actual, job.desired)
-    if check_mode or req.state == "absent":
-        container = dict(after, name=req.name) if after else {}
-    else:
-        # Unchanged, it is as it was read: a fleet's rerun reads every container once.
-        container = describe(client, read_container(client, req.name) if plan.changed else actual)
-    return {
-        "changed": plan.changed,
-        "changes": plan.as_list(),
-        "reboot_required": reboot_required(plan) and req.state != "absent",
-        "container": container,
-        "diff": diff(before, after),
-        "warnings": warnings,
-    }
-
-
-def converge(client, req, check_mode):
-    """One container, end to end."""
-    return finish(client, prepare(client, req), check_mode)
-
-
-# The root filesystem is read and written here, so a container is converged on its own host
-# only; placement moves it here first when it lives on another member.
-PLACED = Noun("container", "container", converge, local_only=True)
+    return CONTAINER.list(client, names, tags)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import CPU_LIMITS, MEMORY_LIMITS
+from ansible_collections.debvirt.cluster.plugins.module_utils._options import Option, OptionGroup
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
     Flag,
@@ -71,10 +73,11 @@ class GraphicsXML(XMLObject):
 
 
 class DomainXML(XMLObject):
+    """Bound here: what is not one of the options below (SIZE, MACHINE, META bind theirs)."""
+
     TAG = "domain"
     name = Prop("name")
     uuid = Prop("uuid")
-    virt_type = Prop("@type")
     max_memory_kib = Prop("memory")
     max_memory_unit = Prop("memory/@unit")
     memory_kib = Prop("currentMemory")
@@ -82,18 +85,74 @@ class DomainXML(XMLObject):
     max_vcpus = Prop("vcpu", INT)
     vcpus = Prop("vcpu/@current", INT)
     arch = Prop("os/type/@arch")
-    machine = Prop("os/type/@machine")
     firmware_attr = Prop("os/@firmware")
     loader_type = Prop("os/loader/@type")
-    kernel = Prop("os/kernel")
-    initrd = Prop("os/initrd")
-    cmdline = Prop("os/cmdline")
-    cpu_mode = Prop("cpu/@mode")
-    cpu_model = Prop("cpu/model")
-    description = Prop("metadata/dv:guest/dv:description")
-    fleet = Prop("metadata/dv:guest/dv:fleet")
+    _cpu_mode = Prop("cpu/@mode")
+    _cpu_model = Prop("cpu/model")
     seed_path = Prop("metadata/dv:guest/dv:cloud-init/@path")
     seed_sha256 = Prop("metadata/dv:guest/dv:cloud-init/@sha256")
+
+    @property
+    def memory(self):
+        """The current memory in MiB (libvirt's currentMemory, or its memory when it has none)."""
+        return mib(self.memory_kib or self.max_memory_kib, self.memory_unit or self.max_memory_unit)
+
+    @memory.setter
+    def memory(self, value):
+        self.memory_kib, self.memory_unit = str(value * 1024), "KiB"
+
+    @property
+    def max_memory(self):
+        return mib(self.max_memory_kib, self.max_memory_unit)
+
+    @max_memory.setter
+    def max_memory(self, value):
+        self.max_memory_kib, self.max_memory_unit = str(value * 1024), "KiB"
+
+    @property
+    def cpu_mode(self):
+        return self._cpu_mode
+
+    @cpu_mode.setter
+    def cpu_mode(self, mode):
+        if mode != self._cpu_mode:
+            # libvirt allows migratable only with host-passthrough; it sets its own default.
+            ensure(self.node, "cpu").attrib.pop("migratable", None)
+        self._cpu_mode = mode
+        if mode != "custom":
+            self._cpu_model = None
+
+    @property
+    def cpu_model(self):
+        """Only a custom CPU mode has a model of its own; the others' is libvirt's."""
+        return self._cpu_model if self._cpu_mode in (None, "custom") else None
+
+    @cpu_model.setter
+    def cpu_model(self, model):
+        self._cpu_model = model
+
+    @property
+    def firmware(self):
+        return "uefi" if self.firmware_attr == "efi" or self.loader_type == "pflash" else "bios"
+
+    @firmware.setter
+    def firmware(self, firmware):
+        os_node = ensure(self.node, "os")
+        if firmware == "uefi":
+            os_node.set("firmware", "efi")
+            return
+        os_node.attrib.pop("firmware", None)
+        for tag in ("loader", "nvram", "firmware"):
+            for node in os_node.findall(tag):
+                os_node.remove(node)
+
+    @property
+    def tags(self):
+        return sorted(self.list_meta("tag"))
+
+    @tags.setter
+    def tags(self, values):
+        self.set_list_meta("tag", sorted(values))
 
     @property
     def disks(self):
@@ -316,6 +375,41 @@ class GraphicsSpec(Spec):
         return out
 
 
+def _sorted_set(values):
+    return sorted(set(values))
+
+
+# The guest's scalar options, in the order the plan compares them. Sizes are compared in the
+# planner's own way: raising one above its maximum raises the maximum, and some apply live.
+SIZE = OptionGroup(
+    Option("memory", dict(type="int"), check=MEMORY_LIMITS, compared=False),
+    Option("max_memory", dict(type="int"), check=MEMORY_LIMITS, compared=False),
+    # The online count depends on the maximum: GuestSpec.to_xml writes both.
+    Option("vcpus", dict(type="int"), check=CPU_LIMITS, compared=False, xml=False),
+    Option("max_vcpus", dict(type="int"), check=CPU_LIMITS, compared=False, xml=False),
+)
+# A running guest sees these at its next boot.
+MACHINE = OptionGroup(
+    Option("virt_type", dict(type="str", choices=["auto", "kvm", "qemu"], default="auto"), "@type",
+           request=lambda v: v if v in ("kvm", "qemu") else None, cold=True),
+    Option("cpu_mode", dict(type="str", choices=["host-passthrough", "host-model", "custom"]), cold=True),
+    Option("cpu_model", dict(type="str"), check="word", cold=True),
+    Option("machine", dict(type="str"), "os/type/@machine", check="word", cold=True),
+    Option("firmware", dict(type="str", choices=["bios", "uefi"]), cold=True),
+    Option("kernel", dict(type="path"), "os/kernel", check="path", clear=True, cold=True),
+    Option("initrd", dict(type="path"), "os/initrd", check="path", clear=True, cold=True),
+    Option("cmdline", dict(type="str"), "os/cmdline", check="text", clear=True, cold=True),
+    Option("serial_log", dict(type="path"), check="path", cold=True),
+)
+# This collection's metadata; the fleet's name is its own bookkeeping, no user's option.
+META = OptionGroup(
+    Option("description", dict(type="str"), "metadata/dv:guest/dv:description", check="text", clear=True),
+    Option("fleet", None, "metadata/dv:guest/dv:fleet", clear=True),
+    Option("tags", dict(type="list", elements="str"), request=_sorted_set),
+)
+(SIZE + MACHINE + META).bind(DomainXML)
+
+
 class GuestSpec(Spec):
     FIELDS = ("virt_type", "memory", "max_memory", "vcpus", "max_vcpus", "cpu_mode", "cpu_model",
               "machine", "firmware", "kernel", "initrd", "cmdline", "serial_log", "graphics",
@@ -325,32 +419,17 @@ class GuestSpec(Spec):
 
     @classmethod
     def from_xml(cls, domain):
-        firmware = "uefi" if domain.firmware_attr == "efi" or domain.loader_type == "pflash" else "bios"
-        cpu_mode = domain.cpu_mode
         return cls(
-            virt_type=domain.virt_type,
-            memory=mib(domain.memory_kib or domain.max_memory_kib, domain.memory_unit or domain.max_memory_unit),
-            max_memory=mib(domain.max_memory_kib, domain.max_memory_unit),
             vcpus=domain.vcpus if domain.vcpus is not None else domain.max_vcpus,
             max_vcpus=domain.max_vcpus,
-            cpu_mode=cpu_mode,
-            cpu_model=domain.cpu_model if cpu_mode in (None, "custom") else None,
-            machine=domain.machine,
-            firmware=firmware,
-            kernel=domain.kernel,
-            initrd=domain.initrd,
-            cmdline=domain.cmdline,
-            serial_log=domain.serial_log,
             graphics=GraphicsSpec.from_xml(domain),
-            description=domain.description,
-            tags=sorted(domain.list_meta("tag")),
             disks=[DiskSpec.from_xml(d) for d in domain.disks if not d.path or d.path != domain.seed_path],
             interfaces=[NicSpec.from_xml(i) for i in domain.interfaces],
             seed={"path": domain.seed_path, "sha256": domain.seed_sha256,
                   "target": next((d.target for d in domain.disks if d.path == domain.seed_path), None)}
             if domain.seed_path else None,
             created=domain.list_meta("created-volume"),
-            fleet=domain.fleet,
+            **SIZE.read(domain), **MACHINE.read(domain), **META.read(domain)
         )
 
     def view(self):
@@ -368,12 +447,7 @@ class GuestSpec(Spec):
         Disks are matched by target and interfaces by MAC: the planner gives every desired disk
         its target and every kept interface its MAC before this runs.
         """
-        if self.virt_type is not None:
-            domain.virt_type = self.virt_type
-        if self.memory is not None:
-            domain.memory_kib, domain.memory_unit = str(self.memory * 1024), "KiB"
-        if self.max_memory is not None:
-            domain.max_memory_kib, domain.max_memory_unit = str(self.max_memory * 1024), "KiB"
+        SIZE.write(self, domain)
         online = domain.vcpus if domain.vcpus is not None else domain.max_vcpus
         if self.max_vcpus is not None:
             domain.max_vcpus = self.max_vcpus
@@ -381,28 +455,10 @@ class GuestSpec(Spec):
             online = self.vcpus
         if online is not None:
             domain.vcpus = online if online != domain.max_vcpus else None
-        if self.cpu_mode is not None:
-            if self.cpu_mode != domain.cpu_mode:
-                # libvirt allows migratable only with host-passthrough; it sets its own default.
-                ensure(domain.node, "cpu").attrib.pop("migratable", None)
-            domain.cpu_mode = self.cpu_mode
-            if self.cpu_mode != "custom":
-                domain.cpu_model = None
-        if self.cpu_model is not None:
-            domain.cpu_model = self.cpu_model
-        if self.machine is not None:
-            domain.machine = self.machine
-        if self.firmware is not None:
-            _write_firmware(domain, self.firmware)
-        for field in ("kernel", "initrd", "cmdline", "description", "fleet"):
-            if getattr(self, field) is not None:
-                setattr(domain, field, getattr(self, field) or None)
-        if self.serial_log is not None:
-            domain.serial_log = self.serial_log
+        MACHINE.write(self, domain)
         if self.graphics is not None:
             self.graphics.write(domain)
-        if self.tags is not None:
-            domain.set_list_meta("tag", sorted(self.tags))
+        META.write(self, domain)
         if self.disks is not None:
             _write_disks(domain, self.disks, self.seed)
         if self.interfaces is not None:
@@ -419,17 +475,6 @@ def _write_seed(domain, seed):
         DiskSpec(device="cdrom", bus="sata", format="raw", readonly=True, path=seed["path"],
                  target=seed["target"]).write(domain.add("devices", DiskXML()))
     domain.seed_path, domain.seed_sha256 = seed["path"], seed["sha256"]
-
-
-def _write_firmware(domain, firmware):
-    os_node = ensure(domain.node, "os")
-    if firmware == "uefi":
-        os_node.set("firmware", "efi")
-        return
-    os_node.attrib.pop("firmware", None)
-    for tag in ("loader", "nvram", "firmware"):
-        for node in os_node.findall(tag):
-            os_node.remove(node)
 
 
 def _write_disks(domain, disks, seed):

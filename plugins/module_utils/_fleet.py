@@ -13,31 +13,14 @@ from __future__ import annotations
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _container, _guest
-from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerRequest, ContainerSpec
-from ansible_collections.debvirt.cluster.plugins.module_utils._domain import GuestSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import CONTAINER
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
-from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GuestRequest
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GUEST
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
 
-
-class Kind:
-    """What the fleet needs to know of one kind of guest: its options and its read, plan and apply."""
-
-    def __init__(self, name, noun, utils, read, absent):
-        self.name = name  # the value of an item's type
-        self.noun = noun  # what messages and the module's result call one
-        self.utils = utils  # its module_utils: ARGUMENT_SPEC, request_from_params, prepare, finish
-        self.validator = ArgumentSpecValidator(utils.ARGUMENT_SPEC)
-        self.read = read
-        self.absent = absent  # name -> a request to remove it, its storage kept
-
-
-VM = Kind("vm", "guest", _guest, _guest.read_guest,
-          lambda name: GuestRequest(name, GuestSpec(), state="absent"))
-CONTAINER = Kind("container", "container", _container, _container.read_container,
-                 lambda name: ContainerRequest(name, ContainerSpec(), state="absent"))
-KINDS = {k.name: k for k in (VM, CONTAINER)}
+# An item's type -> its kind (_kind's descriptor), and the validator of its options.
+KINDS = {k.type: k for k in (GUEST, CONTAINER)}
+VALIDATORS = {k.type: ArgumentSpecValidator(k.argument_spec) for k in KINDS.values()}
 
 
 class Item:
@@ -76,9 +59,9 @@ def items_from_params(items, fleet, node=None, secrets=None):
     for index, item in enumerate(items):
         item = dict(item)
         owner = item.pop("node", None)
-        type_ = item.pop("type", None) or VM.name
+        type_ = item.pop("type", None) or GUEST.type
         kind = KINDS.get(type_)
-        result = kind.validator.validate(item) if kind is not None else None
+        result = VALIDATORS[type_].validate(item) if kind is not None else None
         if result is not None:
             secrets |= result._no_log_values
         checked.append(("guests[%d] (%s)" % (index, item.get("name", "?")), owner, type_, kind, result))
@@ -90,7 +73,7 @@ def items_from_params(items, fleet, node=None, secrets=None):
         if result.error_messages:
             raise InvalidSpec("%s: %s" % (where, "; ".join(_message(e) for e in result.errors.errors)))
         try:
-            req = kind.utils.request_from_params(result.validated_parameters)
+            req = kind.request_from_params(result.validated_parameters)
         except InvalidSpec as e:
             raise InvalidSpec("%s: %s" % (where, e.msg)) from None
         names.append(req.name)
@@ -131,7 +114,7 @@ def _scan(clients, items, fleet, purge):
     for kind in KINDS.values():
         declared = {i.name for i in items if i.kind is kind}
         try:
-            names = undeclared(clients[kind.name], kind, fleet, declared)
+            names = undeclared(clients[kind.type], kind, fleet, declared)
         except DebvirtError as e:
             if purge or declared:
                 raise
@@ -143,7 +126,7 @@ def _scan(clients, items, fleet, purge):
 
 def _prepare(clients, kind, req):
     try:
-        return kind.utils.prepare(clients[kind.name], req)
+        return kind.prepare(clients[kind.type], req)
     except DebvirtError as e:
         raise type(e)("%s %s: %s" % (kind.noun, req.name, e.msg), **e.details) from None
 
@@ -158,11 +141,11 @@ def converge_fleet(clients, items, fleet, purge, check_mode):
     for kind, job in jobs:
         name = job.req.name
         try:
-            result = kind.utils.finish(clients[kind.name], job, check_mode)
+            result = kind.finish(clients[kind.type], job, check_mode)
         except DebvirtError as e:
             raise DebvirtError("%s %s: %s" % (kind.noun, name, e.msg), guests=results) from None
         warnings += ["%s %s: %s" % (kind.noun, name, w) for w in result.pop("warnings")]
-        results[name] = dict(result, type=kind.name, state=result[kind.noun].get("state", "absent"))
+        results[name] = dict(result, type=kind.type, state=result[kind.noun].get("state", "absent"))
     changed = {name: r for name, r in results.items() if r["changed"]}
     gone_names = sorted(name for _kind, name in gone)
     return {

@@ -1,29 +1,28 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A virtual machine: read it, check the request against the host, plan, apply.
+"""A virtual machine: what its lifecycle (_kind) does differently from a container's.
 
-read_guest() and inspect() only read; plan_guest() is pure; apply_guest() is the only writer.
+read_guest() and GUEST.inspect() only read; plan_guest() is pure; GUEST.apply() is the only writer.
+The request (its options and their checks) is _guest_request's.
 """
 
 from __future__ import annotations
 
 import copy
-import ipaddress
 import os
-import re
 import time
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit, _names
+from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit, _kind
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     HOTPLUG_BUSES,
+    MACHINE,
+    META,
     NEW_DOMAIN,
     DiskSpec,
     DomainXML,
-    GraphicsSpec,
     GuestSpec,
-    NicSpec,
     target_name,
     _BUS_PREFIX,
 )
@@ -33,266 +32,27 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     LibvirtCallError,
     WaitTimeout,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._placement import Noun
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest_request import (
+    ARGUMENT_SPEC,
+    GuestRequest,
+    _bytes,
+    request_from_params,
+    seed_path,
+)
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse, quote, tostring
 
-STATES = ("present", "running", "stopped", "paused", "absent")
 SHUTDOWN_RESEND = 10
 # Used only when a guest is created; an existing guest keeps what it has.
 CREATE_DEFAULTS = {"memory": 1024, "vcpus": 1}
 
 
-class GuestRequest:
-    """What the user asked for: the spec plus what is not part of the definition."""
-
-    def __init__(self, name, spec, state="present", autostart=None, restart=False, force=False,
-                 shutdown_timeout=120, remove_storage=False, cloud_init=None, virt_type="auto"):
-        self.name = name
-        self.spec = spec
-        self.state = state
-        self.autostart = autostart
-        self.restart = restart
-        self.force = force
-        self.shutdown_timeout = shutdown_timeout
-        self.remove_storage = remove_storage
-        self.cloud_init = cloud_init
-        self.virt_type = virt_type
-
-
-def request_from_params(params):
-    """Validate what needs no host and build the request; raises InvalidSpec."""
-    name = params["name"]
-    _names.check_name("guest", name)
-    p = params
-    _names.check_values(p, _LIMITS, texts=("cmdline", "description"), words=("cpu_model", "machine"),
-                        paths=("kernel", "initrd", "serial_log"))
-    if p.get("max_memory") is not None and p.get("memory") is not None and p["memory"] > p["max_memory"]:
-        raise InvalidSpec("memory (%s MiB) is larger than max_memory (%s MiB)" % (p["memory"], p["max_memory"]))
-    if p.get("max_vcpus") is not None and p.get("vcpus") is not None and p["vcpus"] > p["max_vcpus"]:
-        raise InvalidSpec("vcpus (%s) is larger than max_vcpus (%s)" % (p["vcpus"], p["max_vcpus"]))
-    cpu_mode = p.get("cpu_mode")
-    if p.get("cpu_model") and cpu_mode not in (None, "custom"):
-        raise InvalidSpec("cpu_model %r needs cpu_mode custom, not %s" % (p["cpu_model"], cpu_mode))
-    if p.get("cpu_model") and cpu_mode is None:
-        cpu_mode = "custom"
-    if cpu_mode == "custom" and not p.get("cpu_model"):
-        raise InvalidSpec("cpu_mode custom needs cpu_model")
-    if (p.get("initrd") or p.get("cmdline")) and not p.get("kernel"):
-        raise InvalidSpec("initrd and cmdline need kernel (direct kernel boot)")
-
-    spec = GuestSpec(
-        virt_type=p.get("virt_type") if p.get("virt_type") in ("kvm", "qemu") else None,
-        memory=p.get("memory"), max_memory=p.get("max_memory"),
-        vcpus=p.get("vcpus"), max_vcpus=p.get("max_vcpus"),
-        cpu_mode=cpu_mode, cpu_model=p.get("cpu_model"),
-        machine=p.get("machine"), firmware=p.get("firmware"),
-        kernel=p.get("kernel"), initrd=p.get("initrd"), cmdline=p.get("cmdline"),
-        serial_log=p.get("serial_log"),
-        graphics=_graphics_from_params(p.get("graphics")),
-        description=p.get("description"),
-        tags=sorted(set(p["tags"])) if p.get("tags") is not None else None,
-        disks=[_disk_from_params(i, d) for i, d in enumerate(p["disks"])] if p.get("disks") is not None else None,
-        interfaces=[_nic_from_params(i, n) for i, n in enumerate(p["interfaces"])]
-        if p.get("interfaces") is not None else None,
-    )
-    if spec.disks:
-        keys = [d.key() for d in spec.disks]
-        dupes = sorted({"%s" % "/".join(k[1:]) for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise InvalidSpec("disks list the same source more than once: %s" % ", ".join(dupes))
-        targets = [d.target for d in spec.disks if d.target]
-        if len(targets) != len(set(targets)):
-            raise InvalidSpec("disks list the same target more than once")
-        orders = [d.boot_order for d in spec.disks]
-        for index, order in enumerate(orders):
-            if order is not None and order in orders[:index]:
-                # libvirt refuses the definition: "boot order used for more than one device".
-                raise InvalidSpec("disks[%d].boot_order %d is already that of disks[%d]"
-                                  % (index, order, orders.index(order)))
-    if spec.interfaces:
-        macs = [n.mac for n in spec.interfaces if n.mac]
-        if len(macs) != len(set(macs)):
-            raise InvalidSpec("interfaces list the same MAC more than once")
-    if p.get("cloud_init") is not None:
-        _check_cloud_init(p["cloud_init"], seed_path(name, p["cloud_init"]), spec.disks or [])
-    return GuestRequest(
-        name, spec, state=p.get("state") or "present", autostart=p.get("autostart"),
-        restart=bool(p.get("restart")), force=bool(p.get("force")),
-        shutdown_timeout=p.get("shutdown_timeout", 120), remove_storage=bool(p.get("remove_storage")),
-        cloud_init=p.get("cloud_init"), virt_type=p.get("virt_type") or "auto")
-
-
-# Fields as libvirt bounds them: (low, high, whose limit high is).
-_LIMITS = {"memory": _names.MEMORY_LIMITS, "max_memory": _names.MEMORY_LIMITS, "vcpus": _names.CPU_LIMITS,
-           "max_vcpus": _names.CPU_LIMITS, "shutdown_timeout": _names.TIMEOUT_LIMITS}
-# The port range libvirt starts a VNC console on; a SPICE port is any TCP port.
-_PORTS = {"vnc": (5900, " for vnc (libvirt's range)"), "spice": (1, "")}
-_VNC_PASSWORD_MAX = 8  # libvirt refuses the definition beyond this (QEMU's VNC auth); SPICE has none
-_NIC_MODEL = re.compile(r"[A-Za-z0-9_-]+")  # what libvirt's definition accepts as a model name
-
-
-def seed_path(name, cloud_init):
-    return cloud_init.get("path") or "/var/lib/libvirt/images/%s-cidata.iso" % name
-
-
-def _check_cloud_init(ci, path, disks):
-    for key in ("user_data", "meta_data", "network_config"):
-        value = ci.get(key)
-        if value is not None and not isinstance(value, (str, dict, list)):
-            raise InvalidSpec("cloud_init.%s must be text or a dict, got %s" % (key, type(value).__name__))
-    _names.check_path(path, "cloud_init.path")
-    if path.endswith("/") or os.path.basename(path) in (".", ".."):
-        raise InvalidSpec("cloud_init.path %s names a directory: give the path of the seed file" % path)
-    for index, disk in enumerate(disks):
-        if disk.path is not None and os.path.normpath(disk.path) == os.path.normpath(path):
-            raise InvalidSpec("cloud_init.path %s is disks[%d].path too: the seed would overwrite that disk"
-                              % (path, index))
-
-
-def _graphics_from_params(g):
-    if g is None:
-        return None
-    kind = g.get("type", "none")
-    if kind == "none":
-        return GraphicsSpec(type="none")
-    listen = g.get("listen") or "127.0.0.1"
-    try:
-        ipaddress.ip_address(listen)
-    except ValueError:
-        _names.check_hostname(listen, "graphics.listen")
-    port, password = g.get("port"), g.get("password")
-    if port is not None:
-        low, why = _PORTS[kind]
-        _names.check_int(port, "graphics.port", low, 65535, why)
-    if password is not None:
-        _names.check_text(password, "graphics.password")
-        if kind == "vnc" and len(password.encode("utf-8")) > _VNC_PASSWORD_MAX:
-            raise InvalidSpec("graphics.password is longer than the %d characters libvirt takes for a VNC "
-                              "console (SPICE has no such limit)" % _VNC_PASSWORD_MAX)
-    return GraphicsSpec(type=kind, listen=listen, port=port, password=password)
-
-
-def _disk_from_params(index, d):
-    where = "disks[%d]" % index
-    sources = [k for k in ("path", "pool") if d.get(k)]
-    if len(sources) != 1:
-        raise InvalidSpec("%s needs exactly one of path or pool (with volume)" % where)
-    if d.get("pool") and not d.get("volume"):
-        raise InvalidSpec("%s: pool %s needs volume (the volume's name)" % (where, d["pool"]))
-    if d.get("volume") and not d.get("pool"):
-        raise InvalidSpec("%s: volume %s needs pool" % (where, d["volume"]))
-    if d.get("size") is not None and not d.get("pool"):
-        raise InvalidSpec("%s: size creates a volume and needs pool and volume" % where)
-    if d.get("path"):
-        _names.check_path(d["path"], where + ".path")
-    else:
-        _names.check_name("storage pool", d["pool"], where + ".pool")
-        _names.check_volume_name(d["volume"], where + ".volume")
-    size = d.get("size")
-    if size is not None:
-        size = _bytes(size, where)
-    device = d.get("device") or "disk"
-    target = d.get("target")
-    if target and not re.fullmatch(r"(vd|sd|hd|xvd)[a-z]{1,2}", target):
-        raise InvalidSpec("%s: target %r is not a disk name like vdb or sdc" % (where, target))
-    if d.get("boot_order") is not None:
-        _names.check_int(d["boot_order"], where + ".boot_order", 1)
-    return DiskSpec(target=target, device=device, bus=d.get("bus"), format=d.get("format"),
-                    cache=d.get("cache"), readonly=d.get("readonly"), boot_order=d.get("boot_order"),
-                    path=d.get("path"), pool=d.get("pool"), volume=d.get("volume"), size=size)
-
-
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B?)\s*$", re.IGNORECASE)
-
-
-def _bytes(value, where):
-    if isinstance(value, int):
-        size = value
-    else:
-        m = _SIZE_RE.match(str(value))
-        if not m:
-            raise InvalidSpec("%s: size %r is not a size like 10G or 512MiB" % (where, value))
-        size = int(float(m.group(1)) * 1024 ** " KMGTP".index(m.group(2).upper() or " "))
-    if size <= 0:
-        raise InvalidSpec("%s: size must be positive, got %r" % (where, value))
-    return size
-
-
-def _nic_from_params(index, n):
-    where = "interfaces[%d]" % index
-    mac = _names.check_nic(n, where)
-    model = n.get("model")
-    if model is not None and not _NIC_MODEL.fullmatch(model):
-        raise InvalidSpec("%s.model: %r is not a NIC model name such as virtio or e1000e" % (where, model))
-    return NicSpec(network=n.get("network"), bridge=n.get("bridge"), model=model, mac=mac)
-
-
-# The guest module's options; the fleet module takes a list of them.
-DISK = dict(
-    path=dict(type="path"), pool=dict(type="str"), volume=dict(type="str"), size=dict(type="str"),
-    format=dict(type="str", choices=["qcow2", "raw"]),
-    device=dict(type="str", choices=["disk", "cdrom"], default="disk"),
-    bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide", "usb"]),
-    target=dict(type="str"),
-    cache=dict(type="str", choices=["none", "writethrough", "writeback", "directsync", "unsafe", "default"]),
-    readonly=dict(type="bool"), boot_order=dict(type="int"),
-)
-INTERFACE = dict(network=dict(type="str"), bridge=dict(type="str"), model=dict(type="str"), mac=dict(type="str"))
-CLOUD_INIT = dict(user_data=dict(type="raw"), meta_data=dict(type="raw"), network_config=dict(type="raw"),
-                  path=dict(type="path"))
-GRAPHICS = dict(type=dict(type="str", choices=["vnc", "spice", "none"], required=True),
-                listen=dict(type="str", default="127.0.0.1"), port=dict(type="int"),
-                password=dict(type="str", no_log=True))
-
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    state=dict(type="str", choices=["present", "running", "stopped", "paused", "absent"], default="present"),
-    autostart=dict(type="bool"),
-    virt_type=dict(type="str", choices=["auto", "kvm", "qemu"], default="auto"),
-    memory=dict(type="int"), max_memory=dict(type="int"),
-    vcpus=dict(type="int"), max_vcpus=dict(type="int"),
-    cpu_mode=dict(type="str", choices=["host-passthrough", "host-model", "custom"]),
-    cpu_model=dict(type="str"),
-    machine=dict(type="str"),
-    firmware=dict(type="str", choices=["bios", "uefi"]),
-    disks=dict(type="list", elements="dict", options=DISK),
-    interfaces=dict(type="list", elements="dict", options=INTERFACE),
-    cloud_init=dict(type="dict", options=CLOUD_INIT),
-    kernel=dict(type="path"), initrd=dict(type="path"), cmdline=dict(type="str"),
-    serial_log=dict(type="path"),
-    graphics=dict(type="dict", options=GRAPHICS),
-    description=dict(type="str"),
-    tags=dict(type="list", elements="str"),
-    restart=dict(type="bool", default=False),
-    force=dict(type="bool", default=False),
-    shutdown_timeout=dict(type="int", default=120),
-    remove_storage=dict(type="bool", default=False),
-)
-
-
 # --- reading ---------------------------------------------------------------------------------
-class Actual:
-    """An existing guest as libvirt has it: the persistent definition and the run state."""
-
-    def __init__(self, dom, xml, state, autostart):
-        self.dom = dom
-        self.xml = xml
-        self.spec = GuestSpec.from_xml(xml)
-        self.state = state
-        self.autostart = autostart
-
-    @property
-    def active(self):
-        return self.state in ("running", "paused")
+class Actual(_kind.Actual):
+    SPEC = GuestSpec
 
 
 def read_guest(client, name):
-    dom = client.domain(name)
-    if dom is None:
-        return None
-    xml = DomainXML(parse(client.domain_xml(dom, inactive=True)))
-    return Actual(dom, xml, client.domain_state(dom), client.autostart(dom))
+    return GUEST.read(client, name)
 
 
 class Facts:
@@ -305,48 +65,6 @@ class Facts:
         self.virt_type = None
         self.machine = None  # the canonical name of the requested machine type
         self.warnings = []
-
-
-def inspect(client, req, actual):
-    """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
-    facts = Facts()
-    if req.state == "absent":
-        return facts
-    spec = req.spec
-    local = is_local(client.uri)
-    known = {d.key() for d in actual.spec.disks} if actual else set()
-    for disk in spec.disks or []:
-        if disk.pool is not None:
-            _inspect_volume(client, disk, disk.key() in known, facts)
-        elif local and not os.path.exists(disk.path):
-            raise InvalidSpec("Disk %s does not exist on the host" % disk.path)
-    for nic in spec.interfaces or []:
-        if nic.network is not None and client.network(nic.network) is None:
-            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
-                              "debvirt.cluster.network)" % nic.network)
-        if nic.bridge is not None and local and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
-            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
-    for field in ("kernel", "initrd"):
-        path = getattr(spec, field)
-        if path and local and not os.path.exists(path):
-            raise InvalidSpec("%s %s does not exist on the host" % (field, path))
-    if spec.serial_log and local:
-        _inspect_file_path("serial_log", spec.serial_log)
-    if actual is None:
-        facts.virt_type = _virt_type(client, req, facts)
-    _inspect_machine(client, req, actual, facts)
-    _inspect_cpu_model(client, req, actual, facts)
-    if req.cloud_init is not None:
-        if not local:
-            raise InvalidSpec("cloud_init writes its seed on the host itself: run the task on the "
-                              "host with a local URI, not %s" % client.uri)
-        ci = req.cloud_init
-        files = _cloudinit.seed_files(req.name, ci.get("user_data"), ci.get("meta_data"),
-                                      ci.get("network_config"))
-        path = seed_path(req.name, ci)
-        _inspect_file_path("cloud_init.path", path)
-        facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
-    return facts
 
 
 def _inspect_file_path(option, path):
@@ -451,38 +169,7 @@ def _inspect_cpu_model(client, req, actual, facts):
 # --- planning --------------------------------------------------------------------------------
 def plan_guest(req, actual, facts):
     """(plan, desired): the ordered changes, and the full desired spec (targets and MACs resolved)."""
-    plan = Plan()
-    label = "guest %s" % req.name
-    if req.state == "absent":
-        if actual is not None:
-            if actual.active:
-                plan.add("stop", label, before=actual.state, after="stopped")
-            plan.add("undefine", label)
-            if req.remove_storage:
-                for vol in actual.spec.created or []:
-                    plan.add("delete", "volume %s" % vol)
-                if actual.spec.seed:
-                    plan.add("delete", "cloud-init seed %s" % actual.spec.seed["path"])
-        return plan, None
-
-    desired = req.spec.copy()
-    running = actual is not None and actual.active
-    for pool, vol, size, fmt in facts.new_volumes:
-        plan.add("create", "volume %s/%s" % (pool, vol), after="%d bytes, %s" % (size, fmt))
-    if actual is None:
-        _new_guest_defaults(desired, facts)
-        plan.add("define", label)
-    else:
-        _plan_definition(plan, desired, actual, facts, running)
-    if facts.seed:
-        _plan_seed(plan, desired, actual, facts, running)
-    if facts.new_volumes:
-        desired.created = sorted(set((actual.spec.created if actual else []) +
-                                     ["%s/%s" % (p, v) for p, v, _s, _f in facts.new_volumes]))
-    if req.autostart is not None and (actual is None or actual.autostart != req.autostart):
-        plan.add("update", "autostart", actual.autostart if actual else None, req.autostart)
-    _plan_state(plan, req, actual, label)
-    return plan, desired
+    return GUEST.plan(req, actual, facts)
 
 
 def _new_guest_defaults(desired, facts):
@@ -512,20 +199,17 @@ def _plan_definition(plan, desired, actual, facts, running):
     plan.compare("vcpus", have.vcpus, desired.vcpus, cold=running and not hot_vcpus, live=running and hot_vcpus)
     if facts.machine is not None:
         desired.machine = facts.machine
-    for field in ("virt_type", "cpu_mode", "cpu_model", "machine", "firmware", "kernel", "initrd",
-                  "cmdline", "serial_log"):
-        plan.compare(field, getattr(have, field), getattr(desired, field), cold=running)
+    MACHINE.compare(plan, have, desired, running)
     if desired.graphics is not None:
         before = desired.graphics.managed_view(have.graphics)
         if before != desired.graphics:
             plan.add("update", "graphics", before.as_dict(), desired.graphics.as_dict(), cold=running)
-    plan.compare("description", have.description, desired.description)
-    plan.compare("fleet", have.fleet, desired.fleet)
-    plan.compare("tags", have.tags, desired.tags)
+    META.compare(plan, have, desired, running)
     if desired.disks is not None:
         desired.disks, changes = _resolve_disks(desired.disks, have.disks, facts, have.seed)
-        for action, target, before, after, hot in changes:
-            plan.add(action, target, before, after, cold=running and not hot, live=running and hot)
+        for action, target, field, before, after, hot in changes:
+            plan.add(action, "disk", before, after, cold=running and not hot, key=target, field=field,
+                     live=running and hot)
     if desired.interfaces is not None:
         desired.interfaces = _resolve_nics(desired.interfaces, have.interfaces, plan, running)
 
@@ -538,8 +222,8 @@ def _plan_seed(plan, desired, actual, facts, running):
         _free_target("sd", [d.target for d in disks])
     before = have.seed["sha256"] if have and have.seed else None
     if before != desired.seed["sha256"] or not os.path.exists(desired.seed["path"]):
-        plan.add("update" if before else "create", "cloud-init seed %s" % desired.seed["path"],
-                 before, desired.seed["sha256"], cold=running)
+        plan.add("update" if before else "create", "cloud-init seed", before, desired.seed["sha256"],
+                 cold=running, key=desired.seed["path"])
 
 
 def _free_target(prefix, used):
@@ -576,22 +260,22 @@ def _resolve_disks(wanted, have, facts, seed):
             new.size = None
             resolved.append(new)
             hot = new.bus in HOTPLUG_BUSES and new.device == "disk"
-            changes.append(("add", "disk %s" % new.target, None, _disk_view(new), hot))
+            changes.append(("add", new.target, None, None, _disk_view(new), hot))
             continue
         remaining.remove(match)
         merged = match.copy()
         if want.key() != match.key():
             merged.path, merged.pool, merged.volume = want.path, want.pool, want.volume
-            changes.append(("update", "disk %s source" % match.target, _source(match), _source(want), False))
+            changes.append(("update", match.target, "source", _source(match), _source(want), False))
         for field in DiskSpec.COMPARED:
             value = getattr(want, field)
             if value is not None and value != getattr(match, field):
-                changes.append(("update", "disk %s %s" % (match.target, field), getattr(match, field), value, False))
+                changes.append(("update", match.target, field, getattr(match, field), value, False))
                 setattr(merged, field, value)
         resolved.append(merged)
     for gone in remaining:
         hot = gone.bus in HOTPLUG_BUSES and gone.device == "disk"
-        changes.append(("remove", "disk %s" % gone.target, _disk_view(gone), None, hot))
+        changes.append(("remove", gone.target, None, _disk_view(gone), None, hot))
     return resolved, changes
 
 
@@ -627,133 +311,23 @@ def _resolve_nics(wanted, have, plan, running):
             new = want.copy()
             new.model = new.model or "virtio"
             resolved.append(new)
-            plan.add("add", "interface on %s %s" % want.source(), None, new.as_dict(), live=running)
+            plan.add("add", "interface", None, new.as_dict(), key="on %s %s" % want.source(), live=running)
             continue
         merged = match.copy()
-        label = "interface %s" % match.mac
         if want.source() != match.source():
-            plan.add("update", "%s source" % label, "%s %s" % match.source(), "%s %s" % want.source(), cold=running)
+            plan.add("update", "interface", "%s %s" % match.source(), "%s %s" % want.source(), cold=running,
+                     key=match.mac, field="source")
             merged.network, merged.bridge = want.network, want.bridge
         if want.model is not None and want.model != match.model:
-            plan.add("update", "%s model" % label, match.model, want.model, cold=running)
+            plan.add("update", "interface", match.model, want.model, cold=running, key=match.mac, field="model")
             merged.model = want.model
         resolved.append(merged)
     for gone in remaining:
-        plan.add("remove", "interface %s" % gone.mac, gone.as_dict(), None, live=running)
+        plan.add("remove", "interface", gone.as_dict(), None, key=gone.mac, live=running)
     return resolved
 
 
-def _plan_state(plan, req, actual, label):
-    now = actual.state if actual is not None else "stopped"
-    if now == "crashed":
-        now = "running"  # libvirt keeps a crashed guest's process until it is destroyed
-    want = req.state
-    if want == "running" and now == "stopped":
-        plan.add("start", label, now, want)
-    elif want == "running" and now == "paused":
-        plan.add("resume", label, now, want)
-    elif want == "paused" and now == "stopped":
-        plan.add("start", label, now, want, paused=True)
-    elif want == "paused" and now == "running":
-        plan.add("pause", label, now, want)
-    elif want == "stopped" and now in ("running", "paused"):
-        plan.add("stop", label, now, want)
-    cold = any(c.cold for c in plan.changes)
-    if cold and req.restart and want in ("running", "present") and now == "running":
-        plan.add("restart", label, "running", "running")
-
-
-def reboot_required(plan):
-    return any(c.cold for c in plan.changes) and not plan.has("restart", "stop")
-
-
 # --- applying --------------------------------------------------------------------------------
-def apply_guest(client, req, plan, desired, actual, facts):
-    """Carry out the plan; returns warnings. The only function here that writes."""
-    warnings = []
-    dom = actual.dom if actual is not None else None
-    if req.state == "absent":
-        if plan.has("stop"):
-            _stop(client, dom, req)
-        if plan.has("undefine"):
-            client.undefine(dom, nvram=actual.spec.firmware == "uefi")
-        for change in plan.of("delete"):
-            _delete(client, change.target)
-        return warnings
-
-    for pool, vol, size, fmt in facts.new_volumes:
-        xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation>"
-               "<target><format type='%s'/></target></volume>") % (quote(vol), size, fmt)
-        client.create_volume(client.pool(pool), xml, vol)
-    if any(c.target.startswith("cloud-init seed") for c in plan.changes):
-        _cloudinit.write_seed(facts.seed["path"], facts.seed["files"])
-    if _definition_changed(plan):
-        base = actual.xml if actual is not None else DomainXML(parse(NEW_DOMAIN))
-        base.name = req.name
-        dom = client.define(desired.to_xml(base).to_string(), req.name)
-        if actual is not None and actual.active:
-            warnings += _apply_live(client, dom, plan, desired, actual)
-    for change in plan.changes:
-        if change.target == "autostart":
-            client.set_autostart(dom, change.after)
-        elif change.action == "start":
-            client.start(dom, paused=change.extra.get("paused", False))
-        elif change.action == "resume":
-            client.resume(dom)
-        elif change.action == "pause":
-            client.suspend(dom)
-        elif change.action == "stop":
-            _stop(client, dom, req)
-        elif change.action == "restart":
-            _stop(client, dom, req)
-            client.start(dom)
-    return warnings
-
-
-_RUN_ACTIONS = ("start", "resume", "pause", "stop", "restart")
-
-
-def _definition_changed(plan):
-    return any(c.action not in _RUN_ACTIONS and c.target != "autostart" and not c.target.startswith("volume ")
-               for c in plan.changes)
-
-
-def _apply_live(client, dom, plan, desired, actual):
-    """Bring the running guest in line with what was just defined, where that can be done live."""
-    warnings = []
-    live = DomainXML(parse(client.domain_xml(dom, inactive=False)))
-    persistent = DomainXML(parse(client.domain_xml(dom, inactive=True)))
-    attached = {i.mac for i in live.interfaces}
-    for change in plan.changes:
-        if not change.extra.get("live"):
-            continue
-        try:
-            if change.target == "memory":
-                client.set_memory_live(dom, desired.memory * 1024)
-            elif change.target == "vcpus":
-                client.set_vcpus_live(dom, desired.vcpus)
-            elif change.target.startswith("disk ") and change.action == "add":
-                node = next(d for d in persistent.disks if d.target == change.target[5:])
-                client.attach_live(dom, _device_xml(node.node), change.target)
-            elif change.target.startswith("disk ") and change.action == "remove":
-                node = next(d for d in live.disks if d.target == change.target[5:])
-                client.detach_live(dom, _device_xml(node.node), change.target)
-            elif change.target.startswith("interface") and change.action == "add":
-                node = next(i for i in persistent.interfaces if i.mac not in attached)
-                attached.add(node.mac)
-                client.attach_live(dom, _device_xml(node.node), "interface %s" % node.mac)
-            elif change.target.startswith("interface") and change.action == "remove":
-                mac = change.target.split()[1]
-                node = next(i for i in live.interfaces if (i.mac or "").lower() == mac)
-                client.detach_live(dom, _device_xml(node.node), change.target)
-        except (LibvirtCallError, StopIteration) as e:
-            # The persistent definition already has the change: it takes effect at the next boot.
-            change.cold = True
-            warnings.append("%s could not be applied live (%s); it applies at the next restart"
-                            % (change.target, e))
-    return warnings
-
-
 def _device_xml(node):
     node = copy.deepcopy(node)
     for child in node.findall("address") + node.findall("alias"):
@@ -761,152 +335,195 @@ def _device_xml(node):
     return tostring(node)
 
 
-def _stop(client, dom, req):
-    if client.domain_state(dom) == "paused":
-        client.resume(dom)
-    deadline = time.monotonic() + req.shutdown_timeout
-    while client.domain_state(dom) != "stopped":
-        left = deadline - time.monotonic()
-        if left <= 0:
-            if not req.force:
-                raise WaitTimeout("Timed out after %ss waiting for guest %s to shut down (ACPI); "
-                                  "set force: true to power it off" % (req.shutdown_timeout, dom.name()))
-            client.destroy(dom)
-            return
-        try:
-            # A guest still booting drops the ACPI event, so it is sent again while we wait.
-            client.shutdown(dom)
-        except LibvirtCallError:
-            if client.domain_state(dom) == "stopped":
+# --- the kind ----------------------------------------------------------------------------------
+class GuestKind(_kind.Kind):
+    """A virtual machine (QEMU/KVM)."""
+
+    noun, type, scheme = "guest", "vm", "qemu"
+    rebooted_by = ("restart", "stop")
+    argument_spec = ARGUMENT_SPEC
+    Actual = Actual
+    XML = DomainXML
+    Request = GuestRequest
+
+    request_from_params = staticmethod(request_from_params)
+
+    def inspect(self, client, req, actual):
+        """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
+        facts = Facts()
+        if req.state == "absent":
+            return facts
+        spec = req.spec
+        local = is_local(client.uri)
+        known = {d.key() for d in actual.spec.disks} if actual else set()
+        for disk in spec.disks or []:
+            if disk.pool is not None:
+                _inspect_volume(client, disk, disk.key() in known, facts)
+            elif local and not os.path.exists(disk.path):
+                raise InvalidSpec("Disk %s does not exist on the host" % disk.path)
+        for nic in spec.interfaces or []:
+            if nic.network is not None and client.network(nic.network) is None:
+                raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
+                                  "debvirt.cluster.network)" % nic.network)
+            if nic.bridge is not None and local and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
+                raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+        for field in ("kernel", "initrd"):
+            path = getattr(spec, field)
+            if path and local and not os.path.exists(path):
+                raise InvalidSpec("%s %s does not exist on the host" % (field, path))
+        if spec.serial_log and local:
+            _inspect_file_path("serial_log", spec.serial_log)
+        if actual is None:
+            facts.virt_type = _virt_type(client, req, facts)
+        _inspect_machine(client, req, actual, facts)
+        _inspect_cpu_model(client, req, actual, facts)
+        if req.cloud_init is not None:
+            if not local:
+                raise InvalidSpec("cloud_init writes its seed on the host itself: run the task on the "
+                                  "host with a local URI, not %s" % client.uri)
+            ci = req.cloud_init
+            files = _cloudinit.seed_files(req.name, ci.get("user_data"), ci.get("meta_data"),
+                                          ci.get("network_config"))
+            path = seed_path(req.name, ci)
+            _inspect_file_path("cloud_init.path", path)
+            facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
+        return facts
+
+    def apply_live(self, client, dom, plan, desired):
+        """Bring the running guest in line with what was just defined, where that can be done live."""
+        warnings = []
+        live = DomainXML(parse(client.domain_xml(dom, inactive=False)))
+        persistent = DomainXML(parse(client.domain_xml(dom, inactive=True)))
+        attached = {i.mac for i in live.interfaces}
+        for change in plan.changes:
+            if not change.extra.get("live"):
+                continue
+            try:
+                if change.is_("memory"):
+                    client.set_memory_live(dom, desired.memory * 1024)
+                elif change.is_("vcpus"):
+                    client.set_vcpus_live(dom, desired.vcpus)
+                elif change.is_("disk", "add"):
+                    node = next(d for d in persistent.disks if d.target == change.key)
+                    client.attach_live(dom, _device_xml(node.node), change.target)
+                elif change.is_("disk", "remove"):
+                    node = next(d for d in live.disks if d.target == change.key)
+                    client.detach_live(dom, _device_xml(node.node), change.target)
+                elif change.is_("interface", "add"):
+                    node = next(i for i in persistent.interfaces if i.mac not in attached)
+                    attached.add(node.mac)
+                    client.attach_live(dom, _device_xml(node.node), "interface %s" % node.mac)
+                elif change.is_("interface", "remove"):
+                    node = next(i for i in live.interfaces if (i.mac or "").lower() == change.key)
+                    client.detach_live(dom, _device_xml(node.node), change.target)
+            except (LibvirtCallError, StopIteration) as e:
+                # The persistent definition already has the change: it takes effect at the next boot.
+                change.cold = True
+                warnings.append("%s could not be applied live (%s); it applies at the next restart"
+                                % (change.target, e))
+        return warnings
+
+    def stop(self, client, dom, req):
+        if client.domain_state(dom) == "paused":
+            client.resume(dom)
+        deadline = time.monotonic() + req.shutdown_timeout
+        while client.domain_state(dom) != "stopped":
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if not req.force:
+                    raise WaitTimeout("Timed out after %ss waiting for guest %s to shut down (ACPI); "
+                                      "set force: true to power it off" % (req.shutdown_timeout, dom.name()))
+                client.destroy(dom)
                 return
-            raise
-        try:
-            client.wait_state(dom, "stopped", min(SHUTDOWN_RESEND, left), "shut down (ACPI)")
-        except WaitTimeout:
-            pass
+            try:
+                # A guest still booting drops the ACPI event, so it is sent again while we wait.
+                client.shutdown(dom)
+            except LibvirtCallError:
+                if client.domain_state(dom) == "stopped":
+                    return
+                raise
+            try:
+                client.wait_state(dom, "stopped", min(SHUTDOWN_RESEND, left), "shut down (ACPI)")
+            except WaitTimeout:
+                pass
 
+    def lookup(self, client, name):
+        return client.domain(name)
 
-def _delete(client, target):
-    what, name = target.split(" ", 1)[0], target.rsplit(" ", 1)[1]
-    if what == "cloud-init":
-        if os.path.exists(name):
-            os.unlink(name)
-        return
-    pool_name, vol_name = name.split("/", 1)
-    pool = client.pool(pool_name)
-    vol = client.volume(pool, vol_name) if pool is not None else None
-    if vol is not None:
-        client.delete_volume(vol)
+    def defines(self, change):
+        return super().defines(change) and not change.is_("volume")
 
+    def new_xml(self):
+        return DomainXML(parse(NEW_DOMAIN))
 
-# --- results ---------------------------------------------------------------------------------
-def view(req, actual, desired):
-    """(before, after) for the diff: the managed fields and the state."""
-    managed = set(req.spec.view()) | {"state"} | ({"cloud_init"} if req.cloud_init is not None else set())
-    before = {}
-    if actual is not None:
-        before = {k: v for k, v in actual.spec.view().items() if k in managed}
-        before["state"] = actual.state
-        if req.autostart is not None:
-            before["autostart"] = actual.autostart
-    if req.state == "absent":
-        return before, {}
-    after = {k: v for k, v in desired.view().items() if k in managed or actual is None}
-    after["state"] = req.state if req.state != "present" else (actual.state if actual else "stopped")
-    if req.autostart is not None:
-        after["autostart"] = req.autostart
-    return before, after
+    def define(self, client, xml, name):
+        return client.define(xml, name)
 
+    def plan_spec(self, plan, req, desired, actual, facts, running):
+        for pool, vol, size, fmt in facts.new_volumes:
+            plan.add("create", "volume", after="%d bytes, %s" % (size, fmt), key="%s/%s" % (pool, vol))
+        if actual is None:
+            _new_guest_defaults(desired, facts)
+            plan.add("define", self.noun, key=req.name)
+        else:
+            _plan_definition(plan, desired, actual, facts, running)
+        if facts.seed:
+            _plan_seed(plan, desired, actual, facts, running)
+        if facts.new_volumes:
+            desired.created = sorted(set((actual.spec.created if actual else []) +
+                                         ["%s/%s" % (p, v) for p, v, _s, _f in facts.new_volumes]))
 
-def describe(client, actual, details=False):
-    """The guest as a result: name, uuid, state, spec, disks and interfaces with their MACs.
+    def plan_removal(self, plan, req, actual, facts):
+        if req.remove_storage:
+            for vol in actual.spec.created or []:
+                plan.add("delete", "volume", key=vol)
+            if actual.spec.seed:
+                plan.add("delete", "cloud-init seed", key=actual.spec.seed["path"])
 
-    details adds what costs a call per device: disk capacity and allocation, and the
-    interfaces' addresses from DHCP leases or the guest agent.
-    """
-    out = {"name": actual.dom.name(), "uuid": actual.xml.uuid, "state": actual.state,
-           "autostart": actual.autostart}
-    out.update(actual.spec.view())
-    if details:
+    def prepare_apply(self, client, req, plan, desired, actual, facts):
+        for pool, vol, size, fmt in facts.new_volumes:
+            xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation>"
+                   "<target><format type='%s'/></target></volume>") % (quote(vol), size, fmt)
+            client.create_volume(client.pool(pool), xml, vol)
+        if plan.on("cloud-init seed"):
+            _cloudinit.write_seed(facts.seed["path"], facts.seed["files"])
+
+    def remove(self, client, plan, actual):
+        client.undefine(actual.dom, nvram=actual.spec.firmware == "uefi")
+        for change in plan.of("delete"):
+            if change.is_("cloud-init seed"):
+                if os.path.exists(change.key):
+                    os.unlink(change.key)
+                continue
+            pool_name, vol_name = change.key.split("/", 1)
+            pool = client.pool(pool_name)
+            vol = client.volume(pool, vol_name) if pool is not None else None
+            if vol is not None:
+                client.delete_volume(vol)
+
+    def managed_extra(self, req):
+        return {"cloud_init"} if req.cloud_init is not None else set()
+
+    def describe_more(self, client, actual, out, details):
+        """details: disk capacity and allocation, and the interfaces' addresses from DHCP leases
+        or the guest agent."""
+        if not details:
+            return
         for disk in out.get("disks", []):
             sizes = client.block_info(actual.dom, disk["target"])
             if sizes:
                 disk["capacity"], disk["allocation"] = sizes
-        addresses = client.interface_addresses(actual.dom) if actual.active else {}
-        for nic in out.get("interfaces", []):
-            nic["addresses"] = addresses.get(nic.get("mac"), [])
-    return out
+        self.add_addresses(client, actual, out, actual.active)
+
+
+GUEST = GuestKind()
 
 
 def list_guests(client, names=None, tags=None):
     """Every guest on the host, or those named, or those carrying all the given tags."""
-    found = []
-    for dom in client.domains():
-        if names and dom.name() not in names:
-            continue
-        actual = read_guest(client, dom.name())
-        if actual is None:  # undefined while we listed
-            continue
-        if tags and not set(tags) <= set(actual.spec.tags or []):
-            continue
-        found.append(describe(client, actual, details=True))
-    return sorted(found, key=lambda g: g["name"])
+    return GUEST.list(client, names, tags)
 
 
-class Job:
-    """One guest's request with what was read and planned for it."""
-
-    def __init__(self, req, actual, facts, plan, desired):
-        self.req, self.actual, self.facts, self.plan, self.desired = req, actual, facts, plan, desired
-
-
-def prepare(client, req):
-    """Read, check and plan one guest; raises before anything is touched."""
-    actual = read_guest(client, req.name)
-    facts = inspect(client, req, actual)
-    plan, desired = plan_guest(req, actual, facts)
-    return Job(req, actual, facts, plan, desired)
-
-
-def finish(client, job, check_mode):
-    """Apply a prepared job (unless check mode) and return its module result."""
-    req, plan = job.req, job.plan
-    warnings = list(job.facts.warnings)
-    if plan.changed and not check_mode:
-        warnings += apply_guest(client, req, plan, job.desired, job.actual, job.facts)
-    before, after = view(req, job.actual, job.desired)
-    if check_mode or req.state == "absent":
-        guest = dict(after, name=req.name) if after else {}
-    elif not plan.changed:
-        guest = describe(client, job.actual)
-    else:
-        guest = describe(client, read_guest(client, req.name))
-    return {
-        "changed": plan.changed,
-        "changes": plan.as_list(),
-        "reboot_required": reboot_required(plan) and req.state != "absent",
-        "guest": guest,
-        "diff": diff(before, after),
-        "warnings": warnings,
-    }
-
-
-def converge(client, req, check_mode):
-    """One guest, end to end. Returns the module result (without 'failed')."""
-    return finish(client, prepare(client, req), check_mode)
-
-
-def predict_moved(target, source, req):
-    """The check-mode result of converging on target the guest that source defines now: what
-    the task does on the node it names once the move has brought the definition there."""
-    actual = read_guest(source, req.name)
-    facts = inspect(target, req, actual)
-    plan, desired = plan_guest(req, actual, facts)
-    return finish(target, Job(req, actual, facts, plan, desired), True)
-
-
-PLACED = Noun("guest", "guest", converge, predict_moved)
-
-
-__all__ = ["GuestRequest", "request_from_params", "prepare", "finish", "converge", "plan_guest",
-           "inspect", "read_guest", "predict_moved", "PLACED", "DebvirtError"]
+# _bytes: _volume reads sizes as a disk's are read, and imports it from here.
+__all__ = ["GuestRequest", "request_from_params", "plan_guest", "read_guest", "list_guests",
+           "GUEST", "DebvirtError", "_bytes"]

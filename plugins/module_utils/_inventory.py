@@ -17,14 +17,14 @@ import time
 from urllib.parse import quote, urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
-from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerSpec, ContainerXML
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import CONTAINER
 from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import ConfError, CorosyncConf
-from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, GuestSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, NotFound
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GUEST
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
-# The driver of each guest type on a cluster member.
-MEMBER_SCHEMES = {"vm": "qemu", "container": "lxc"}
+# Each guest type's kind (_kind's descriptor), which names the driver of its URI on a member.
+KINDS = {k.type: k for k in (GUEST, CONTAINER)}
 
 
 class Target:
@@ -65,7 +65,7 @@ def member_targets(members, types=("vm", "container"), user="root", keyfile=None
         if _is_ipv6(host):
             host = "[%s]" % host  # as a URI writes it; a corosync nodelist may hold one
         for kind in types:
-            scheme = "%s+%s" % (MEMBER_SCHEMES[kind], suffix)
+            scheme = "%s+%s" % (KINDS[kind].scheme, suffix)
             uri = "%s://%s%s/system?%s" % (scheme, login, host, "&".join(query))
             targets.append(Target(uri, node))
     return targets
@@ -110,12 +110,6 @@ def uri_host(uri):
     return urlparse(uri).hostname or None
 
 
-def _state(client, dom, kind):
-    state = client.domain_state(dom)
-    # Containers are frozen, not paused: the container modules use that word too.
-    return "frozen" if kind == "container" and state == "paused" else state
-
-
 def _addresses(client, dom, interfaces, active):
     """Each interface's addresses ("a.b.c.d/prefix"), in the order of the interfaces."""
     found = client.interface_addresses(dom) if active else {}
@@ -134,13 +128,10 @@ def _record(client, dom, node):
     """One guest as plain data, or None when it vanished while the host was being read."""
     try:
         root = parse(client.domain_xml(dom, inactive=True))
-        if root.get("type") == "lxc":
-            kind = "container"
-            spec = ContainerSpec.from_xml(ContainerXML(root))
-        else:
-            kind = "vm"
-            spec = GuestSpec.from_xml(DomainXML(root))
-        state = _state(client, dom, kind)
+        guest = CONTAINER if root.get("type") == CONTAINER.scheme else GUEST
+        kind = guest.type
+        spec = guest.spec_from_root(root)
+        state = guest.state(client, dom)
         autostart = client.autostart(dom)
         interfaces = []
         for nic in spec.interfaces or []:

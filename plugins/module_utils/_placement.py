@@ -9,12 +9,18 @@ without a node manages it on this host, and refuses to create it when another me
 guest of that name: names are unique in the cluster. Off a cluster nothing of this applies.
 
 place() only reads and raises before anything is touched; move() is the only writer here; the
-noun's own converge then runs against the chosen member.
+kind's own converge then runs against the chosen member.
+
+A kind is _kind's descriptor, taken as data: its noun, local_only (it can only be created or
+converged on this host), converge(client, req, check_mode) -> the module result, and
+predict_moved(target, source, req) -> the check-mode result of converging on target what source
+defines now, or None when that cannot be told before the move.
 """
 
 from __future__ import annotations
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient, is_local
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Members,
@@ -29,27 +35,11 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._migration import 
     read_members,
     resolve_mode,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._plan import diff
+from ansible_collections.debvirt.cluster.plugins.module_utils._plan import diff, execute
 
 
 class PlacementError(DebvirtError):
     """The cluster's view forbids the request (a name taken elsewhere, a node that is no member)."""
-
-
-class Noun:
-    """How placement drives one module's own work.
-
-    converge(client, req, check_mode) -> result; predict(target, source, req) -> the check-mode
-    result of converging on target the guest as source defines it now, or None when that cannot
-    be told before the move; local_only: it can only be created or converged on this host.
-    """
-
-    def __init__(self, kind, key, converge, predict=None, local_only=False):
-        self.kind = kind
-        self.key = key
-        self.converge = converge
-        self.predict = predict
-        self.local_only = local_only
 
 
 class Placement:
@@ -90,7 +80,7 @@ def _unasked(kind, name, unknown):
             "only among those that answered" % (", ".join(unknown), kind, name)]
 
 
-def place(shell, client, client_for, noun, name, node, absent, members):
+def place(shell, client, client_for, kind, name, node, absent, members):
     """Where the task acts. members() reads the cluster (None off a cluster): called only when needed,
     so that an existing guest without a node costs no more than it did before clusters."""
     p = Placement(client)
@@ -110,28 +100,28 @@ def place(shell, client, client_for, noun, name, node, absent, members):
             raise PlacementError(
                 "A %s named %s already exists on %s: a name is unique in the cluster. Nothing was "
                 "changed; give node: %s to manage that one, or node: <member> to move it there"
-                % (noun.kind, name, ", ".join(where), where[0]))
-        p.warnings = _unasked(noun.kind, name, unknown)
+                % (kind.noun, name, ", ".join(where), where[0]))
+        p.warnings = _unasked(kind.noun, name, unknown)
         return p
 
     if not is_local(client.uri):
         raise InvalidSpec("node places the %s through this host's cluster membership: give a local uri, "
-                          "not %s" % (noun.kind, client.uri))
+                          "not %s" % (kind.noun, client.uri))
     cluster = members()
     if cluster is None:
         raise PlacementError("node %s needs this host to be a cluster member, and no nodelist in "
                              "/etc/corosync/corosync.conf names it: leave node out to manage the %s "
-                             "on this host" % (node, noun.kind))
+                             "on this host" % (node, kind.noun))
     if node not in cluster.nodes:
         raise InvalidSpec("node %s is not a member of the cluster (members: %s)"
                           % (node, ", ".join(sorted(cluster.nodes))))
     p.node = node
     p.local = next(n for n, m in cluster.nodes.items() if m.host is None)
     target = cluster.nodes[node]
-    if noun.local_only and not absent and target.host is not None:
+    if kind.local_only and not absent and target.host is not None:
         raise InvalidSpec("node %s is not this host (%s): a %s's root filesystem is read and written on "
                           "its own host, so run the task there (for example with delegate_to: %s)"
-                          % (node, p.local, noun.kind, node))
+                          % (node, p.local, kind.noun, node))
 
     def client_of(uri):
         # This host's own connection, and one connection a member, however often it is asked.
@@ -143,18 +133,18 @@ def place(shell, client, client_for, noun, name, node, absent, members):
     if absent:
         found, unknown, p.clients = locate(cluster, client_of, name)
         p.remove_on = sorted(found)
-        p.warnings = _unasked(noun.kind, name, unknown)
+        p.warnings = _unasked(kind.noun, name, unknown)
         return p
     if target.online is False:
         raise PlacementError("node %s is offline in the cluster: the %s cannot be placed there"
-                             % (node, noun.kind))
+                             % (node, kind.noun))
     p.client = client_of(target.uri)
     p.clients[node] = p.client
     if p.client.domain(name) is not None:
         return p
     found, unknown, p.clients = locate(cluster, client_of, name)
     if not found:
-        p.warnings = _unasked(noun.kind, name, unknown)
+        p.warnings = _unasked(kind.noun, name, unknown)
         return p
     p.source = find_source(found, node, name, unknown)
     req = MigrationRequest(name, node)
@@ -193,17 +183,17 @@ def _with_node(result, before_node, after_node):
     return result
 
 
-def _remove(noun, p, req, check_mode):
+def _remove(kind, p, req, check_mode):
     remote = [n for n in p.remove_on if n != p.local]
-    if noun.local_only and remote and req.remove_storage:
+    if kind.local_only and remote and req.remove_storage:
         raise InvalidSpec("%s %s is defined on %s: its root filesystem is deleted only on its own host, so "
                           "run a task with remove_storage there (delegate_to: %s); nothing was changed"
-                          % (noun.kind, req.name, ", ".join(remote), remote[0]))
-    result = {"changed": False, "changes": [], "reboot_required": False, noun.key: {},
+                          % (kind.noun, req.name, ", ".join(remote), remote[0]))
+    result = {"changed": False, "changes": [], "reboot_required": False, kind.noun: {},
               "diff": diff({}, {}), "warnings": list(p.warnings), "removed_from": []}
     before = {}
     for n in p.remove_on:
-        one = noun.converge(p.clients[n], req, check_mode)
+        one = kind.converge(p.clients[n], req, check_mode)
         result["warnings"] += ["%s: %s" % (n, w) for w in one.pop("warnings", [])]
         if one["changed"]:
             result["changed"] = True
@@ -214,29 +204,28 @@ def _remove(noun, p, req, check_mode):
     return result
 
 
-def converge_placed(noun, client, req, node, check_mode, shell, client_for):
-    """The noun's converge, on the member placement chooses. Returns the module result."""
-    p = place(shell, client, client_for, noun, req.name, node, req.state == "absent",
+def converge_placed(kind, client, req, node, check_mode, shell, client_for):
+    """The kind's converge, on the member placement chooses. Returns the module result."""
+    p = place(shell, client, client_for, kind, req.name, node, req.state == "absent",
               lambda: members_of(shell, client.uri))
     try:
         if p.remove_on is not None:
-            return _remove(noun, p, req, check_mode)
+            return _remove(kind, p, req, check_mode)
         if p.move is None:
-            result = noun.converge(p.client, req, check_mode)
+            result = kind.converge(p.client, req, check_mode)
             result = _with_node(result, p.node, p.node)
         else:
             # Planned against the definition that moves, checked against the target: a request
             # the target cannot satisfy fails here, before the guest has moved.
-            predicted = noun.predict(p.client, p.clients[p.source], req) if noun.predict else None
+            predicted = kind.predict_moved(p.client, p.clients[p.source], req)
             stats = {}
+            execute(p.move[2], check_mode, lambda: stats.update(move(p, shell)))
             if check_mode:
                 result = predicted or {"changed": True, "changes": [], "reboot_required": False,
-                                       noun.key: {"name": req.name}, "diff": diff({"name": req.name},
-                                                                                  {"name": req.name}),
-                                       "warnings": []}
+                                       kind.noun: {"name": req.name},
+                                       "diff": diff({"name": req.name}, {"name": req.name}), "warnings": []}
             else:
-                stats = move(p, shell)
-                result = noun.converge(p.client, req, False)
+                result = kind.converge(p.client, req, False)
             result["migrated"] = migrated(p, stats)
             result["changes"] = result["migrated"]["changes"] + result["changes"]
             result["changed"] = True
@@ -247,3 +236,10 @@ def converge_placed(noun, client, req, node, check_mode, shell, client_for):
         return result
     finally:
         p.close()
+
+
+def converge_module(kind, module):
+    """What the guest and container modules run: the request made from the module's params,
+    converged on the member placement chooses."""
+    return converge_placed(kind, module.client, kind.request_from_params(module.params), module.params["node"],
+                           module.check_mode, Shell(module.run_command), LibvirtClient)

@@ -334,22 +334,17 @@ reboot_required:
   type: bool
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
-from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
-from ansible_collections.debvirt.cluster.plugins.module_utils._container import ARGUMENT_SPEC as CONTAINER_ARGS
-from ansible_collections.debvirt.cluster.plugins.module_utils._container import PLACED, request_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import CONTAINER
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
-from ansible_collections.debvirt.cluster.plugins.module_utils._placement import converge_placed
+from ansible_collections.debvirt.cluster.plugins.module_utils._placement import converge_module
 
 # The container's own options are _container's, shared with the fleet's container items.
-ARGUMENT_SPEC = dict(CONTAINER_ARGS, uri=dict(type="str", default="lxc:///system"), node=dict(type="str"))
+ARGUMENT_SPEC = dict(CONTAINER.argument_spec, uri=dict(type="str", default="lxc:///system"), node=dict(type="str"))
 
 
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(lambda: converge_placed(PLACED, module.client, request_from_params(module.params),
-                                       module.params["node"], module.check_mode,
-                                       Shell(module.run_command), LibvirtClient))
+    module.run(lambda: converge_module(CONTAINER, module))
 
 
 if __name__ == "__main__":

@@ -327,22 +327,17 @@ reboot_required:
   type: bool
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
-from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
-from ansible_collections.debvirt.cluster.plugins.module_utils._guest import ARGUMENT_SPEC as GUEST_ARGS
-from ansible_collections.debvirt.cluster.plugins.module_utils._guest import PLACED, request_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GUEST
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
-from ansible_collections.debvirt.cluster.plugins.module_utils._placement import converge_placed
+from ansible_collections.debvirt.cluster.plugins.module_utils._placement import converge_module
 
 # node is the module's alone: a fleet runs on the node its guests belong to.
-ARGUMENT_SPEC = dict(GUEST_ARGS, node=dict(type="str"))
+ARGUMENT_SPEC = dict(GUEST.argument_spec, node=dict(type="str"))
 
 
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(lambda: converge_placed(PLACED, module.client, request_from_params(module.params),
-                                       module.params["node"], module.check_mode,
-                                       Shell(module.run_command), LibvirtClient))
+    module.run(lambda: converge_module(GUEST, module))
 
 
 if __name__ == "__main__":

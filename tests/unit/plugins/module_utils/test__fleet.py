@@ -109,7 +109,7 @@ def test_a_fleet_name_is_a_name():
 def test_items_are_of_their_type_and_carry_the_fleet():
     items = items_from_params([{"name": "a"}, {"name": "b", "type": "vm"},
                                {"name": "c", "type": "container", "memory": 64}], FLEET)
-    assert [(i.name, i.kind.name, i.req.spec.fleet) for i in items] == \
+    assert [(i.name, i.kind.type, i.req.spec.fleet) for i in items] == \
         [("a", "vm", FLEET), ("b", "vm", FLEET), ("c", "container", FLEET)]
     assert items[2].req.spec.memory == 64
 
@@ -193,7 +193,7 @@ def test_a_dropped_container_is_reported_then_purged_its_rootfs_kept(clients, de
     # Made outside the fleet: never reported, never purged.
     (outsider,) = items_from_params([dict(declared[3], name="ct-other")], FLEET)
     outsider.req.spec.fleet = None
-    assert _container.converge(clients["container"], outsider.req, False)["changed"]
+    assert _container.CONTAINER.converge(clients["container"], outsider.req, False)["changed"]
 
     kept = declared[:2] + declared[3:]
     reported = converge(clients, kept)

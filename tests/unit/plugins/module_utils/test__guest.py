@@ -15,12 +15,11 @@ import pytest
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import NEW_DOMAIN, DomainXML
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import (
+    GUEST,
     Actual,
     Facts,
     plan_guest,
-    reboot_required,
     request_from_params,
-    view,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
@@ -400,13 +399,13 @@ def test_restart_only_for_cold_changes_when_asked(params, actual_state, tail, re
     _req, _actual, plan, _desired = run_plan(params, actual_state)
     assert summary(plan)[-len(tail):] == tail
     assert plan.has("restart") == any(a == "restart" for a, _t, _c in tail)
-    assert reboot_required(plan) is rebooted
+    assert GUEST.reboot_required(plan) is rebooted
 
 
 # --- the diff ---------------------------------------------------------------------------------
 def test_view_shows_managed_fields_and_state():
     req, actual, _plan, desired = run_plan({"memory": 3072, "interfaces": [{"network": "default"}], "autostart": True})
-    before, after = view(req, actual, desired)
+    before, after = GUEST.view(req, actual, desired)
     assert before == {"memory": 2048, "state": "running", "autostart": False,
                       "interfaces": [{"network": "default", "model": "virtio", "mac": "52:54:00:aa:00:01"},
                                      {"bridge": "br0", "model": "virtio", "mac": "52:54:00:aa:00:02"}]}
@@ -416,18 +415,18 @@ def test_view_shows_managed_fields_and_state():
 
 def test_view_of_create_shows_the_whole_guest_and_absent_nothing():
     req, actual, _plan, desired = run_plan(CREATE, None, NEW_VOLUME)
-    before, after = view(req, actual, desired)
+    before, after = GUEST.view(req, actual, desired)
     assert before == {}
     assert after["state"] == "stopped"
     assert after["max_memory"] == 1024
     assert "created" not in after
     req, actual, _plan, desired = run_plan({"state": "absent"}, "running")
-    assert view(req, actual, desired) == ({"state": "running"}, {})
+    assert GUEST.view(req, actual, desired) == ({"state": "running"}, {})
 
 
 def test_view_hides_the_vnc_password():
     req, actual, _plan, desired = run_plan({"graphics": {"type": "vnc", "password": "s3cret"}})
-    _before, after = view(req, actual, desired)
+    _before, after = GUEST.view(req, actual, desired)
     assert after["graphics"]["password"] == "********"
 
 

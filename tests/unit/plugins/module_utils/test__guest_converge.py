@@ -24,7 +24,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     WaitTimeout,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import (
-    converge,
+    GUEST,
     list_guests,
     read_guest,
     request_from_params,
@@ -40,7 +40,7 @@ WEB01 = {
 
 
 def run(client, params, check_mode=False):
-    return converge(client, request_from_params(params), check_mode)
+    return GUEST.converge(client, request_from_params(params), check_mode)
 
 
 def world(client):
@@ -368,7 +368,7 @@ def test_existing_path_disk_and_existing_volume(client, tmp_path):
 def test_connection_failure_is_an_error_not_a_create(client):
     bogus = LibvirtClient("test:///nonexistent-debvirt-file.xml")
     with pytest.raises(LibvirtCallError, match="^Failed to connect to test:///nonexistent-debvirt-file.xml: ") as e:
-        converge(bogus, request_from_params(WEB01), True)
+        GUEST.converge(bogus, request_from_params(WEB01), True)
     assert not isinstance(e.value, NotFound)
 
 

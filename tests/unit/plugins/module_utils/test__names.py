@@ -2,7 +2,7 @@
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The shared checks of names and values: tables of what each refuses, with its message, and of
-what it lets through. The modules' own tables (test__guest, test_container, test__fleet,
+what it lets through. The modules' own tables (test__guest, test__container, test__fleet,
 test_volume) show the same checks naming their options."""
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import os
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _container as ct
+from ansible_collections.debvirt.cluster.plugins.module_utils import _lxc
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
@@ -85,7 +86,7 @@ def test_from_xml_reads_every_managed_field():
 def test_to_xml_changes_only_managed_fields_and_keeps_what_libvirt_generated():
     xml = load("container-lxc-in.xml")
     spec = ct.ContainerSpec(memory=256, vcpus=2, command=["/bin/sh", "-c", "sleep 1"],
-                            mounts=[ct.MountSpec(source="/srv/data", target="/data", readonly=False)])
+                            mounts=[_lxc.MountSpec(source="/srv/data", target="/data", readonly=False)])
     out = spec.to_xml(xml)
     again = ct.ContainerSpec.from_xml(ct.ContainerXML(parse(out.to_string())))
     assert again.memory == 256 and again.vcpus == 2
@@ -114,7 +115,7 @@ def test_new_container_document():
     xml = ct.ContainerXML(parse(ct.NEW_CONTAINER))
     spec = ct.ContainerSpec(memory=64, vcpus=1, command=["/sbin/init"], privileged=False,
                             idmap={"uid": 200000, "gid": 300000, "count": 1000}, rootfs="/r",
-                            mounts=[], interfaces=[ct.ContainerNicSpec(bridge="br0", dev="eth0", address="dhcp")],
+                            mounts=[], interfaces=[_lxc.ContainerNicSpec(bridge="br0", dev="eth0", address="dhcp")],
                             hostname="h", created={"source": "image /x.tar", "created": True})
     out = spec.to_xml(xml)
     assert out.virt_type == "lxc"
@@ -268,7 +269,7 @@ def test_same_request_again_plans_nothing():
     plan, desired = plan_for(p, a)
     assert plan.changes == []
     assert desired.interfaces[0].mac == "52:54:00:42:b8:0a"
-    before, after = ct.view(ct.request_from_params(params(**p)), a, desired)
+    before, after = ct.CONTAINER.view(ct.request_from_params(params(**p)), a, desired)
     assert before == after
 
 
@@ -289,7 +290,7 @@ def test_cpu_limits_apply_live():
 
 def test_stopped_container_changes_need_no_restart():
     plan = plan_for(dict(memory=1024, command=["/bin/sh"]), actual(state="stopped"))[0]
-    assert not ct.reboot_required(plan)
+    assert not ct.CONTAINER.reboot_required(plan)
 
 
 def test_address_change_keeps_the_mac_and_waits_for_a_restart():
@@ -301,7 +302,7 @@ def test_address_change_keeps_the_mac_and_waits_for_a_restart():
                              ("write", "network configuration")]
     assert all(c.cold for c in plan.changes)
     assert desired.interfaces[0].mac == "52:54:00:42:b8:0a"
-    assert ct.reboot_required(plan)
+    assert ct.CONTAINER.reboot_required(plan)
 
 
 def test_interfaces_are_added_removed_and_named():
@@ -346,7 +347,7 @@ def test_run_states(now, want, actions):
 def test_restart_applies_cold_changes():
     plan = plan_for(dict(memory=2048, restart=True), actual())[0]
     assert [c.action for c in plan.changes] == ["update", "restart"]
-    assert not ct.reboot_required(plan)
+    assert not ct.CONTAINER.reboot_required(plan)
 
 
 def test_absent_keeps_the_rootfs_unless_asked_and_only_its_own():
@@ -368,7 +369,7 @@ def test_the_id_map_of_an_existing_container_never_changes(monkeypatch):
         uri = "lxc:///system"
     req = ct.request_from_params(params(privileged=True))
     with pytest.raises(InvalidSpec) as e:
-        ct.inspect(Client(), req, actual())
+        ct.CONTAINER.inspect(Client(), req, actual())
     assert "changing its ID map" in e.value.msg
 
 
@@ -376,7 +377,7 @@ def test_inspect_needs_a_local_uri():
     class Client:
         uri = "lxc+ssh://host/system"
     with pytest.raises(InvalidSpec) as e:
-        ct.inspect(Client(), ct.request_from_params(params()), None)
+        ct.CONTAINER.inspect(Client(), ct.request_from_params(params()), None)
     assert "local URI" in e.value.msg
 
 
@@ -428,7 +429,7 @@ class PoolClient:
 def test_volume_rootfs_is_privileged_only_and_exists():
     client = PoolClient()
     req = ct.request_from_params(params(rootfs={"pool": "p", "volume": "root.img"}, privileged=True))
-    f = ct.inspect(client, req, None)
+    f = ct.CONTAINER.inspect(client, req, None)
     assert (f.rootfs, f.rootfs_exists, f.volume) == ("/pool/root.img", True, True)
     plan, desired = ct.plan_container(req, None, f)
     assert targets(plan) == [("define", "container ct1")]
@@ -445,7 +446,7 @@ def test_volume_rootfs_is_privileged_only_and_exists():
                    (dict(rootfs={"pool": "p", "volume": "root.img"}, privileged=True, hostname="h"),
                     "not one")):
         with pytest.raises(InvalidSpec) as e:
-            ct.inspect(client, ct.request_from_params(params(**p)), None)
+            ct.CONTAINER.inspect(client, ct.request_from_params(params(**p)), None)
         assert msg in e.value.msg
     for p, msg in ((dict(rootfs={"volume": "x"}), "go together"),
                    (dict(rootfs={"pool": "p", "volume": "x", "debian": "bookworm"}), "at most one source"),

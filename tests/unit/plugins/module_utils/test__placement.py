@@ -14,10 +14,10 @@ from unittest import mock
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
-from ansible_collections.debvirt.cluster.plugins.module_utils._container import PLACED as CONTAINER_PLACED
+from ansible_collections.debvirt.cluster.plugins.module_utils._container import CONTAINER
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerRequest, ContainerSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
-from ansible_collections.debvirt.cluster.plugins.module_utils._guest import PLACED as GUEST
+from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GUEST
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import read_guest, request_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import Members, MigrationError, Node
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import (
@@ -58,8 +58,8 @@ class Cluster:
         self.asked += 1
         return self.members
 
-    def place(self, name, node=None, absent=False, noun=GUEST):
-        return place(None, self.here, self.client_for, noun, name, node, absent, self.read_members)
+    def place(self, name, node=None, absent=False, kind=GUEST):
+        return place(None, self.here, self.client_for, kind, name, node, absent, self.read_members)
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_a_move_the_target_cannot_take_is_refused_by_the_migration_checks(tmp_pa
 def test_a_container_is_placed_only_on_this_host(tmp_path):
     c = Cluster(tmp_path, {})
     with pytest.raises(InvalidSpec, match=r"node b is not this host \(a\): a container's root filesystem"):
-        c.place("web", node="b", noun=CONTAINER_PLACED)
+        c.place("web", node="b", kind=CONTAINER)
     assert c.opened == []
 
 
@@ -260,4 +260,4 @@ def test_a_container_root_is_deleted_only_on_its_own_host(tmp_path):
     with mock.patch("ansible_collections.debvirt.cluster.plugins.module_utils._placement.members_of",
                     return_value=c.members):
         with pytest.raises(InvalidSpec, match="defined on b: its root filesystem is deleted only on its own host"):
-            converge_placed(CONTAINER_PLACED, c.here, req, "a", False, None, c.client_for)
+            converge_placed(CONTAINER, c.here, req, "a", False, None, c.client_for)

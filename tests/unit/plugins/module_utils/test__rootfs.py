@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _rootfs
-from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerNicSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._lxc import ContainerNicSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="chown to other IDs needs root")
