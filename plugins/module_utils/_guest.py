@@ -35,7 +35,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest_request import (
     ARGUMENT_SPEC,
     GuestRequest,
-    _bytes,
     request_from_params,
     seed_path,
 )
@@ -524,6 +523,5 @@ def list_guests(client, names=None, tags=None):
     return GUEST.list(client, names, tags)
 
 
-# _bytes: _volume reads sizes as a disk's are read, and imports it from here.
 __all__ = ["GuestRequest", "request_from_params", "plan_guest", "read_guest", "list_guests",
-           "GUEST", "DebvirtError", "_bytes"]
+           "GUEST", "DebvirtError"]

@@ -153,7 +153,7 @@ def _disk_from_params(index, d):
         _names.check_volume_name(d["volume"], where + ".volume")
     size = d.get("size")
     if size is not None:
-        size = _bytes(size, where)
+        size = _names.size_bytes(size, where)
     device = d.get("device") or "disk"
     target = d.get("target")
     if target and not re.fullmatch(r"(vd|sd|hd|xvd)[a-z]{1,2}", target):
@@ -163,22 +163,6 @@ def _disk_from_params(index, d):
     return DiskSpec(target=target, device=device, bus=d.get("bus"), format=d.get("format"),
                     cache=d.get("cache"), readonly=d.get("readonly"), boot_order=d.get("boot_order"),
                     path=d.get("path"), pool=d.get("pool"), volume=d.get("volume"), size=size)
-
-
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B?)\s*$", re.IGNORECASE)
-
-
-def _bytes(value, where):
-    if isinstance(value, int):
-        size = value
-    else:
-        m = _SIZE_RE.match(str(value))
-        if not m:
-            raise InvalidSpec("%s: size %r is not a size like 10G or 512MiB" % (where, value))
-        size = int(float(m.group(1)) * 1024 ** " KMGTP".index(m.group(2).upper() or " "))
-    if size <= 0:
-        raise InvalidSpec("%s: size must be positive, got %r" % (where, value))
-    return size
 
 
 def _nic_from_params(index, n):

@@ -142,3 +142,20 @@ def check_int(value, where, low, high=None, why=""):
         raise InvalidSpec("%s must be at least %d, got %s" % (where, low, value))
     if high is not None and value > high:
         raise InvalidSpec("%s must be at most %d%s, got %s" % (where, high, why, value))
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B?)\s*$", re.IGNORECASE)
+
+
+def size_bytes(value, where):
+    """A size given as bytes or as text such as 10G or 512MiB, in bytes; positive."""
+    if isinstance(value, int):
+        size = value
+    else:
+        m = _SIZE_RE.match(str(value))
+        if not m:
+            raise InvalidSpec("%s: size %r is not a size like 10G or 512MiB" % (where, value))
+        size = int(float(m.group(1)) * 1024 ** " KMGTP".index(m.group(2).upper() or " "))
+    if size <= 0:
+        raise InvalidSpec("%s: size must be positive, got %r" % (where, value))
+    return size

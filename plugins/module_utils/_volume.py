@@ -20,7 +20,7 @@ import struct
 import tempfile
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
-from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, check_volume_name
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, check_volume_name, size_bytes
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
 from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
     POOL_RUNNING,
@@ -81,15 +81,13 @@ class VolumeRequest:
 
 
 def volume_request_from_params(params):
-    from ansible_collections.debvirt.cluster.plugins.module_utils._guest import _bytes
-
     p = params
     name, pool = p["name"], p["pool"]
     check_volume_name(name)
     check_name("storage pool", pool)
     state = p.get("state") or "present"
-    capacity = round_up(_bytes(p["capacity"], "capacity")) if p.get("capacity") is not None else None
-    allocation = _bytes(p["allocation"], "allocation") if p.get("allocation") is not None else None
+    capacity = round_up(size_bytes(p["capacity"], "capacity")) if p.get("capacity") is not None else None
+    allocation = size_bytes(p["allocation"], "allocation") if p.get("allocation") is not None else None
     if allocation is not None and capacity is not None and allocation > capacity:
         raise InvalidSpec("allocation is larger than capacity")
     src, clone = p.get("import_from"), p.get("clone_from")

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The shared checks of names and values: tables of what each refuses, with its message, and of
 what it lets through. The modules' own tables (test__guest, test__container, test__fleet,
-test_volume) show the same checks naming their options."""
+test__volume) show the same checks naming their options."""
 
 from __future__ import annotations
 
@@ -170,3 +170,15 @@ def test_values_accepted():
                    ("description",), ("machine",), ("kernel",))
     N.check_values({"tags": None, "description": None, "machine": None, "kernel": None}, {},
                    ("description",), ("machine",), ("kernel",))
+
+
+@pytest.mark.parametrize("value, size", [(512, 512), ("10G", 10 * 1024 ** 3), ("512MiB", 512 * 1024 ** 2),
+                                         ("1.5K", 1536), (" 3 TB ", 3 * 1024 ** 4)])
+def test_sizes_in_bytes(value, size):
+    assert N.size_bytes(value, "capacity") == size
+
+
+@pytest.mark.parametrize("value", ["ten", "10X", "", 0, -1, "0G"])
+def test_sizes_refused(value):
+    with pytest.raises(InvalidSpec, match="^capacity: size"):
+        N.size_bytes(value, "capacity")
