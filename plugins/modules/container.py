@@ -25,14 +25,8 @@ description:
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
   - debvirt.cluster.placement
+  - debvirt.cluster.converge
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: debian
 options:
   uri:
     description:

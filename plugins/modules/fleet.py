@@ -24,14 +24,8 @@ description:
     error where the list declares guests of its kind or O(purge) is set, and a warning otherwise.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
+  - debvirt.cluster.converge
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: debian
 options:
   uri:
     description:

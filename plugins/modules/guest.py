@@ -19,14 +19,8 @@ description:
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
   - debvirt.cluster.placement
+  - debvirt.cluster.converge
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: debian
 options:
   name:
     description: The guest's name, unique on the host (in a cluster, unique in the cluster).
