@@ -30,6 +30,21 @@ say() { printf 'run: %s\n' "$*"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
+# What failed in a stage's output, a line each (ansible's failed task with its message, pytest's
+# and the lab's FAILED lines): printed again under the summary so that the end of a long run
+# says why, not only that, it failed. A failure ansible was told to ignore is not one.
+failures() {
+    awk '
+        function flush() { if (held != "") printf "%s", held; held = "" }
+        /^(TASK|PLAY|RUNNING HANDLER) / { flush(); task = substr($0, 1, index($0, "]")); next }
+        /^(fatal|failed): / { held = held "  " task " " substr($0, 1, 400) "\n"; next }
+        /\.\.\.ignoring/ { held = ""; next }
+        /^FAILED - RETRYING/ { next }
+        /^(FAILED|ERROR) |^FAIL: |^ERROR: .*[Ff]ail/ { print "  " substr($0, 1, 400); next }
+        END { flush() }
+    ' "$1" | tail -12
+}
+
 collection() {
     "$DEBVIRT_ROOT/tests/sync-collection.sh" >/dev/null
     cd "$DEBVIRT_COLLECTION"
@@ -153,8 +168,11 @@ for arg in "$@"; do
 done
 
 results=()
+why=()
 passed=0
 failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for stage in "${stages[@]}"; do
     printf '\n==================== stage: %s ====================\n' "$stage"
     t0=$(now)
@@ -163,15 +181,16 @@ for stage in "${stages[@]}"; do
     (
         set -e
         "stage_$stage"
-    )
-    rc=$?
+    ) 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
     secs=$(elapsed "$t0" "$(now)")
-    if [ $rc = 0 ]; then
+    if [ "$rc" = 0 ]; then
         result=passed
         passed=$((passed + 1))
     else
         result="FAILED (exit $rc)"
         failed=$((failed + 1))
+        why+=("$stage failed:" "$(failures "$log")")
     fi
     printf -- '-------------------- %s: %s in %s s\n' "$stage" "$result" "$secs"
     results+=("$(printf '%-12s %-18s %8s' "$stage" "$result" "$secs")")
@@ -179,5 +198,6 @@ done
 
 printf '\n%-12s %-18s %8s\n' stage result seconds
 printf '%s\n' "${results[@]}"
+[ ${#why[@]} = 0 ] || printf '%s\n' "${why[@]}"
 printf '%d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" = 0 ]
