@@ -16,3 +16,22 @@ def client(driver_uri):
     assert [d.name() for d in c.domains()] == ["test"], "the test driver does not start with its stock guest only"
     yield c
     c.close()
+
+
+class LiveXMLClient(LibvirtClient):
+    """The test driver keeps one definition of a pool or network, no inactive one: read the live
+    XML where the modules ask for the inactive. That a change reaches both is checked on the real
+    daemon (integration targets storage_pool and network)."""
+
+    def pool_xml(self, pool, inactive=True):
+        return super().pool_xml(pool, inactive=False)
+
+    def network_xml(self, net, inactive=True):
+        return super().network_xml(net, inactive=False)
+
+
+@pytest.fixture
+def live_client(driver_uri):
+    c = LiveXMLClient(driver_uri)
+    yield c
+    c.close()

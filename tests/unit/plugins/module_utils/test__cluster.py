@@ -62,53 +62,46 @@ def test_join_plans_every_member_and_bumps_the_version():
     assert new.node("delta") == {"name": "delta", "nodeid": 4, "addresses": ["10.0.0.4"]}
 
 
+# Each refusal: the request, how the cluster looks (actual()'s arguments; "target" as
+# fresh_target()'s), the guests the node runs, and the error. Nothing is planned before it.
+REFUSALS = {
+    "node of another cluster": (MemberRequest("delta", ["10.0.0.4"]), {"target": {"conf_name": "qdevice-two-spaces.conf"}},
+                                None, ClusterError, "already belongs to cluster 'withqd'"),
+    "cluster name mismatch": (MemberRequest("beta", ["10.0.0.2"], cluster_name="other"), {}, None,
+                              ClusterError, "Cluster name mismatch"),
+    "unreachable member": (MemberRequest("delta", ["10.0.0.4"]), {"target": {}, "unreachable": ("gamma",)}, None,
+                           ClusterError, "gamma unreachable"),
+    "address used twice": (MemberRequest("delta", ["10.0.0.3"]), {"target": {"addr": "10.0.0.3"}}, None,
+                           InvalidSpec, "used twice"),
+    "member with other addresses": (MemberRequest("beta", ["10.9.9.9"]), {}, None, ClusterError, "not supported"),
+    "removal while guests run": (MemberRequest("gamma", state="absent"), {}, ["web01"],
+                                 ClusterError, "still runs guest.s. web01"),
+    # gamma goes; of alpha and beta only alpha is online: 1 of 2, 2 needed.
+    "removal losing quorum": (MemberRequest("gamma", state="absent"), {"online": (1, 3)}, [],
+                              ClusterError, "without quorum"),
+    "removal with unknown guests": (MemberRequest("gamma", state="absent"), {}, None,
+                                    ClusterError, "Cannot check the guests"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_plan_member_refuses(case):
+    request, cluster, guests, error, message = REFUSALS[case]
+    cluster = dict(cluster)
+    if "target" in cluster:
+        cluster["target"] = fresh_target(**cluster["target"])
+    with pytest.raises(error, match=message):
+        plan_member(request, actual(**cluster), guests=guests)
+
+
 def test_join_of_a_member_is_a_no_op():
     plan, new = plan_member(MemberRequest("beta", ["10.0.0.2"]), actual())
     assert not plan.changed and new is None
 
 
-def test_join_refuses_a_node_of_another_cluster():
-    a = actual(target=fresh_target(conf_name="qdevice-two-spaces.conf"))
-    with pytest.raises(ClusterError, match="already belongs to cluster 'withqd'"):
-        plan_member(MemberRequest("delta", ["10.0.0.4"]), a)
-
-
-def test_cluster_name_mismatch():
-    with pytest.raises(ClusterError, match="Cluster name mismatch"):
-        plan_member(MemberRequest("beta", ["10.0.0.2"], cluster_name="other"), actual())
-
-
-def test_join_refuses_with_an_unreachable_member():
-    a = actual(target=fresh_target(), unreachable=("gamma",))
-    with pytest.raises(ClusterError, match="gamma unreachable"):
-        plan_member(MemberRequest("delta", ["10.0.0.4"]), a)
-
-
-def test_join_refuses_a_used_address():
-    a = actual(target=fresh_target(addr="10.0.0.3"))
-    with pytest.raises(InvalidSpec, match="used twice"):
-        plan_member(MemberRequest("delta", ["10.0.0.3"]), a)
-
-
-def test_member_with_other_addresses_is_refused():
-    with pytest.raises(ClusterError, match="not supported"):
-        plan_member(MemberRequest("beta", ["10.9.9.9"]), actual())
-
-
-def test_remove_refused_while_guests_run():
-    with pytest.raises(ClusterError, match="still runs guest.s. web01"):
-        plan_member(MemberRequest("gamma", state="absent"), actual(), guests=["web01"])
-
-
 def test_remove_forced_with_guests():
     plan, new = plan_member(MemberRequest("gamma", state="absent", force=True), actual(), guests=["web01"])
     assert plan.has("remove") and new.node("gamma") is None
-
-
-def test_remove_refused_when_the_rest_would_lose_quorum():
-    # gamma goes; of alpha and beta only alpha is online: 1 of 2, 2 needed.
-    with pytest.raises(ClusterError, match="without quorum"):
-        plan_member(MemberRequest("gamma", state="absent"), actual(online=(1, 3)), guests=[])
 
 
 def test_remove_plan():
@@ -127,11 +120,6 @@ def test_remove_of_a_non_member_and_of_self():
     assert not plan.changed
     with pytest.raises(ClusterError, match="through itself"):
         plan_member(MemberRequest("alpha", state="absent"), actual(), guests=[])
-
-
-def test_remove_unknown_guests_needs_force():
-    with pytest.raises(ClusterError, match="Cannot check the guests"):
-        plan_member(MemberRequest("gamma", state="absent"), actual(), guests=None)
 
 
 def test_create_on_a_fresh_host():

@@ -281,37 +281,7 @@ def test_from_xml_firmware_and_metadata():
     assert "created" not in spec.view()
 
 
-SEEDED = """<domain type='kvm'>
-  <name>g</name>
-  <metadata>
-    <dv:guest xmlns:dv='urn:debvirt:cluster:1'>
-      <dv:cloud-init path='/var/lib/libvirt/images/g-cidata.iso' sha256='abc'/>
-    </dv:guest>
-  </metadata>
-  <memory unit='GiB'>2</memory>
-  <vcpu placement='static' current='1'>4</vcpu>
-  <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
-  <cpu mode='custom' match='exact'><model fallback='allow'>Haswell</model></cpu>
-  <devices>
-    <disk type='block' device='disk'>
-      <driver name='qemu' type='raw' cache='none'/>
-      <source dev='/dev/vg0/g'/>
-      <target dev='vda' bus='virtio'/>
-      <boot order='1'/>
-    </disk>
-    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
-      <source file='/var/lib/libvirt/images/g-cidata.iso'/>
-      <target dev='sda' bus='sata'/>
-      <readonly/>
-    </disk>
-    <interface type='network'>
-      <mac address='52:54:00:AB:CD:EF'/>
-      <source network='default'/>
-    </interface>
-    <serial type='pty'><log file='/var/log/g.log' append='on'/><target port='0'/></serial>
-  </devices>
-</domain>"""
+SEEDED = _read("guest/seeded.xml")
 
 
 def test_from_xml_units_seed_and_defaults():

@@ -10,6 +10,8 @@ would have learnt from the host.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import NEW_DOMAIN, DomainXML
@@ -27,62 +29,8 @@ GIB = 1024 ** 3
 
 # A running guest as libvirt reports it: vda is a volume this collection created, vdb a volume
 # it did not, sda an installer ISO; two NICs with libvirt's MACs.
-ACTUAL_XML = """<domain type='kvm'>
-  <name>web01</name>
-  <uuid>0b6f1a6c-52e5-4b8e-8d43-5b7d2c1f9a01</uuid>
-  <metadata>
-    <dv:guest xmlns:dv='urn:debvirt:cluster:1'>
-      <dv:created-volume>default-pool/web01.qcow2</dv:created-volume>
-      <dv:tag>prod</dv:tag>
-      <dv:tag>web</dv:tag>
-    </dv:guest>
-  </metadata>
-  <memory unit='KiB'>4194304</memory>
-  <currentMemory unit='KiB'>2097152</currentMemory>
-  <vcpu placement='static' current='2'>4</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
-    <boot dev='hd'/>
-  </os>
-  <cpu mode='host-passthrough' check='none' migratable='on'/>
-  <devices>
-    <disk type='volume' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source pool='default-pool' volume='web01.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>
-    </disk>
-    <disk type='volume' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source pool='default-pool' volume='data.qcow2'/>
-      <target dev='vdb' bus='virtio'/>
-      <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0'/>
-    </disk>
-    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
-      <source file='/srv/iso/debian.iso'/>
-      <target dev='sda' bus='sata'/>
-      <readonly/>
-      <address type='drive' controller='0' bus='0' target='0' unit='0'/>
-    </disk>
-    <interface type='network'>
-      <mac address='52:54:00:aa:00:01'/>
-      <source network='default'/>
-      <model type='virtio'/>
-      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
-    </interface>
-    <interface type='bridge'>
-      <mac address='52:54:00:aa:00:02'/>
-      <source bridge='br0'/>
-      <model type='virtio'/>
-      <address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>
-    </interface>
-    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>
-      <listen type='address' address='127.0.0.1'/>
-    </graphics>
-  </devices>
-</domain>
-"""
+with open(os.path.join(os.path.dirname(__file__), "data", "guest", "running.xml")) as _f:
+    ACTUAL_XML = _f.read()
 
 VDA = {"pool": "default-pool", "volume": "web01.qcow2"}
 VDB = {"pool": "default-pool", "volume": "data.qcow2"}

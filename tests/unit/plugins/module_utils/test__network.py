@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.debvirt.cluster.plugins.modules.network import ARGUMENT_SPEC
+from ansible_collections.debvirt.cluster.tests.unit.helpers import module_params
 from ansible_collections.debvirt.cluster.plugins.module_utils import _network as N
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 PREFIX = "u-net-"
@@ -21,15 +22,8 @@ V6 = {"address": "fd00:100::1/64", "dhcp_ranges": [{"start": "fd00:100::100", "e
       "dhcp_hosts": None}
 
 
-def params(name="lan", **kw):
-    out = {"name": name, "state": "present", "autostart": None, "mode": None, "bridge": None,
-           "forward_dev": None, "mtu": None, "domain": None, "addresses": None, "dns_hosts": None}
-    out.update(kw)
-    return out
-
-
-def req(**kw):
-    return N.request_from_params(params(**kw))
+def req(name="lan", **kw):
+    return N.request_from_params(module_params(ARGUMENT_SPEC, name=name, **kw))
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -154,21 +148,6 @@ def test_view_keeps_unmanaged_dhcp_parts_of_an_address():
 
 
 # --- against libvirt's test driver -----------------------------------------------------------
-class DriverClient(LibvirtClient):
-    """The test driver knows no inactive network XML: a network there has one definition only.
-    That a live change reaches both is checked on the real daemon (network integration target)."""
-
-    def network_xml(self, net, inactive=True):
-        return super().network_xml(net, inactive=False)
-
-
-@pytest.fixture
-def nclient(driver_uri):
-    c = DriverClient(driver_uri)
-    yield c
-    c.close()
-
-
 MODES = {
     "nat": {"bridge": "dvu0", "mtu": 1400, "domain": "lan.internal", "addresses": [V4, V6],
             "dns_hosts": [{"ip": "192.168.100.10", "hostnames": ["www"]}]},
@@ -187,90 +166,90 @@ def converge(client, r):
 
 
 @pytest.mark.parametrize("mode", list(MODES))
-def test_every_mode_converges_through_libvirts_parser(nclient, mode):
+def test_every_mode_converges_through_libvirts_parser(live_client, mode):
     r = req(name=PREFIX + mode, mode=mode, **MODES[mode])
-    first = converge(nclient, r)
+    first = converge(live_client, r)
     assert first.has("define", "start")
-    act = N.read_network(nclient, r.name)
+    act = N.read_network(live_client, r.name)
     assert act.active and act.spec.mode == mode
     assert N.plan_network(r, act).changes == []
 
 
-def test_live_changes_reach_the_running_network_and_its_definition(nclient):
+def test_live_changes_reach_the_running_network_and_its_definition(live_client):
     r = req(name=PREFIX + "live", mode="nat", bridge="dvu4", addresses=[V4])
-    converge(nclient, r)
-    uuid = N.read_network(nclient, r.name).xml.uuid
+    converge(live_client, r)
+    uuid = N.read_network(live_client, r.name).xml.uuid
     r2 = req(name=PREFIX + "live", addresses=[dict(V4, dhcp_hosts=[V4["dhcp_hosts"][0], HOST2])],
              dns_hosts=[{"ip": "192.168.100.11", "hostnames": ["web02"]}])
-    plan = converge(nclient, r2)
+    plan = converge(live_client, r2)
     assert [(c.action, c.extra.get("live")) for c in plan.changes] == [("add", True), ("add", True)]
-    net = nclient.network(r.name)
-    xml = N.NetworkXML(parse(nclient.network_xml(net)))
+    net = live_client.network(r.name)
+    xml = N.NetworkXML(parse(live_client.network_xml(net)))
     assert HOST2 in xml.ips[0].hosts
     assert xml.dns_hosts == [{"ip": "192.168.100.11", "hostnames": ["web02"]}]
-    after = N.read_network(nclient, r.name)
+    after = N.read_network(live_client, r.name)
     assert after.xml.uuid == uuid
     assert N.plan_network(r2, after).changes == []
 
 
-def test_dhcpv6_hosts_change_live_on_their_own_address(nclient):
+def test_dhcpv6_hosts_change_live_on_their_own_address(live_client):
     r = req(name=PREFIX + "six", mode="nat", bridge="dvu6", addresses=[V4, V6])
-    converge(nclient, r)
+    converge(live_client, r)
     duid = {"id": "00:03:00:01:52:54:00:00:10:06", "ip": "fd00:100::7", "name": "seven"}
     r2 = req(name=PREFIX + "six", addresses=[V4, dict(V6, dhcp_hosts=[HOST6, dict(duid, id=duid["id"].upper())])])
-    plan = converge(nclient, r2)
+    plan = converge(live_client, r2)
     assert [(c.target, c.extra.get("live"), c.extra.get("parent")) for c in plan.changes] == [
         ("dhcp host 00:03:00:01:52:54:00:00:10:06", True, 1), ("dhcp host six", True, 1)]
-    xml = N.NetworkXML(parse(nclient.network_xml(nclient.network(r.name))))
+    xml = N.NetworkXML(parse(live_client.network_xml(live_client.network(r.name))))
     assert xml.ips[0].hosts == V4["dhcp_hosts"]
     assert xml.ips[1].hosts == [duid, HOST6]
-    assert N.plan_network(r2, N.read_network(nclient, r.name)).changes == []
+    assert N.plan_network(r2, N.read_network(live_client, r.name)).changes == []
 
 
-def test_a_cold_change_redefines_keeping_the_uuid(nclient):
+def test_a_cold_change_redefines_keeping_the_uuid(live_client):
     # A stopped network: the test driver keeps a running network's new definition aside and does
     # not bring it in on restart, unlike libvirtd (the network integration target restarts them).
     r = req(name=PREFIX + "cold", mode="nat", bridge="dvu5", addresses=[V4], state="stopped")
-    converge(nclient, r)
-    first = N.read_network(nclient, r.name)
-    plan = converge(nclient, req(name=PREFIX + "cold", mode="route", state="stopped"))
+    converge(live_client, r)
+    first = N.read_network(live_client, r.name)
+    plan = converge(live_client, req(name=PREFIX + "cold", mode="route", state="stopped"))
     assert [(c.action, c.target, c.cold) for c in plan.changes] == [("update", "mode", False)]
-    second = N.read_network(nclient, r.name)
+    second = N.read_network(live_client, r.name)
     assert second.spec.mode == "route" and not second.active
     assert second.xml.uuid == first.xml.uuid
     assert second.spec.addresses[0]["dhcp_hosts"] == V4["dhcp_hosts"]
 
 
-def test_a_bridge_name_in_use_is_refused(nclient):
-    converge(nclient, req(name=PREFIX + "one", mode="isolated", bridge="dvu6"))
+def test_a_bridge_name_in_use_is_refused(live_client):
+    converge(live_client, req(name=PREFIX + "one", mode="isolated", bridge="dvu6"))
     with pytest.raises(InvalidSpec) as e:
-        N.inspect_network(nclient, req(name=PREFIX + "two", mode="nat", bridge="dvu6"), None)
+        N.inspect_network(live_client, req(name=PREFIX + "two", mode="nat", bridge="dvu6"), None)
     assert e.value.msg == "Bridge name dvu6 is already used by network %sone" % PREFIX
 
 
-def test_info_lists_networks(nclient):
-    converge(nclient, req(name=PREFIX + "info", mode="isolated", bridge="dvu7"))
-    found = N.list_networks(nclient, [PREFIX + "info"], leases=False)
+def test_info_lists_networks(live_client):
+    converge(live_client, req(name=PREFIX + "info", mode="isolated", bridge="dvu7"))
+    found = N.list_networks(live_client, [PREFIX + "info"], leases=False)
     assert [(n["name"], n["mode"], n["state"], n["guests"]) for n in found] == [
         (PREFIX + "info", "isolated", "running", [])]
 
 
-def test_stopping_a_network_warns_of_its_guests_predicted_then_done(nclient):
+def test_stopping_a_network_warns_of_its_guests_predicted_then_done(live_client):
     """The guests a stop cuts off: check mode says they would lose their connection and stops
     nothing; the real run stops the network and says they lost it."""
     name = PREFIX + "cut"
-    converge(nclient, req(name=name, mode="isolated", bridge="dvu8"))
-    nclient.start(nclient.define(
+    converge(live_client, req(name=name, mode="isolated", bridge="dvu8"))
+    live_client.start(live_client.define(
         "<domain type='test'><name>%sguest</name><memory>65536</memory><os><type>hvm</type></os><devices>"
         "<interface type='network'><source network='%s'/><target dev='vnetu8'/></interface></devices></domain>"
         % (PREFIX, name), PREFIX + "guest"))
     stop = req(name=name, state="stopped")
-    checked = N.converge_network(nclient, stop, True)
+    checked = N.converge_network(live_client, stop, True)
     assert checked["interrupted_guests"] == [PREFIX + "guest"]
     assert checked["warnings"] == ["Guests %sguest would lose their connection: network %s is stopped" % (PREFIX, name)]
-    assert N.read_network(nclient, name).active
-    applied = N.converge_network(nclient, stop, False)
+    assert N.read_network(live_client, name).active
+    applied = N.converge_network(live_client, stop, False)
     assert applied["changes"] == checked["changes"] == [
         {"action": "stop", "target": "network %s" % name, "before": "running", "after": "stopped"}]
     assert applied["warnings"] == ["Guests %sguest lost their connection: network %s is stopped" % (PREFIX, name)]
-    assert not N.read_network(nclient, name).active and applied["network"]["state"] == "stopped"
+    assert not N.read_network(live_client, name).active and applied["network"]["state"] == "stopped"

@@ -10,8 +10,9 @@ import os
 
 import pytest
 
+from ansible_collections.debvirt.cluster.plugins.modules.storage_pool import ARGUMENT_SPEC
+from ansible_collections.debvirt.cluster.tests.unit.helpers import module_params
 from ansible_collections.debvirt.cluster.plugins.module_utils import _pool as P
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
@@ -40,24 +41,7 @@ TYPES = {
 
 
 def params(name, **kw):
-    out = {"name": name, "state": "present", "type": None, "target": None, "permissions": None,
-           "source": None, "autostart": None, "build": True, "delete_data": False}
-    out.update(kw)
-    return out
-
-
-class DriverClient(LibvirtClient):
-    """The test driver knows no inactive pool XML; a pool there has one definition only."""
-
-    def pool_xml(self, pool, inactive=True):
-        return super().pool_xml(pool, inactive=False)
-
-
-@pytest.fixture
-def tclient(driver_uri):
-    c = DriverClient(driver_uri)
-    yield c
-    c.close()
+    return module_params(ARGUMENT_SPEC, name=name, **kw)
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -236,17 +220,17 @@ def _ids():
 
 
 @pytest.mark.parametrize("ptype", list(TYPES), ids=_ids())
-def test_every_type_converges_through_libvirts_parser(tclient, ptype):
+def test_every_type_converges_through_libvirts_parser(live_client, ptype):
     """What the module writes, libvirt's parser reads back as the same spec: a second plan is empty."""
     kw, _why = TYPES[ptype]
     # build=False: the test driver builds nothing and refuses the no-overwrite flag; building is
     # planned in the tables above and run for real by the integration tests (dir, fs).
     req = P.request_from_params(params(PREFIX + ptype, type=ptype, state="stopped", build=False, **kw))
     req.secret = None  # the test driver has no secrets; the secret's own planning is tested above
-    assert P.read_pool(tclient, req.name) is None
+    assert P.read_pool(live_client, req.name) is None
     plan = P.plan_pool(req, None, P.PoolFacts())
-    P.apply_pool(tclient, req, plan, None, P.PoolFacts())
-    act = P.read_pool(tclient, req.name)
+    P.apply_pool(live_client, req, plan, None, P.PoolFacts())
+    act = P.read_pool(live_client, req.name)
     assert act is not None and act.spec.type == ptype
     assert P.plan_pool(req, act, P.PoolFacts()).changes == []
     for field in ("target", "devices", "hosts", "dir", "name", "format", "initiator"):
@@ -254,67 +238,67 @@ def test_every_type_converges_through_libvirts_parser(tclient, ptype):
             assert getattr(act.spec, field) == getattr(req.spec, field), field
 
 
-def test_apply_redefines_keeping_the_uuid(tclient):
+def test_apply_redefines_keeping_the_uuid(live_client):
     # A stopped pool: the test driver keeps a running pool's new definition aside and does not
     # bring it in on restart, unlike libvirtd (the integration tests restart real pools).
     name = PREFIX + "redefine"
     req = P.request_from_params(params(name, type="dir", target="/srv/a", autostart=True, state="stopped"))
-    P.apply_pool(tclient, req, P.plan_pool(req, None, P.PoolFacts()), None, P.PoolFacts())
-    first = P.read_pool(tclient, name)
+    P.apply_pool(live_client, req, P.plan_pool(req, None, P.PoolFacts()), None, P.PoolFacts())
+    first = P.read_pool(live_client, name)
     assert not first.active and first.autostart
     req2 = P.request_from_params(params(name, type="dir", target="/srv/b", state="stopped"))
     plan = P.plan_pool(req2, first, P.PoolFacts())
     assert [(c.action, c.target) for c in plan.changes] == [("update", "target")]
-    P.apply_pool(tclient, req2, plan, first, P.PoolFacts())
-    second = P.read_pool(tclient, name)
+    P.apply_pool(live_client, req2, plan, first, P.PoolFacts())
+    second = P.read_pool(live_client, name)
     assert second.spec.target == "/srv/b"
     assert second.xml.uuid == first.xml.uuid
     assert second.autostart
     assert P.plan_pool(req2, second, P.PoolFacts()).changes == []
 
 
-def test_absent_undefines_and_info_lists(tclient):
+def test_absent_undefines_and_info_lists(live_client):
     name = PREFIX + "gone"
     req = P.request_from_params(params(name, type="dir", target="/srv/g"))
-    P.apply_pool(tclient, req, P.plan_pool(req, None, P.PoolFacts()), None, P.PoolFacts())
-    listed = P.list_pools(tclient, [name])
+    P.apply_pool(live_client, req, P.plan_pool(req, None, P.PoolFacts()), None, P.PoolFacts())
+    listed = P.list_pools(live_client, [name])
     assert [p["name"] for p in listed] == [name]
     assert listed[0]["state"] == "running" and listed[0]["volumes"] == []
     gone = P.request_from_params(params(name, state="absent"))
-    act = P.read_pool(tclient, name)
-    P.apply_pool(tclient, gone, P.plan_pool(gone, act, P.PoolFacts()), act, P.PoolFacts())
-    assert P.read_pool(tclient, name) is None
+    act = P.read_pool(live_client, name)
+    P.apply_pool(live_client, gone, P.plan_pool(gone, act, P.PoolFacts()), act, P.PoolFacts())
+    assert P.read_pool(live_client, name) is None
 
 
-def test_a_type_change_is_refused(tclient):
+def test_a_type_change_is_refused(live_client):
     name = PREFIX + "retype"
     req = P.request_from_params(params(name, type="dir", target="/srv/r"))
-    P.apply_pool(tclient, req, P.plan_pool(req, None, P.PoolFacts()), None, P.PoolFacts())
+    P.apply_pool(live_client, req, P.plan_pool(req, None, P.PoolFacts()), None, P.PoolFacts())
     other = P.request_from_params(params(name, type="fs", target="/srv/r", source={"devices": ["/dev/sdz"]}))
     with pytest.raises(InvalidSpec) as e:
-        P.inspect_pool(tclient, other, P.read_pool(tclient, name))
+        P.inspect_pool(live_client, other, P.read_pool(live_client, name))
     assert "cannot change a pool's type" in e.value.msg
 
 
-def test_a_new_pool_missing_required_fields_is_refused(tclient):
+def test_a_new_pool_missing_required_fields_is_refused(live_client):
     req = P.request_from_params(params(PREFIX + "nofs", type="fs", target="/srv/x"))
     with pytest.raises(InvalidSpec) as e:
-        P.inspect_pool(tclient, req, None)
+        P.inspect_pool(live_client, req, None)
     assert e.value.msg == "A pool of type fs needs source.devices"
 
 
-def test_converge_predicts_in_check_mode_and_applies_outside_it(tclient):
+def test_converge_predicts_in_check_mode_and_applies_outside_it(live_client):
     """One gate: check mode plans and predicts the pool, defining nothing; the real run makes the
     same changes and returns the pool as libvirt reads it back; then nothing is left to do."""
     req = P.request_from_params(params(PREFIX + "gate", type="dir", target="/srv/gate", state="stopped",
                                        build=False))
-    checked = P.converge_pool(tclient, req, True)
+    checked = P.converge_pool(live_client, req, True)
     assert checked["changed"] and [(c["action"], c["target"]) for c in checked["changes"]] == [
         ("define", "storage pool %sgate" % PREFIX)]
     assert checked["pool"] == {"name": req.name, "type": "dir", "target": "/srv/gate", "state": "stopped"}
-    assert P.read_pool(tclient, req.name) is None
-    applied = P.converge_pool(tclient, req, False)
+    assert P.read_pool(live_client, req.name) is None
+    applied = P.converge_pool(live_client, req, False)
     assert (applied["changes"], applied["diff"]) == (checked["changes"], checked["diff"])
     assert applied["pool"]["uuid"] and applied["pool"]["persistent"] and applied["pool"]["state"] == "stopped"
-    again = P.converge_pool(tclient, req, False)
+    again = P.converge_pool(live_client, req, False)
     assert (again["changed"], again["changes"]) == (False, [])

@@ -12,6 +12,8 @@ import struct
 
 import pytest
 
+from ansible_collections.debvirt.cluster.plugins.modules.volume import ARGUMENT_SPEC
+from ansible_collections.debvirt.cluster.tests.unit.helpers import module_params
 from ansible_collections.debvirt.cluster.plugins.module_utils import _volume as V
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 
@@ -19,17 +21,8 @@ SHA = "sha256:" + "ab" * 32
 POOL = "default-pool"
 
 
-def params(name="v.qcow2", **kw):
-    out = {"name": name, "pool": POOL, "state": "present", "capacity": None, "allocation": None, "format": None,
-           "import_from": None, "checksum": None, "cache_dir": "/nonexistent-debvirt-cache",
-           "validate_certs": True, "timeout": 60, "clone_from": None, "linked": False,
-           "allow_shrink": False, "wipe": False}
-    out.update(kw)
-    return out
-
-
-def req(**kw):
-    return V.volume_request_from_params(params(**kw))
+def req(name="v.qcow2", pool=POOL, cache_dir="/nonexistent-debvirt-cache", **kw):
+    return V.volume_request_from_params(module_params(ARGUMENT_SPEC, name=name, pool=pool, cache_dir=cache_dir, **kw))
 
 
 # --- validation ------------------------------------------------------------------------------

@@ -7,40 +7,27 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
-    DEBVIRT_NS,
-    INT,
-    ON_OFF,
-    YES_NO,
-    Flag,
-    Prop,
-    XMLObject,
-    append,
-    ensure,
-    parse,
-    remove,
-    tostring,
-)
+from ansible_collections.debvirt.cluster.plugins.module_utils import _xml as x
 
 
-class Thing(XMLObject):
+class Thing(x.XMLObject):
     TAG = "thing"
-    kind = Prop("@kind")
-    name = Prop("name")
-    size = Prop("size", INT)
-    unit = Prop("size/@unit")
-    machine = Prop("os/type/@machine")
-    deep = Prop("a/b/c")
-    enabled = Prop("feature/@enabled", YES_NO)
-    state = Prop("feature/@state", ON_OFF)
-    note = Prop("metadata/dv:guest/dv:note")
-    seed = Prop("metadata/dv:guest/dv:seed/@path")
-    readonly = Flag("readonly")
-    shared = Flag("driver/shareable")
+    kind = x.Prop("@kind")
+    name = x.Prop("name")
+    size = x.Prop("size", x.INT)
+    unit = x.Prop("size/@unit")
+    machine = x.Prop("os/type/@machine")
+    deep = x.Prop("a/b/c")
+    enabled = x.Prop("feature/@enabled", x.YES_NO)
+    state = x.Prop("feature/@state", x.ON_OFF)
+    note = x.Prop("metadata/dv:guest/dv:note")
+    seed = x.Prop("metadata/dv:guest/dv:seed/@path")
+    readonly = x.Flag("readonly")
+    shared = x.Flag("driver/shareable")
 
 
 def canon(node):
-    return etree.tostring(parse(etree.tostring(node)), method="c14n").decode()
+    return etree.tostring(x.parse(etree.tostring(node)), method="c14n").decode()
 
 
 def thing(text="<thing/>"):
@@ -128,20 +115,20 @@ def test_namespaced_paths_create_and_read_in_our_namespace():
     t = thing()
     t.note = "hello"
     t.seed = "/x.iso"
-    guest = t.node.find("metadata/{%s}guest" % DEBVIRT_NS)
+    guest = t.node.find("metadata/{%s}guest" % x.DEBVIRT_NS)
     assert guest is not None
     assert guest.prefix == "dv"
-    assert guest.find("{%s}note" % DEBVIRT_NS).text == "hello"
-    assert guest.find("{%s}seed" % DEBVIRT_NS).get("path") == "/x.iso"
+    assert guest.find("{%s}note" % x.DEBVIRT_NS).text == "hello"
+    assert guest.find("{%s}seed" % x.DEBVIRT_NS).get("path") == "/x.iso"
     # Both values share one <dv:guest>.
-    assert len(t.node.findall("metadata/{%s}guest" % DEBVIRT_NS)) == 1
+    assert len(t.node.findall("metadata/{%s}guest" % x.DEBVIRT_NS)) == 1
     assert (t.note, t.seed) == ("hello", "/x.iso")
 
 
 def test_namespace_is_matched_by_uri_not_prefix():
     t = thing("<thing><metadata><x:guest xmlns:x='%s'><x:note>n</x:note></x:guest>"
               "<other:guest xmlns:other='urn:someone:else'><other:note>no</other:note></other:guest>"
-              "</metadata></thing>" % DEBVIRT_NS)
+              "</metadata></thing>" % x.DEBVIRT_NS)
     assert t.note == "n"
     t.note = None
     assert t.node.find("metadata/{urn:someone:else}guest/{urn:someone:else}note").text == "no"
@@ -166,15 +153,15 @@ def test_flag():
 
 
 def test_class_access_returns_the_descriptor():
-    assert isinstance(Thing.name, Prop)
-    assert isinstance(Thing.readonly, Flag)
+    assert isinstance(Thing.name, x.Prop)
+    assert isinstance(Thing.readonly, x.Flag)
     assert Thing.unit.elem == "size" and Thing.unit.attr == "unit"
     assert Thing.kind.elem == "." and Thing.kind.attr == "kind"
 
 
-class Part(XMLObject):
+class Part(x.XMLObject):
     TAG = "part"
-    id = Prop("@id")
+    id = x.Prop("@id")
 
 
 def test_xmlobject_new_children_and_add():
@@ -195,21 +182,21 @@ def test_children_wrap_the_live_elements():
 
 
 def test_helpers():
-    root = parse("<r><x/></r>")
-    assert ensure(root, "x") is root.find("x")
-    assert ensure(root, "./y/z") is root.find("y/z")
-    first = append(root, "dv:tag")
-    second = append(root, "dv:tag")
+    root = x.parse("<r><x/></r>")
+    assert x.ensure(root, "x") is root.find("x")
+    assert x.ensure(root, "./y/z") is root.find("y/z")
+    first = x.append(root, "dv:tag")
+    second = x.append(root, "dv:tag")
     assert first is not second
-    assert len(root.findall("{%s}tag" % DEBVIRT_NS)) == 2
-    remove(root.find("x"))
-    remove(None)
-    remove(root)  # the root has no parent: nothing to do
+    assert len(root.findall("{%s}tag" % x.DEBVIRT_NS)) == 2
+    x.remove(root.find("x"))
+    x.remove(None)
+    x.remove(root)  # the root has no parent: nothing to do
     assert root.find("x") is None
-    assert "<y>" in tostring(root)
+    assert "<y>" in x.tostring(root)
 
 
 def test_parse_drops_blank_text_and_accepts_bytes():
-    root = parse(b"<r>\n  <a/>\n</r>")
+    root = x.parse(b"<r>\n  <a/>\n</r>")
     assert root.text is None
     assert etree.tostring(root) == b"<r><a/></r>"
