@@ -40,7 +40,7 @@ failures() {
         /^(fatal|failed): / { held = held "  " task " " substr($0, 1, 400) "\n"; next }
         /\.\.\.ignoring/ { held = ""; next }
         /^FAILED - RETRYING/ { next }
-        /^(FAILED|ERROR) |^FAIL: |^ERROR: .*[Ff]ail/ { print "  " substr($0, 1, 400); next }
+        /^(FAILED|ERROR) |^FAIL: |^ERROR: / { print "  " substr($0, 1, 400); next }
         END { flush() }
     ' "$1" | tail -12
 }

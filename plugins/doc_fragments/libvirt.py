@@ -14,6 +14,15 @@ options:
       - The default is the host's system instance of the QEMU driver.
     type: str
     default: qemu:///system
+  connect_timeout:
+    description:
+      - Seconds libvirtd may take to answer, to open the connection and for every call after it.
+      - A daemon that is stopped or hung fails the task with a message saying so once this time
+        has passed, instead of leaving it waiting; libvirt's keepalive finds a daemon that stops
+        answering during the task. Work that libvirtd does while it answers, such as a long
+        migration, is not bounded by it.
+    type: int
+    default: 30
 requirements:
   - libvirt-python (Debian package C(python3-libvirt)) on the managed host
   - lxml (Debian package C(python3-lxml)) on the managed host

@@ -7,6 +7,7 @@ an error naming the verb and the object."""
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from urllib.parse import urlparse
@@ -37,6 +38,10 @@ _NOT_FOUND = (
     "VIR_ERR_NO_NODE_DEVICE",
 )
 
+# What libvirt says when the daemon's end of a connection went away.
+_CONNECTION_LOST = ("End of file while reading data", "client socket is closed", "Broken pipe",
+                    "Connection reset by peer")
+
 # virDomainState values, named as the modules report them.
 DOMAIN_STATES = {
     0: "stopped",  # NOSTATE
@@ -55,6 +60,66 @@ def is_local(uri):
     return not urlparse(uri).netloc
 
 
+# How long libvirtd may take to answer, by default: to open a connection, and (through libvirt's
+# keepalive) for every call after it.
+ANSWER_TIMEOUT = 30
+# Keepalive probes go out every KEEPALIVE_INTERVAL s; a daemon that misses enough of them in a
+# row to span the answer timeout has its connection closed, which fails the call that waits.
+KEEPALIVE_INTERVAL = 5
+
+_event_loop_lock = threading.Lock()
+_event_loop_started = False
+
+
+def _run_event_loop():
+    """libvirt sends keepalive probes from an event loop; a process has one, started once,
+    before its first connection (libvirt binds a connection to the loop present at open)."""
+    global _event_loop_started
+    with _event_loop_lock:
+        if _event_loop_started:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def loop():
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=loop, name="libvirt-events", daemon=True).start()
+        _event_loop_started = True
+
+
+def _open(uri, timeout):
+    """libvirt.open(uri), or a LibvirtCallError when the daemon does not answer within timeout s.
+    A stopped (SIGSTOP) or hung daemon still accepts the socket and then never answers: the open
+    runs in a thread of its own, abandoned when the time is up."""
+    out = {}
+
+    def connect():
+        try:
+            out["conn"] = libvirt.open(uri)
+        except BaseException as e:  # handed to the caller's thread, which raises it
+            out["error"] = e
+
+    worker = threading.Thread(target=connect, name="libvirt-open", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise LibvirtCallError("Failed to connect to %s: libvirtd did not answer within %ds (is it hung or "
+                               "stopped?)" % (uri, timeout))
+    error = out.get("error")
+    if isinstance(error, libvirt.libvirtError):
+        raise LibvirtClient._translate("connect to", uri, error)
+    if error is not None:
+        raise error
+    conn = out["conn"]
+    try:
+        # count + 1 intervals pass before the connection is given up.
+        conn.setKeepAlive(KEEPALIVE_INTERVAL, max(1, timeout // KEEPALIVE_INTERVAL - 1))
+    except libvirt.libvirtError:
+        pass  # a driver that runs in this process (test:///) has no daemon to lose
+    return conn
+
+
 def _not_found_codes():
     return {getattr(libvirt, name) for name in _NOT_FOUND if hasattr(libvirt, name)}
 
@@ -62,8 +127,9 @@ def _not_found_codes():
 class LibvirtClient:
     """A lazy connection to one libvirt URI."""
 
-    def __init__(self, uri):
+    def __init__(self, uri, timeout=ANSWER_TIMEOUT):
         self.uri = uri
+        self.timeout = timeout
         self._conn = None
         # Domains of the LXC driver are containers to the user; messages call them so.
         self.noun = "container" if uri.split(":", 1)[0].split("+", 1)[0] == "lxc" else "guest"
@@ -74,7 +140,8 @@ class LibvirtClient:
     @property
     def conn(self):
         if self._conn is None:
-            self._conn = self.call("connect to", self.uri, libvirt.open, self.uri)
+            _run_event_loop()
+            self._conn = _open(self.uri, self.timeout)
         return self._conn
 
     def close(self):
@@ -97,6 +164,10 @@ class LibvirtClient:
         reason = e.get_error_message() or str(e)
         if e.get_error_code() in _not_found_codes():
             return NotFound("%s not found: %s" % (obj, reason))
+        if "keepalive" in reason:
+            reason += " (libvirtd stopped answering: is it hung or stopped?)"
+        elif any(lost in reason for lost in _CONNECTION_LOST):
+            reason += " (the connection to libvirtd was lost: did it restart?)"
         return LibvirtCallError("Failed to %s %s: %s" % (verb, obj, reason))
 
     def find(self, verb, obj, func, *args):

@@ -17,6 +17,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._container import 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GUEST
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
+from ansible_collections.debvirt.cluster.plugins.module_utils._placement import PlacementError, finish_placed
 
 # An item's type -> its kind (_kind's descriptor), and the validator of its options.
 KINDS = {k.type: k for k in (GUEST, CONTAINER)}
@@ -24,11 +25,12 @@ VALIDATORS = {k.type: ArgumentSpecValidator(k.argument_spec) for k in KINDS.valu
 
 
 class Item:
-    """One declared guest: its kind and its request."""
+    """One declared guest: its kind, its request, and the node it is declared for (None: this host)."""
 
-    def __init__(self, kind, req):
+    def __init__(self, kind, req, owner=None):
         self.kind = kind
         self.req = req
+        self.owner = owner
 
     @property
     def name(self):
@@ -43,7 +45,7 @@ def _message(error):
     return str(error)
 
 
-def items_from_params(items, fleet, node=None, secrets=None):
+def items_from_params(items, fleet, node=None, secrets=None, declared=None):
     """The items, each validated as the module of its type validates its options.
 
     An item with a node key belongs to that node only: items for other nodes are left out,
@@ -53,8 +55,11 @@ def items_from_params(items, fleet, node=None, secrets=None):
 
     secrets, a set, receives the values of every item's no_log options before any item is
     refused: the report of a failure must hide them all, not only those of the items before it.
+    declared, a set, receives every item's name, other nodes' included: a guest declared anywhere
+    in the list is never purged, wherever it runs now.
     """
     secrets = set() if secrets is None else secrets
+    declared = set() if declared is None else declared
     checked = []
     for index, item in enumerate(items):
         item = dict(item)
@@ -80,11 +85,12 @@ def items_from_params(items, fleet, node=None, secrets=None):
         if owner is not None and node is not None and owner != node:
             continue
         req.spec.fleet = fleet
-        out.append(Item(kind, req))
+        out.append(Item(kind, req, owner))
     # One name, one guest in the cluster: the inventory and the reports know guests by name alone.
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InvalidSpec("guests declare %s more than once" % ", ".join(dupes))
+    declared.update(names)
     return out
 
 
@@ -103,7 +109,7 @@ def undeclared(client, kind, fleet, declared):
     return sorted(found)
 
 
-def _scan(clients, items, fleet, purge):
+def _scan(clients, items, fleet, purge, declared):
     """(kind, name) of every undeclared member, and the warnings of kinds that could not be read.
 
     A kind the list declares must be readable. One it does not declare is looked at too, since
@@ -112,11 +118,10 @@ def _scan(clients, items, fleet, purge):
     """
     found, warnings = [], []
     for kind in KINDS.values():
-        declared = {i.name for i in items if i.kind is kind}
         try:
             names = undeclared(clients[kind.type], kind, fleet, declared)
         except DebvirtError as e:
-            if purge or declared:
+            if purge or any(i.kind is kind for i in items):
                 raise
             warnings.append("%ss of fleet %s were not looked for: %s" % (kind.noun, fleet, e.msg))
             continue
@@ -131,17 +136,63 @@ def _prepare(clients, kind, req):
         raise type(e)("%s %s: %s" % (kind.noun, req.name, e.msg), **e.details) from None
 
 
-def converge_fleet(clients, items, fleet, purge, check_mode):
-    """The module result; clients maps each kind's name to the LibvirtClient of its URI."""
+def _placed(clients, cluster, items, jobs):
+    """Where a cluster holds the items that are missing here: {index: Placement} of those to move
+    here, {name: member} of those left where they are, and warnings. Raises before anything is
+    touched when an item that names no node exists on another member."""
+    moves, left, warnings = {}, {}, []
+    for kind in KINDS.values():
+        missing = {job.req.name: n for n, (k, job) in enumerate(jobs) if k is kind and job.actual is None}
+        where = cluster.elsewhere(clients[kind.type], set(missing)) if missing else None
+        if where is None:
+            continue
+        found, unknown = where
+        if unknown:
+            asked = (", ".join(unknown), kind.noun, ", ".join(sorted(missing)))
+            warnings.append("Members %s could not be asked for the %ss this list creates here (%s): a name is "
+                            "unique only among those that answered" % asked)
+        for name in sorted(found):
+            index = missing[name]
+            job = jobs[index][1]
+            members = sorted(found[name])
+            if items[index].owner is None:
+                raise PlacementError(
+                    "%s %s: it exists on %s and the list names no node for it: a name is unique in the "
+                    "cluster, so it is not created here. Nothing was changed; give it node: %s to keep "
+                    "it there, or the node it belongs on" % (kind.noun, name, ", ".join(members), members[0]))
+            if cluster.drained():
+                left[name] = members[0]
+                warnings.append("%s %s is declared for this node and is on %s while this node is drained: "
+                                "left there (restore.yml brings it back)" % (kind.noun, name, ", ".join(members)))
+                continue
+            moves[index] = cluster.place_here(kind, clients[kind.type], job.req)
+    return moves, left, warnings
+
+
+def converge_fleet(clients, items, fleet, purge, check_mode, declared=None, cluster=None, shell=None):
+    """The module result; clients maps each kind's name to the LibvirtClient of its URI.
+
+    declared names every guest of the cluster-wide list (items alone when None). cluster, a
+    _placement.FleetCluster, makes the fleet one of the cluster: an item missing here that another
+    member has is moved here (through shell), or left there while this node is drained; it is
+    never created a second time."""
+    declared = {i.name for i in items} if declared is None else declared
     jobs = [(i.kind, _prepare(clients, i.kind, i.req)) for i in items]
-    gone, warnings = _scan(clients, items, fleet, purge)
+    moves, left, warnings = _placed(clients, cluster, items, jobs) if cluster is not None else ({}, {}, [])
+    gone, scan_warnings = _scan(clients, items, fleet, purge, declared)
+    warnings += scan_warnings
     if purge:
         jobs += [(kind, _prepare(clients, kind, kind.absent(name))) for kind, name in gone]
     results = {}
-    for kind, job in jobs:
+    for index, (kind, job) in enumerate(jobs):
         name = job.req.name
+        if name in left:
+            continue
         try:
-            result = kind.finish(clients[kind.type], job, check_mode)
+            if index in moves:
+                result = finish_placed(kind, moves[index], job.req, check_mode, shell)
+            else:
+                result = kind.finish(clients[kind.type], job, check_mode)
         except DebvirtError as e:
             raise DebvirtError("%s %s: %s" % (kind.noun, name, e.msg), guests=results) from None
         warnings += ["%s %s: %s" % (kind.noun, name, w) for w in result.pop("warnings")]
@@ -150,10 +201,12 @@ def converge_fleet(clients, items, fleet, purge, check_mode):
     gone_names = sorted(name for _kind, name in gone)
     return {
         "changed": bool(changed),
-        "guests": {name: {k: r[k] for k in ("type", "changed", "changes", "reboot_required", "state")}
+        "guests": {name: dict({k: r[k] for k in ("type", "changed", "changes", "reboot_required", "state")},
+                              **({"migrated": r["migrated"]} if "migrated" in r else {}))
                    for name, r in results.items()},
         "undeclared": [] if purge else gone_names,
         "purged": gone_names if purge else [],
+        "elsewhere": left,
         "diff": {"before": {n: r["diff"]["before"] for n, r in changed.items()},
                  "after": {n: r["diff"]["after"] for n, r in changed.items()}},
         "warnings": warnings,

@@ -17,6 +17,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._xml import LXML_I
 # Matches doc_fragments/libvirt.py.
 LIBVIRT_ARGS = dict(
     uri=dict(type="str", default="qemu:///system"),
+    connect_timeout=dict(type="int", default=30),
 )
 
 
@@ -39,8 +40,12 @@ class LibvirtModule(AnsibleModule):
     @property
     def client(self):
         if self._client is None:
-            self._client = LibvirtClient(self.params["uri"])
+            self._client = self.client_for(self.params["uri"])
         return self._client
+
+    def client_for(self, uri):
+        """A client of another URI (another member, another driver) with this task's timeout."""
+        return LibvirtClient(uri, self.params["connect_timeout"])
 
     def run(self, func):
         """exit_json with func()'s result, or fail_json with the message of a DebvirtError."""

@@ -19,7 +19,9 @@ defines now, or None when that cannot be told before the move.
 
 from __future__ import annotations
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient, is_local
+import json
+
+from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
@@ -208,6 +210,12 @@ def converge_placed(kind, client, req, node, check_mode, shell, client_for):
     """The kind's converge, on the member placement chooses. Returns the module result."""
     p = place(shell, client, client_for, kind, req.name, node, req.state == "absent",
               lambda: members_of(shell, client.uri))
+    return finish_placed(kind, p, req, check_mode, shell)
+
+
+def finish_placed(kind, p, req, check_mode, shell):
+    """Carry out what place() decided: remove, move then converge, or converge. Returns the
+    module result."""
     try:
         if p.remove_on is not None:
             return _remove(kind, p, req, check_mode)
@@ -238,8 +246,69 @@ def converge_placed(kind, client, req, node, check_mode, shell, client_for):
         p.close()
 
 
+# What playbooks/tasks/evacuate.yml leaves on a node it drained, and restore.yml removes.
+DRAINED_RECORD = "/etc/ansible/facts.d/debvirt_evacuated.fact"
+
+
+class FleetCluster:
+    """The cluster as a fleet on this host sees it: read only when an item is missing here, and
+    then once, one listing a member, however many items are missing."""
+
+    def __init__(self, shell, client_for, drained_record=DRAINED_RECORD):
+        self.shell = shell
+        self.client_for = client_for
+        self.drained_record = drained_record
+        self._members = {}
+
+    def members(self, uri):
+        if uri not in self._members:
+            self._members[uri] = members_of(self.shell, uri)
+        return self._members[uri]
+
+    def elsewhere(self, client, names):
+        """({name: {member: state}} of those names the other members define, [members not asked]),
+        or None when this host is in no cluster."""
+        cluster = self.members(client.uri)
+        if cluster is None:
+            return None
+        found, unknown = {}, []
+        for node in cluster.nodes.values():
+            if node.host is None:
+                continue
+            if node.online is False:
+                unknown.append(node.name)
+                continue
+            other = self.client_for(node.uri)
+            try:
+                for dom in other.domains():
+                    if dom.name() in names:
+                        found.setdefault(dom.name(), {})[node.name] = other.domain_state(dom)
+            except DebvirtError:
+                unknown.append(node.name)
+            finally:
+                other.close()
+        return found, sorted(unknown)
+
+    def drained(self):
+        """This host was emptied by evacuate.yml and not restored yet."""
+        try:
+            with open(self.drained_record) as f:
+                return bool(json.load(f).get("drained"))
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError) as e:
+            raise PlacementError("Cannot read %s, the record of whether this node is drained: %s"
+                                 % (self.drained_record, e)) from None
+
+    def place_here(self, kind, client, req):
+        """place() for a guest declared for this host and defined on another member: its move here."""
+        cluster = self.members(client.uri)
+        here = next(n for n, m in cluster.nodes.items() if m.host is None)
+        return place(self.shell, client, self.client_for, kind, req.name, here, False, lambda: cluster)
+
+
 def converge_module(kind, module):
     """What the guest and container modules run: the request made from the module's params,
     converged on the member placement chooses."""
     return converge_placed(kind, module.client, kind.request_from_params(module.params), module.params["node"],
-                           module.check_mode, Shell(module.run_command), LibvirtClient)
+                           module.check_mode, Shell(module.run_command), module.client_for)

@@ -140,7 +140,6 @@ members:
       guests: [{name: demo, state: running}]
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell, member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import run_info
 from ansible_collections.debvirt.cluster.plugins.module_utils._quorum import cluster_info
@@ -151,7 +150,7 @@ def main():
         uri = module.params["uri"]
 
         def client_for(host):
-            return LibvirtClient(uri if host is None else member_uri(uri, host))
+            return module.client_for(uri if host is None else member_uri(uri, host))
 
         return cluster_info(Shell(module.run_command), client_for if module.params["guests"] else None)
 

@@ -179,7 +179,6 @@ changes:
     - {action: reload, target: corosync}
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import (
     Shell,
     converge_member,
@@ -213,7 +212,7 @@ def main():
     uri = module.params["uri"]
 
     def client_for(host):
-        return LibvirtClient(uri if host is None else member_uri(uri, host))
+        return module.client_for(uri if host is None else member_uri(uri, host))
 
     module.run(lambda: converge_member(Shell(module.run_command), request_from_params(module.params),
                                        module.check_mode, client_for))

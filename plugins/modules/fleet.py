@@ -16,9 +16,15 @@ description:
     per guest.
   - Every item is validated, read, checked and planned before any of them is changed, so bad
     input in one item changes nothing at all.
-  - Guests and containers this fleet declared before and the list no longer declares are
-    reported in RV(undeclared); with O(purge) they are stopped and undefined. Their disks and
-    root filesystems are kept.
+  - Guests and containers this fleet declared before and the list no longer declares (for any
+    node) are reported in RV(undeclared); with O(purge) they are stopped and undefined. Their
+    disks and root filesystems are kept. A guest that the list declares for another node and
+    that runs here (moved by C(evacuate.yml) or a C(node) move) is neither reported nor purged.
+  - On a cluster member, an item that is missing here is looked for on the other members first
+    (one listing a member, only when some item is missing). One declared for this node is moved
+    here with the checks of M(debvirt.cluster.migration) (live when it runs), or left where it is
+    while this node is drained by C(evacuate.yml) (RV(elsewhere)). One that names no node is
+    refused, naming the member that has it. A guest is never created a second time.
   - The module connects to O(uri) for virtual machines and to O(container_uri) for containers.
     Both are read to find undeclared members of the fleet; a driver that cannot be reached is an
     error where the list declares guests of its kind or O(purge) is set, and a warning otherwise.
@@ -108,12 +114,18 @@ EXAMPLES = r"""
 
 RETURN = r"""
 guests:
-  description: Each guest's and container's outcome, by name.
+  description: Each guest's and container's outcome, by name; C(migrated) when it was moved here from another member.
   returned: always
   type: dict
   sample: {web01: {type: vm, changed: true, changes: [{action: update, target: memory, before: 1024, after: 2048}],
-                   reboot_required: false, state: running},
+                   reboot_required: false, state: running,
+                   migrated: {from: node1, to: node2, mode: live, time_elapsed_ms: 2130, downtime_ms: 41}},
            cache01: {type: container, changed: false, changes: [], reboot_required: false, state: running}}
+elsewhere:
+  description: Guests declared for this node that another member holds while this node is drained, by name.
+  returned: always
+  type: dict
+  sample: {web01: node1}
 undeclared:
   description: Guests and containers of this fleet that the list no longer declares (without O(purge)).
   returned: always
@@ -126,8 +138,9 @@ purged:
   elements: str
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
 from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._placement import FleetCluster
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
 
 
@@ -140,14 +153,17 @@ def main():
              purge=dict(type="bool", default=False)),
         supports_check_mode=True,
     )
-    containers = LibvirtClient(module.params["container_uri"])
+    containers = module.client_for(module.params["container_uri"])
 
     def run():
         try:
+            declared = set()
             items = items_from_params(module.params["guests"], module.params["fleet"], module.params["node"],
-                                      module.no_log_values)
+                                      module.no_log_values, declared)
+            shell = Shell(module.run_command)
             return converge_fleet({"vm": module.client, "container": containers}, items,
-                                  module.params["fleet"], module.params["purge"], module.check_mode)
+                                  module.params["fleet"], module.params["purge"], module.check_mode,
+                                  declared, FleetCluster(shell, module.client_for), shell)
         finally:
             containers.close()
 

@@ -254,7 +254,6 @@ stats:
   sample: {time_elapsed_ms: 2051, downtime_ms: 38, data_total_bytes: 280000000, duration_s: 2.4}
 """
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     COPY_STORAGE,
@@ -283,7 +282,7 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(lambda: converge_migration(Shell(module.run_command), module.params["uri"], LibvirtClient,
+    module.run(lambda: converge_migration(Shell(module.run_command), module.params["uri"], module.client_for,
                                           request_from_params(module.params), module.check_mode))
 
 

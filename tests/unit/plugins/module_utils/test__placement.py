@@ -17,10 +17,12 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._client import Lib
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import CONTAINER
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import ContainerRequest, ContainerSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GUEST
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import read_guest, request_from_params
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import Members, MigrationError, Node
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import (
+    FleetCluster,
     PlacementError,
     converge_placed,
     migrated,
@@ -261,3 +263,73 @@ def test_a_container_root_is_deleted_only_on_its_own_host(tmp_path):
                     return_value=c.members):
         with pytest.raises(InvalidSpec, match="defined on b: its root filesystem is deleted only on its own host"):
             converge_placed(CONTAINER, c.here, req, "a", False, None, c.client_for)
+
+
+# --- a fleet in the cluster ----------------------------------------------------------------------
+FLEET = "unit"
+FLEET_GUEST = """<domain type='test'><name>%s</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
+  <os><type>hvm</type></os><metadata><dv:guest xmlns:dv='urn:debvirt:cluster:1'><dv:fleet>unit</dv:fleet>
+  </dv:guest></metadata></domain>"""
+
+
+def fleet_run(c, tmp_path, guests, drained=False, purge=False, check_mode=True):
+    record = tmp_path / "evacuated.fact"
+    if drained:
+        record.write_text('{"drained": true, "by": "evacuate", "guests": []}')
+    declared = set()
+    items = items_from_params(guests, FLEET, node="a", declared=declared)
+    cluster = FleetCluster(None, c.client_for, drained_record=str(record))
+    with mock.patch("ansible_collections.debvirt.cluster.plugins.module_utils._placement.members_of",
+                    return_value=c.members):
+        return converge_fleet({"vm": c.here, "container": c.here}, items, FLEET, purge, check_mode,
+                              declared, cluster, None)
+
+
+def test_fleet_missing_items_cost_one_listing_a_member(tmp_path):
+    c = Cluster(tmp_path, {})
+    result = fleet_run(c, tmp_path, [{"name": "web%d" % i, "memory": 256, "node": "a"} for i in range(5)])
+    assert sorted(result["guests"]) == ["web%d" % i for i in range(5)]
+    assert all(g["changes"][0]["action"] == "define" for g in result["guests"].values())
+    assert sorted(c.opened) == ["b", "c"]
+
+
+def test_fleet_existing_items_ask_no_member(tmp_path):
+    c = Cluster(tmp_path, {"a": [FLEET_GUEST % "web"]})
+    fleet_run(c, tmp_path, [{"name": "web", "memory": 256, "node": "a"}])
+    assert c.opened == []
+
+
+@pytest.mark.usefixtures("free_memory")
+def test_fleet_item_declared_here_and_found_on_another_member_moves_here(tmp_path):
+    c = Cluster(tmp_path, {"b": [FLEET_GUEST % "web"]})
+    result = fleet_run(c, tmp_path, [{"name": "web", "memory": 256, "node": "a", "state": "running"}])
+    web = result["guests"]["web"]
+    assert (web["migrated"]["from"], web["migrated"]["to"], web["migrated"]["mode"]) == ("b", "a", "live")
+    assert [(s["action"], s["target"]) for s in web["changes"]][:1] == [("migrate", "guest web")]
+    assert "define" not in [s["action"] for s in web["changes"]]
+    # Check mode: nothing moved, nothing made here.
+    assert read_guest(c.here, "web") is None
+
+
+def test_fleet_leaves_a_guest_where_it_is_while_this_node_is_drained(tmp_path):
+    c = Cluster(tmp_path, {"b": [FLEET_GUEST % "web"]})
+    result = fleet_run(c, tmp_path, [{"name": "web", "memory": 256, "node": "a"}], drained=True, check_mode=False)
+    assert result["elsewhere"] == {"web": "b"} and "web" not in result["guests"]
+    assert not result["changed"]
+    assert any("drained" in w for w in result["warnings"])
+    assert read_guest(c.here, "web") is None
+
+
+def test_fleet_item_without_node_that_another_member_has_is_refused(tmp_path):
+    c = Cluster(tmp_path, {"b": [FLEET_GUEST % "web"]})
+    with pytest.raises(PlacementError, match="exists on b and the list names no node for it"):
+        fleet_run(c, tmp_path, [{"name": "web", "memory": 256}], check_mode=False)
+    assert read_guest(c.here, "web") is None
+
+
+def test_fleet_never_purges_a_guest_declared_for_another_node(tmp_path):
+    # web was evacuated here from b; the list still declares it for b.
+    c = Cluster(tmp_path, {"a": [FLEET_GUEST % "web", FLEET_GUEST % "old"]})
+    result = fleet_run(c, tmp_path, [{"name": "web", "memory": 256, "node": "b"}], purge=True, check_mode=False)
+    assert result["purged"] == ["old"]
+    assert read_guest(c.here, "web") is not None
