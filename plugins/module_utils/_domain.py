@@ -33,6 +33,25 @@ def mib(value, unit):
     return int(value) * _UNITS[(unit or "KiB").lower()] // 1024 ** 2
 
 
+class Memory:
+    """A libvirt memory element (memory, currentMemory) in MiB, whatever unit it was written in;
+    written back in KiB, libvirt's own unit."""
+
+    def __init__(self, path):
+        self.amount = Prop(path)
+        self.unit = Prop(path + "/@unit")
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        amount = self.amount.__get__(obj)
+        return None if amount is None else mib(amount, self.unit.__get__(obj))
+
+    def __set__(self, obj, value):
+        self.amount.__set__(obj, None if value is None else str(value * 1024))
+        self.unit.__set__(obj, None if value is None else "KiB")
+
+
 # --- the XML model ---------------------------------------------------------------------------
 class DiskXML(XMLObject):
     TAG = "disk"
@@ -78,10 +97,8 @@ class DomainXML(XMLObject):
     TAG = "domain"
     name = Prop("name")
     uuid = Prop("uuid")
-    max_memory_kib = Prop("memory")
-    max_memory_unit = Prop("memory/@unit")
-    memory_kib = Prop("currentMemory")
-    memory_unit = Prop("currentMemory/@unit")
+    max_memory = Memory("memory")
+    current_memory = Memory("currentMemory")
     max_vcpus = Prop("vcpu", INT)
     vcpus = Prop("vcpu/@current", INT)
     arch = Prop("os/type/@arch")
@@ -95,19 +112,11 @@ class DomainXML(XMLObject):
     @property
     def memory(self):
         """The current memory in MiB (libvirt's currentMemory, or its memory when it has none)."""
-        return mib(self.memory_kib or self.max_memory_kib, self.memory_unit or self.max_memory_unit)
+        return self.current_memory or self.max_memory
 
     @memory.setter
     def memory(self, value):
-        self.memory_kib, self.memory_unit = str(value * 1024), "KiB"
-
-    @property
-    def max_memory(self):
-        return mib(self.max_memory_kib, self.max_memory_unit)
-
-    @max_memory.setter
-    def max_memory(self, value):
-        self.max_memory_kib, self.max_memory_unit = str(value * 1024), "KiB"
+        self.current_memory = value
 
     @property
     def cpu_mode(self):

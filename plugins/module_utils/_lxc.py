@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     InterfaceXML,
+    Memory,
     NicSpec,
     Spec,
-    mib,
     _write_interfaces,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import CPU_LIMITS, MEMORY_LIMITS
@@ -44,10 +44,8 @@ class ContainerXML(XMLObject):
     name = Prop("name")
     uuid = Prop("uuid")
     virt_type = Prop("@type")
-    memory_kib = Prop("memory")
-    memory_unit = Prop("memory/@unit")
-    current_kib = Prop("currentMemory")
-    current_unit = Prop("currentMemory/@unit")
+    limit = Memory("memory")
+    current = Memory("currentMemory")
     _vcpus = Prop("vcpu", INT)
     period = Prop("cputune/period", INT)
     quota = Prop("cputune/quota", INT)
@@ -65,12 +63,11 @@ class ContainerXML(XMLObject):
     @property
     def memory(self):
         """In MiB; a container's current memory is always its maximum."""
-        return mib(self.memory_kib, self.memory_unit) if self.memory_kib else None
+        return self.limit
 
     @memory.setter
     def memory(self, value):
-        self.memory_kib, self.memory_unit = str(value * 1024), "KiB"
-        self.current_kib, self.current_unit = str(value * 1024), "KiB"
+        self.limit = self.current = value
 
     @property
     def vcpus(self):
