@@ -105,12 +105,20 @@ class Shell:
         return self.run(host, ["systemctl", "is-active", "--quiet", unit])[0] == 0
 
 
-def member_uri(uri, host):
-    """The libvirt URI of another member: the same driver and path over SSH."""
+def _in_uri(host):
+    """A host as a URI's authority takes it: an IPv6 address in brackets."""
+    return "[%s]" % host if ":" in host and not host.startswith("[") else host
+
+
+def member_uri(uri, host, transport="ssh"):
+    """The libvirt URI of another member: the same driver and path, over SSH (as root, without a
+    terminal) or over TLS (the cluster CA's trust)."""
     parsed = urlparse(uri)
-    scheme = parsed.scheme.split("+")[0]
+    scheme = parsed.scheme.split("+")[0] + "+" + transport
+    if transport == "tls":
+        return urlunparse((scheme, _in_uri(host), parsed.path or "/system", "", "", ""))
     query = parsed.query + ("&" if parsed.query else "") + "no_tty=1"
-    return urlunparse((scheme + "+ssh", "root@%s" % host, parsed.path or "/system", "", query, ""))
+    return urlunparse((scheme, "root@%s" % _in_uri(host), parsed.path or "/system", "", query, ""))
 
 
 # --- the request ----------------------------------------------------------------------------

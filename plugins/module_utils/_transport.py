@@ -8,7 +8,7 @@ root directories from member to member, each bounded by the move's timeout."""
 from __future__ import annotations
 
 import shlex
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import SSH_OPTIONS, member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, WaitTimeout
@@ -39,12 +39,6 @@ class Members:
         self.source = source        # "corosync" or "given"
 
 
-def tls_uri(uri, host):
-    """The libvirt URI of another member over TLS: the same driver and path, the CA's trust."""
-    parsed = urlparse(uri)
-    return urlunparse((parsed.scheme.split("+")[0] + "+tls", host, parsed.path or "/system", "", "", ""))
-
-
 def read_members(shell, uri, req):
     """The nodes to ask: the local corosync nodelist, or the members the request names."""
     tls = req.transport == "tls"
@@ -52,7 +46,7 @@ def read_members(shell, uri, req):
         nodes = {}
         for name, member in req.members.items():
             host = urlparse(member).hostname
-            nodes[name] = Node(name, tls_uri(member, host) if tls and host else member, host, host=host)
+            nodes[name] = Node(name, member_uri(member, host, "tls") if tls and host else member, host, host=host)
         return Members(nodes, None, "given")
     info = cluster_info(shell, None)
     if not info["member"]:
@@ -62,7 +56,7 @@ def read_members(shell, uri, req):
     nodes = {}
     for m in info["members"]:
         address = m["addresses"][0]
-        remote = (tls_uri if tls else member_uri)(uri, address)
+        remote = member_uri(uri, address, "tls" if tls else "ssh")
         nodes[m["name"]] = Node(m["name"], uri if m["local"] else remote, address,
                                 m["online"], None if m["local"] else address)
     quorate = bool((info["quorum"] or {}).get("quorate"))
@@ -155,7 +149,7 @@ def probe_tls(client_for, uri, node):
     if not node.address:
         raise MigrationError("Transport tls needs the target's host name or address: %s has none (give its "
                              "URI in members with the host); nothing was changed" % node.name)
-    probe = tls_uri(uri, node.address)
+    probe = member_uri(uri, node.address, "tls")
     client = client_for(probe)
     try:
         client.hostname()

@@ -91,3 +91,24 @@ def output(node, command):
     """The command's stdout on the node, stripped, whatever its exit status (grep -c of nothing
     exits 1)."""
     return node.run(command, check=False).stdout.strip()
+
+
+def three_members(lab, images, module_cleanup, prefix, pairs, reset=None):
+    """The lab's first three nodes in a quorate cluster whose members reach each other's libvirt
+    over SSH for each (from, to) of pairs (indexes), the test guest's image on each, nothing named
+    prefix* (and what reset(node) removes) before or after."""
+    nodes = lab.nodes[:3]
+    assert nodes[0].quorate(), 'the lab is no quorate cluster (playbooks/site.yml forms it)'
+    assert members_of(nodes[0]) >= {n.name for n in nodes}, 'the cluster is not made of %s' % nodes
+    for x, y in pairs:
+        assert trust(nodes[x], nodes[y]), "%s does not reach %s's libvirt over the cluster's SSH trust" % (
+            nodes[x], nodes[y])
+    if reset is not None:
+        module_cleanup.add(lambda: [reset(n) for n in nodes])
+    module_cleanup.add(lab.clean_guests, prefix, nodes)
+    lab.clean_guests(prefix, nodes)
+    for n in nodes:
+        if reset is not None:
+            reset(n)
+        n.push_images(images)
+    return nodes

@@ -20,7 +20,7 @@ import json
 
 import pytest
 
-from guests import booted_on, defined_on, members_of, trust
+from guests import booted_on, defined_on, three_members
 from harness import heartbeat_spec
 
 HB = 'dvtest-fl-hb'
@@ -35,21 +35,9 @@ def forget_drain(node):
 
 @pytest.fixture(scope='module')
 def abc(lab, images, module_cleanup):
-    """The three nodes in a quorate cluster whose members reach each other's libvirt over SSH,
-    the test guest's image on each, nothing of this test's left before or after."""
-    nodes = lab.nodes[:3]
-    a, b, c = nodes
-    assert a.quorate(), 'the lab is no quorate cluster (playbooks/site.yml forms it)'
-    assert members_of(a) >= {a.name, b.name, c.name}, 'the cluster is not made of %s' % nodes
-    for x, y in ((b, a), (a, b), (c, b), (b, c)):
-        assert trust(x, y), "%s does not reach %s's libvirt over the cluster's SSH trust" % (x, y)
-    module_cleanup.add(lambda: [forget_drain(n) for n in nodes])
-    module_cleanup.add(lab.clean_guests, 'dvtest-fl-', nodes)
-    lab.clean_guests('dvtest-fl-', nodes)
-    for n in nodes:
-        forget_drain(n)
-        n.push_images(images)
-    return nodes
+    """A, B and C, nothing of this test's left before or after, no node drained."""
+    return three_members(lab, images, module_cleanup, 'dvtest-fl-', ((1, 0), (0, 1), (2, 1), (1, 2)),
+                         reset=forget_drain)
 
 
 def fleet(lab, nodes, check=False):

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from guests import LXC, BOOT_MARKER, booted_on, counter, defined_on, events, first_beat, members_of, next_beat, trust
+from guests import LXC, BOOT_MARKER, booted_on, counter, defined_on, events, first_beat, next_beat, three_members
 from harness import heartbeat_spec
 
 HB = 'dvtest-pl-hb'
@@ -34,21 +34,9 @@ CT_ROOT = '/var/lib/dvtest-pl-ct/rootfs'
 
 @pytest.fixture(scope='module')
 def abc(lab, images, module_cleanup):
-    """The three nodes in a quorate cluster whose members reach each other's libvirt over SSH,
-    the test guest's image on each, nothing of this test's left before or after."""
-    nodes = lab.nodes[:3]
-    a, b, c = nodes
-    assert a.quorate(), 'the lab is no quorate cluster (playbooks/site.yml forms it)'
-    assert members_of(a) >= {a.name, b.name, c.name}, 'the cluster is not made of %s' % nodes
-    for x, y in ((a, b), (a, c), (c, b)):
-        assert trust(x, y), "%s does not reach %s's libvirt over the cluster's SSH trust" % (x, y)
-    module_cleanup.add(lambda: [n.run('rm -rf /var/lib/dvtest-pl-ct') for n in nodes])
-    module_cleanup.add(lab.clean_guests, 'dvtest-pl-', nodes)
-    lab.clean_guests('dvtest-pl-', nodes)
-    for n in nodes:
-        n.run('rm -rf /var/lib/dvtest-pl-ct')
-        n.push_images(images)
-    return nodes
+    """A, B and C, nothing of this test's left before or after."""
+    return three_members(lab, images, module_cleanup, 'dvtest-pl-', ((0, 1), (0, 2), (2, 1)),
+                         reset=lambda n: n.run('rm -rf /var/lib/dvtest-pl-ct'))
 
 
 def guest(lab, host, where, state, check=False, diff=False, **extra):

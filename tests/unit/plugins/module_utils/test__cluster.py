@@ -33,6 +33,8 @@ def conf(name="three-nodes-tabs.conf"):
 def test_member_uri():
     assert member_uri("qemu:///system", "10.0.0.2") == "qemu+ssh://root@10.0.0.2/system?no_tty=1"
     assert member_uri("lxc:///system", "n2") == "lxc+ssh://root@n2/system?no_tty=1"
+    # An IPv6 address in a URI's authority is bracketed, or the port and the address mix.
+    assert member_uri("qemu:///system", "fd00::2") == "qemu+ssh://root@[fd00::2]/system?no_tty=1"
 
 
 def actual(online=(1, 2, 3), target=None, unreachable=()):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
-from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell, member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, WaitTimeout
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Disk,
@@ -26,7 +26,6 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._transport import 
     find_source,
     probe_tls,
     read_members,
-    tls_uri,
 )
 
 BASE = dict(name="web", target="b", mode="auto", copy_storage="auto", timeout=600, max_downtime=None,
@@ -53,9 +52,10 @@ def test_an_unknown_transport_is_refused():
     ("lxc:///system", "node2", "lxc+tls://node2/system"),
     ("qemu+ssh://root@node2/system?no_tty=1", "node2", "qemu+tls://node2/system"),
     ("qemu://", "node2", "qemu+tls://node2/system"),
+    ("qemu:///system", "fd00::2", "qemu+tls://[fd00::2]/system"),
 ])
 def test_tls_uri(uri, host, expected):
-    assert tls_uri(uri, host) == expected
+    assert member_uri(uri, host, "tls") == expected
 
 
 def test_members_given_are_reached_over_tls_except_this_host():
