@@ -167,7 +167,7 @@ class LibvirtClient:
         if "keepalive" in reason:
             reason += " (libvirtd stopped answering: is it hung or stopped?)"
         elif any(lost in reason for lost in _CONNECTION_LOST):
-            reason += " (the connection to libvirtd was lost: did it restart?)"
+            reason += " (the connection to libvirtd was lost: did it restart, or its host go down?)"
         return LibvirtCallError("Failed to %s %s: %s" % (verb, obj, reason))
 
     def find(self, verb, obj, func, *args):
