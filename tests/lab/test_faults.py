@@ -12,6 +12,9 @@ one node, its disk's checksum unchanged, and a rerun that converges with changed
    once the target is back, the same move completes and its rerun is changed=0
 2. the source dies during the move: nothing runs on the target; once the source is back, its
    disk is intact and the guest is started there again; a rerun is changed=0
+3. C dies while the fleet (guests declared for each node, the list handed to every node)
+   converges the cluster: A's and B's guests run; once C is back, a rerun makes C's run there,
+   each guest on its node alone, and a rerun after that is changed=0
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import time
 import pytest
 
 from guests import defined_on, three_members
-from harness import eventually, heartbeat_xml
+from harness import LabError, eventually, heartbeat_spec, heartbeat_xml
 
 POOL = 'dvtest-ft-pool'
 POOL_PATH = '/var/lib/libvirt/dvtest-ft-pool'
@@ -139,3 +142,55 @@ def test_source_dies_during_a_live_move(lab, abc):
     result = move(lab, c, a)
     assert (result['failed'], result.get('changed')) == (False, False), result
 
+
+
+# --- 3. a node dies while the fleet converges the cluster --------------------------------------------
+
+def fleet_guests(nodes):
+    """{guest: node}: one heartbeat guest for A and one for B, six for C (so that C is surely
+    still at work when it dies)."""
+    a, b, c = nodes
+    return dict([('dvtest-ft-a', a), ('dvtest-ft-b', b)] + [('dvtest-ft-c%d' % i, c) for i in range(6)])
+
+
+def fleet(lab, nodes):
+    """The list handed to every node."""
+    guests = [dict(heartbeat_spec(g, state='running', memory=64), node=n.name) for g, n in fleet_guests(nodes).items()]
+    return lab.module(nodes, 'fleet', {'guests': guests, 'fleet': 'dvtest-ft', 'purge': True,
+                                       'node': '{{ inventory_hostname }}'})
+
+
+def test_a_node_dies_while_the_fleet_converges(lab, abc):
+    a, b, c = abc
+    lab.clean_guests('dvtest-ft-', abc)
+    out = {}
+
+    def converge():
+        try:
+            out['results'] = fleet(lab, abc)
+        except LabError as e:  # C, dead, gives no result at all
+            out['error'] = e
+
+    worker = threading.Thread(target=converge)
+    worker.start()
+    assert eventually(lambda: c.guest_state('dvtest-ft-c0') is not None, 300), 'the fleet never reached %s' % c
+    subprocess.run(['lxc-stop', '-k', '-n', c.name], check=True, timeout=120)
+    worker.join(900)
+    assert not worker.is_alive(), 'the fleet did not end after %s died' % c
+    results = out.get('results')
+    if results is not None:
+        assert results[c.name]['failed'], 'the fleet on %s ended before it died: %s' % (c, results[c.name])
+    assert running_on_one(lab, 'dvtest-ft-a', [a, b]) == a.name
+    assert running_on_one(lab, 'dvtest-ft-b', [a, b]) == b.name
+    lab.up()
+    rerun = fleet(lab, abc)
+    assert not any(r['failed'] for r in rerun.values()), rerun
+    for guest, node in fleet_guests(abc).items():
+        assert running_on_one(lab, guest, abc) == node.name
+    assert not any(r.get('changed') for r in fleet(lab, abc).values())
+
+
+def running_on_one(lab, guest, nodes):
+    where = lab.where(guest, nodes=nodes)
+    assert len(where) == 1 and list(where.values()) == ['running'], '%s: %s' % (guest, where)
+    return next(iter(where))
