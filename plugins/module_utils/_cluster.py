@@ -53,9 +53,14 @@ class Shell:
         self._run = run_command
         self.user = user
 
+    def argv(self, host, argv):
+        """What runs argv on host: argv itself here, ssh with the cluster's options elsewhere."""
+        if host is None:
+            return argv
+        return ["ssh"] + SSH_OPTIONS + ["%s@%s" % (self.user, host), shlex.join(argv)]
+
     def run(self, host, argv, data=None):
-        if host is not None:
-            argv = ["ssh"] + SSH_OPTIONS + ["%s@%s" % (self.user, host), shlex.join(argv)]
+        argv = self.argv(host, argv)
         kwargs = {"binary_data": True, "data": data} if data is not None else {}
         return self._run(argv, **kwargs)
 

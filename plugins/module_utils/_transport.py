@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from urllib.parse import urlparse
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import SSH_OPTIONS, member_uri
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, WaitTimeout
 from ansible_collections.debvirt.cluster.plugins.module_utils._quorum import cluster_info
 
@@ -128,8 +128,7 @@ def copy_tree(shell, src_host, tgt_host, path, timeout):
     # Straight from node to node when both are other members would need trust between them for
     # this host's key too; the stream passes through this host, which has both.
     def at(host, argv):
-        command = shlex.join(argv)
-        return command if host is None else shlex.join(["ssh"] + SSH_OPTIONS + ["root@%s" % host, command])
+        return shlex.join(shell.argv(host, argv))
     tar = ["--numeric-owner", "--xattrs", "--acls"]
     read = at(src_host, ["tar", "-C", path, "-cpf", "-"] + tar + ["."])
     write = at(tgt_host, ["sh", "-c", 'mkdir -p "$1" && exec tar -C "$1" -xpf - ' + " ".join(tar), "sh", path])
