@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The lab tests, as `tests/run.sh lab` runs them: pytest over tests/lab (the test_*.py files, in
-# the order conftest.py gives them), then each *-test.sh that has no test_*.py yet, all on the
-# lab of DEBVIRT_LAB_PREFIX/NET/STATE (built with DEBVIRT_LAB_NODES nodes, default 3, if it is
-# not up). Prints pytest's summary line, and the totals last: "N passed, M failed".
+# the order conftest.py gives them), on the lab of DEBVIRT_LAB_PREFIX/NET/STATE (built with
+# DEBVIRT_LAB_NODES nodes, default 3, if it is not up). Prints pytest's summary line, and the
+# totals last: "N passed, M failed".
 # Environment: DEBVIRT_LAB_PYTEST_ARGS, extra pytest arguments (e.g. -k EXPR, -x).
 set -uo pipefail
 
@@ -15,7 +15,7 @@ trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 # shellcheck source=tests/env.sh
 . "$ROOT/tests/env.sh"
 # Held for the whole run, so that no other test of this lab comes between two of these files;
-# harness.py and lib.sh see it held through the variable. The name is harness.py's.
+# harness.py sees it held through the variable. The name is harness.py's.
 if [ -z "${DEBVIRT_LAB_TEST_LOCKED:-}" ]; then
     lock=/run/$(basename "$STATE")-test.lock
     exec 8>"$lock"
@@ -38,22 +38,6 @@ tests, failures, errors, skipped = (int(s.get(k, 0)) for k in ("tests", "failure
 print(tests - failures - errors - skipped, failures + errors, skipped)
 EOF
 ) || { PASSED=0; FAILED=1; SKIPPED=0; echo "no pytest report: counted as a failure"; }
-
-# The scripts not converted yet, in the order they always ran.
-for t in cluster migration placement inventory upgrade bridge; do
-    script=$HERE/$t-test.sh
-    [ -f "$script" ] || continue
-    if compgen -G "$HERE/test_$t*.py" >/dev/null; then continue; fi
-    echo "=== $t test"
-    bash "$script" 2>&1 | tee "$WORK/$t-test.out"
-    counts=$(tail -n1 "$WORK/$t-test.out")
-    if [[ $counts =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
-        PASSED=$((PASSED + BASH_REMATCH[1])); FAILED=$((FAILED + BASH_REMATCH[2]))
-        SKIPPED=$((SKIPPED + ${BASH_REMATCH[4]:-0}))
-    else
-        echo "FAIL: $t test ran to the end"; FAILED=$((FAILED + 1))
-    fi
-done
 
 echo "pytest: ${summary:-no summary line}"
 # What could not run here is said, never counted as passed.
