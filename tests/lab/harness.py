@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -42,16 +43,25 @@ class LabError(Exception):
 
 
 def run(argv, input=None, timeout=600, check=True, env=None):
-    """Run a program; a CompletedProcess with text stdout and stderr. check: raise LabError."""
+    """Run a program; a CompletedProcess with text stdout and stderr. check: raise LabError.
+
+    A program that outlives timeout is killed with every process it started (its own session):
+    an ansible-playbook's workers would otherwise go on with the task they were in."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
-                              env=env, stdin=None if input is not None else subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired as e:
-        raise LabError('%s: no end after %s s' % (shlex.join(map(str, argv))[:300], timeout)) from e
-    if check and proc.returncode != 0:
-        raise LabError('%s: exit %s\n%s' % (shlex.join(map(str, argv))[:300], proc.returncode,
-                                            tail(proc.stdout + proc.stderr)))
-    return proc
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise LabError('%s: no end after %s s, killed; its output so far:\n%s'
+                       % (shlex.join(map(str, argv))[:300], timeout, tail(out + err))) from None
+    done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    if check and done.returncode != 0:
+        raise LabError('%s: exit %s\n%s' % (shlex.join(map(str, argv))[:300], done.returncode,
+                                            tail(done.stdout + done.stderr)))
+    return done
 
 
 def tail(text, lines=30):
