@@ -39,6 +39,17 @@ print(tests - failures - errors - skipped, failures + errors, skipped)
 EOF
 ) || { PASSED=0; FAILED=1; SKIPPED=0; echo "no pytest report: counted as a failure"; }
 
+# Where the stage's time goes, a file a line (fixtures included): the budget is kept with these.
+python - "$WORK/pytest.xml" <<'EOF' 2>/dev/null || true
+import collections
+import sys
+import xml.etree.ElementTree as ET
+seconds = collections.OrderedDict()
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    name = case.get("classname", "?").split(".")[-1]
+    seconds[name] = seconds.get(name, 0.0) + float(case.get("time", 0))
+print("seconds by file: " + ", ".join("%s %.0f" % kv for kv in seconds.items()))
+EOF
 echo "pytest: ${summary:-no summary line}"
 # What could not run here is said, never counted as passed.
 [ "$SKIPPED" -eq 0 ] || echo "$SKIPPED skipped (see above)"
