@@ -22,6 +22,7 @@ from __future__ import annotations
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient, is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._lock import held
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Members,
     MigrationError,
@@ -240,6 +241,8 @@ def converge_placed(kind, client, req, node, check_mode, shell, client_for):
 
 def converge_module(kind, module):
     """What the guest and container modules run: the request made from the module's params,
-    converged on the member placement chooses."""
-    return converge_placed(kind, module.client, kind.request_from_params(module.params), module.params["node"],
-                           module.check_mode, Shell(module.run_command), LibvirtClient)
+    converged on the member placement chooses, one run at a time for the guest on this host."""
+    req = kind.request_from_params(module.params)
+    with held(kind.noun, req.name):
+        return converge_placed(kind, module.client, req, module.params["node"], module.check_mode,
+                               Shell(module.run_command), LibvirtClient)
