@@ -71,8 +71,8 @@ class Module:
 def test_a_converge_waits_for_the_one_in_progress_and_then_changes_nothing(locks, driver_uri, monkeypatch):
     monkeypatch.setattr(_placement, "members_of", lambda shell, uri: None)
     client = LibvirtClient(driver_uri)
-    params = {"name": "web01", "memory": 256, "disks": [{"pool": "default-pool", "volume": "web01.qcow2",
-                                                          "size": "1M"}]}
+    params = {"name": "web01", "memory": 256,
+              "disks": [{"pool": "default-pool", "volume": "web01.qcow2", "size": "1M"}]}
     results = []
     second = threading.Thread(target=lambda: results.append(_placement.converge_module(GUEST, Module(client, params))))
     try:
