@@ -314,12 +314,6 @@ def guests_using(client, uses, running_only=True):
     return sorted(users)
 
 
-def _in_pool(pool_name, paths, prefix):
-    below = prefix.rstrip("/") + "/" if prefix else None
-    return lambda d: d.pool == pool_name or (d.path is not None and (
-        d.path in paths or (below is not None and d.path.startswith(below))))
-
-
 def inspect_pool(client, req, actual):
     """Read what the planner needs from the host; raises InvalidSpec before anything is touched."""
     facts = PoolFacts()
@@ -327,7 +321,7 @@ def inspect_pool(client, req, actual):
     if actual is not None and actual.active:
         paths = {client.call("read the path of", "a volume of storage pool %s" % req.name, v.path)
                  for v in client.volumes(actual.pool)}
-        facts.users = guests_using(client, _in_pool(req.name, paths, actual.spec.target))
+        facts.users = guests_using(client, in_pool(req.name, paths, actual.spec.target))
     if actual is not None and req.state == "absent" and req.delete_data:
         with host_connections(client) as clients:
             found = users(clients, in_pool(req.name, paths, actual.spec.target))

@@ -24,7 +24,8 @@ HOST_DRIVERS = ("qemu:///system", "lxc:///system")
 
 
 class Source:
-    """What one disk or filesystem of a domain refers to."""
+    """What one disk or filesystem of a domain refers to. A uses() predicate below reads only
+    pool, volume and path, which a guest's DiskSpec has too."""
 
     def __init__(self, pool=None, volume=None, path=None):
         self.pool, self.volume = pool, volume
@@ -83,7 +84,7 @@ def volume_is(pool, volume, path):
 def in_pool(pool, paths, target):
     """uses() for any volume of a pool: named in it, one of its volumes' paths, or below its target."""
     paths = {os.path.normpath(p) for p in paths if p}
-    below = os.path.normpath(target) + os.sep if target else None
+    below = os.path.normpath(target).rstrip("/") + "/" if target else None
     return lambda s: s.pool == pool or (s.path is not None and (
         s.path in paths or (below is not None and s.path.startswith(below))))
 

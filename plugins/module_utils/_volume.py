@@ -36,10 +36,6 @@ _PROVENANCE = "volumes.json"
 VOLUME = "volume"
 
 
-def _is_volume(pool_name, vol_name, path):
-    return lambda d: (d.pool == pool_name and d.volume == vol_name) or (path is not None and d.path == path)
-
-
 def new_volume_xml(name, capacity, fmt, allocation=None, backing=None):
     xml = VolumeXML()
     xml.name = name
@@ -470,10 +466,10 @@ def converge_volume(client, req, check_mode):
     plan = plan_volume(req, actual, facts)
     warnings = []
     if plan.on("capacity") and actual is not None:
-        users = guests_using(client, _is_volume(req.pool, req.name, actual.xml.path))
-        if users:
+        running = guests_using(client, volume_is(req.pool, req.name, actual.xml.path))
+        if running:
             warnings.append("Running guests %s see the new size of %s only after a block resize or a "
-                            "restart" % (", ".join(users), req.name))
+                            "restart" % (", ".join(running), req.name))
     # Taken before applying: a download teaches the real run what check mode cannot know, and
     # both must show the same diff.
     views = volume_view(req, actual, facts)

@@ -25,7 +25,7 @@ OTHER = "<disk type='file' device='disk'><source file='/default-pool/b.qcow2'/><
 
 
 @pytest.fixture
-def two(tmp_path, driver_uri):
+def two(driver_uri):
     """Two connections that share nothing, as two drivers or two members do."""
     clients = [LibvirtClient(driver_uri), LibvirtClient(driver_uri)]
     yield clients
