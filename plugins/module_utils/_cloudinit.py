@@ -48,18 +48,23 @@ def write_seed(path, files):
         raise DebvirtError("Failed to build the cloud-init seed %s: no ISO tool on the host "
                            "(install genisoimage or xorriso)" % path)
     workdir = tempfile.mkdtemp(prefix="debvirt-seed-")
+    tmp = None
     try:
         for fname, content in files.items():
             with open(os.path.join(workdir, fname), "w") as f:
                 f.write(content)
-        tmp = path + ".tmp"
+        # The seed may hold secrets: its file is born 0600 under a name of this run's own, and
+        # libvirt hands it to QEMU's user when the guest starts.
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".%s." % os.path.basename(path))
+        os.close(fd)
         cmd = list(tool) + ["-quiet", "-output", tmp, "-volid", "cidata", "-joliet", "-rock"]
         cmd += [os.path.join(workdir, fname) for fname in sorted(files)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise DebvirtError("Failed to build the cloud-init seed %s: %s" % (path, proc.stderr.strip()))
-        # The seed may hold secrets; libvirt hands it to QEMU's user when the guest starts.
-        os.chmod(tmp, 0o600)
         os.rename(tmp, path)
+        tmp = None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)

@@ -46,6 +46,18 @@ class ClusterError(DebvirtError):
 
 
 # --- running commands here and on the other members -------------------------------------
+def install_script(fill, mode):
+    """sh -c text that writes stdin through the command fill to the file "$1".
+
+    It is written beside the target under a name of this run's own (mktemp, born 0600, so an
+    authkey is never readable by others), given its mode and renamed: a reader never sees half a
+    file, and two runs never write into one temporary file.
+    """
+    return ('t=$(mktemp "$1.debvirt-XXXXXXXX") || exit 1; '
+            'if %s > "$t" && chmod %04o "$t" && mv -f "$t" "$1"; then exit 0; fi; rm -f "$t"; exit 1'
+            % (fill, mode))
+
+
 class Shell:
     """Commands on this host (host None) or on another member over SSH."""
 
@@ -84,13 +96,9 @@ class Shell:
         return out
 
     def write_file(self, host, path, data, mode):
-        # Written beside the target and renamed: a reader never sees half a file, and the
-        # umask makes it born with its final mode (an authkey is never readable by others).
-        umask = "%03o" % (0o777 & ~mode)
-        script = 'umask %s; cat > "$1.debvirt-new" && mv -f "$1.debvirt-new" "$1"' % umask
         if isinstance(data, str):
             data = data.encode("utf-8")
-        self.check(host, ["sh", "-c", script, "sh", path], "write %s" % path, data=data)
+        self.check(host, ["sh", "-c", install_script("cat", mode), "sh", path], "write %s" % path, data=data)
 
     def probe(self, host):
         """(reachable, corosync.conf text or None, corosync running) in one round trip."""
@@ -390,8 +398,8 @@ def apply_member(shell, req, plan, actual, new):
         elif action == "copy":
             key = shell.check(None, ["base64", "-w0", AUTHKEY], "read the authkey")
             # The key travels as base64 on stdin: never on a command line, never in a result.
-            shell.check(host, ["sh", "-c", 'umask 377; base64 -d > "$1.debvirt-new" && mv -f "$1.debvirt-new" "$1"',
-                               "sh", AUTHKEY], "install the authkey", data=key.encode("ascii"))
+            shell.check(host, ["sh", "-c", install_script("base64 -d", 0o400), "sh", AUTHKEY],
+                        "install the authkey", data=key.encode("ascii"))
             _reset_fresh_node(shell, host, actual.target)
         elif action == "start":
             shell.check(host, ["systemctl", "enable", "--now", "corosync"], "start corosync")

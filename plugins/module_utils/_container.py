@@ -199,6 +199,37 @@ def _inspect_source(req, path, facts):
         facts.create_rootfs = "image %s" % image
 
 
+def owns_rootfs(spec):
+    """Whether the root filesystem is a directory this module made, where it made it: a path
+    changed since, or a definition that never recorded where, is not proof enough to delete."""
+    created = spec.created
+    if not (created and created["created"] and created.get("path") and spec.rootfs) or spec.rootfs_volume:
+        return False
+    return os.path.normpath(created["path"]) == os.path.normpath(spec.rootfs)
+
+
+def _inspect_removal(req, actual, facts):
+    spec = actual.spec
+    if not spec.rootfs or spec.rootfs_volume:
+        return
+    facts.rootfs_exists = os.path.isdir(spec.rootfs)
+    if not facts.rootfs_exists:
+        return
+    created = spec.created
+    if not owns_rootfs(spec):
+        if created and created["created"]:
+            made = ("at %s" % created["path"]) if created.get("path") else "without recording where"
+            facts.warnings.append("The root filesystem %s of container %s is kept: this module made one %s, "
+                                  "and deletes only that; delete it by hand if it is no longer needed"
+                                  % (spec.rootfs, req.name, made))
+        return
+    mounted = _rootfs.mount_points(spec.rootfs)
+    if mounted:
+        raise InvalidSpec("The root filesystem %s of container %s has %s mounted in it: unmount %s first "
+                          "(its removal never crosses into another file system); nothing was changed"
+                          % (spec.rootfs, req.name, ", ".join(mounted), "them" if len(mounted) > 1 else "it"))
+
+
 # --- planning --------------------------------------------------------------------------------
 def plan_container(req, actual, facts):
     """(plan, desired): the ordered changes, and the full desired spec (MACs, names resolved)."""
@@ -368,8 +399,8 @@ class ContainerKind(_kind.Kind):
         facts = Facts()
         spec = req.spec
         if req.state == "absent":
-            if actual is not None and actual.spec.rootfs:
-                facts.rootfs_exists = os.path.isdir(actual.spec.rootfs)
+            if actual is not None and req.remove_storage:
+                _inspect_removal(req, actual, facts)
             return facts
         if not is_local(client.uri):
             raise InvalidSpec("A container's root filesystem lives on its host: run the task on the host "
@@ -426,8 +457,7 @@ class ContainerKind(_kind.Kind):
             raise InvalidSpec("%s on %s is not a container (its type is %s)" % (name, client.uri, xml.virt_type))
 
     def plan_removal(self, plan, req, actual, facts):
-        created = actual.spec.created
-        if req.remove_storage and created and created["created"] and facts.rootfs_exists:
+        if req.remove_storage and facts.rootfs_exists and owns_rootfs(actual.spec):
             plan.add("delete", "rootfs", key=actual.spec.rootfs)
 
     def plan_spec(self, plan, req, desired, actual, facts, running):
@@ -437,7 +467,7 @@ class ContainerKind(_kind.Kind):
             desired.rootfs = facts.rootfs
         if facts.create_rootfs:
             plan.add("create", "rootfs", after=facts.create_rootfs, key=facts.rootfs)
-            desired.created = {"source": facts.create_rootfs, "created": True}
+            desired.created = {"source": facts.create_rootfs, "created": True, "path": facts.rootfs}
         elif actual is None:
             source = "volume %s" % desired.rootfs_volume if facts.volume else "directory"
             desired.created = {"source": source, "created": False}

@@ -10,12 +10,15 @@ root filesystem kept) only when purge is asked for.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import CONTAINER
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GUEST
+from ansible_collections.debvirt.cluster.plugins.module_utils._lock import held
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import PlacementError, finish_placed
 
@@ -175,7 +178,15 @@ def converge_fleet(clients, items, fleet, purge, check_mode, declared=None, clus
     declared names every guest of the cluster-wide list (items alone when None). cluster, a
     _placement.FleetCluster, makes the fleet one of the cluster: an item missing here that another
     member has is moved here (through shell), or left there while this node is drained; it is
-    never created a second time."""
+    never created a second time. Each item's lock is held throughout, as the guest and container
+    modules hold it: taken in one order, so that two fleets never wait on each other."""
+    with ExitStack() as locks:
+        for noun, name in sorted({(i.kind.noun, i.name) for i in items}):
+            locks.enter_context(held(noun, name))
+        return _converge(clients, items, fleet, purge, check_mode, declared, cluster, shell)
+
+
+def _converge(clients, items, fleet, purge, check_mode, declared, cluster, shell):
     declared = {i.name for i in items} if declared is None else declared
     jobs = [(i.kind, _prepare(clients, i.kind, i.req)) for i in items]
     moves, left, warnings = _placed(clients, cluster, items, jobs) if cluster is not None else ({}, {}, [])

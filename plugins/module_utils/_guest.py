@@ -13,7 +13,7 @@ import copy
 import os
 import time
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit, _kind
+from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit, _kind, _usage
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import (
     HOTPLUG_BUSES,
@@ -63,6 +63,7 @@ class Facts:
         self.seed = None  # {"path", "sha256", "files"}
         self.virt_type = None
         self.machine = None  # the canonical name of the requested machine type
+        self.removable = []  # "pool/volume" that remove_storage deletes: made for it, still its own
         self.warnings = []
 
 
@@ -163,6 +164,34 @@ def _inspect_cpu_model(client, req, actual, facts):
     if models and model not in models:
         raise InvalidSpec("cpu_model %r is not a CPU model libvirt knows for %s guests on this host "
                           "(virsh domcapabilities lists them)" % (model, virt_type))
+
+
+def _inspect_removal(client, clients, req, actual, facts):
+    """Which volumes made for the guest remove_storage may delete: those that are still its disks
+    and that no other domain of clients uses; the others are kept with a warning naming who has them."""
+    disks = actual.spec.disks
+    for ref in actual.spec.created or []:
+        pool_name, vol_name = ref.split("/", 1)
+        pool = client.pool(pool_name)
+        vol = client.volume(pool, vol_name) if pool is not None else None
+        if vol is None:
+            continue  # deleted already: nothing to prove
+        path = client.call("read the path of", "volume %s" % ref, vol.path)
+        uses = _usage.volume_is(pool_name, vol_name, path)
+        users = _usage.users(clients, uses, skip=(client.uri, req.name))
+        backed = sorted(v.name() for v in client.volumes(pool)
+                        if parse(client.volume_xml(v)).findtext("backingStore/path") == path)
+        why = []
+        if not any(uses(_usage.Source(d.pool, d.volume, d.path)) for d in disks):
+            why.append("it is no longer one of its disks")
+        if users:
+            why.append("it is a disk of %s" % _usage.phrase(users))
+        if backed:
+            why.append("it is the backing store of %s" % ", ".join(backed))
+        if why:
+            facts.warnings.append("Volume %s, made for guest %s, is kept: %s" % (ref, req.name, "; ".join(why)))
+        else:
+            facts.removable.append(ref)
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -351,6 +380,9 @@ class GuestKind(_kind.Kind):
         """Check the request against the host, read-only; raises InvalidSpec before anything is touched."""
         facts = Facts()
         if req.state == "absent":
+            if actual is not None and req.remove_storage:
+                with _usage.host_connections(client) as clients:
+                    _inspect_removal(client, clients, req, actual, facts)
             return facts
         spec = req.spec
         local = is_local(client.uri)
@@ -474,7 +506,7 @@ class GuestKind(_kind.Kind):
 
     def plan_removal(self, plan, req, actual, facts):
         if req.remove_storage:
-            for vol in actual.spec.created or []:
+            for vol in facts.removable:
                 plan.add("delete", "volume", key=vol)
             if actual.spec.seed:
                 plan.add("delete", "cloud-init seed", key=actual.spec.seed["path"])

@@ -58,6 +58,7 @@ class ContainerXML(XMLObject):
     gid_count = Prop("idmap/gid/@count", INT)
     rootfs_source = Prop("metadata/dv:container/dv:rootfs/@source")
     rootfs_created = Prop("metadata/dv:container/dv:rootfs/@created", YES_NO)
+    rootfs_path = Prop("metadata/dv:container/dv:rootfs/@path")  # where it was created
     rootfs_volume = Prop("metadata/dv:container/dv:rootfs/@volume")
 
     @property
@@ -242,7 +243,8 @@ class ContainerSpec(Spec):
             mounts=mounts,
             interfaces=[ContainerNicSpec.from_xml(i, addresses) for i in domain.interfaces],
             created=domain.rootfs_source and {"source": domain.rootfs_source,
-                                              "created": bool(domain.rootfs_created)},
+                                              "created": bool(domain.rootfs_created),
+                                              "path": domain.rootfs_path},
             **RESOURCES.read(domain), **META.read(domain), **BOOKKEEPING.read(domain)
         )
 
@@ -283,6 +285,7 @@ class ContainerSpec(Spec):
         if self.created is not None:
             domain.rootfs_source = self.created["source"]
             domain.rootfs_created = self.created["created"]
+            domain.rootfs_path = self.created.get("path")
         BOOKKEEPING.write(self, domain)
         return domain
 

@@ -24,6 +24,7 @@ import json
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import is_local
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._lock import held
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Members,
     MigrationError,
@@ -309,6 +310,8 @@ class FleetCluster:
 
 def converge_module(kind, module):
     """What the guest and container modules run: the request made from the module's params,
-    converged on the member placement chooses."""
-    return converge_placed(kind, module.client, kind.request_from_params(module.params), module.params["node"],
-                           module.check_mode, Shell(module.run_command), module.client_for)
+    converged on the member placement chooses, one run at a time for the guest on this host."""
+    req = kind.request_from_params(module.params)
+    with held(kind.noun, req.name):
+        return converge_placed(kind, module.client, req, module.params["node"], module.check_mode,
+                               Shell(module.run_command), module.client_for)

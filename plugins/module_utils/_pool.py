@@ -18,6 +18,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import Inv
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
 from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, listed, plan_run_state, views
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import host_connections, in_pool, phrase, users
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
     Prop,
@@ -313,19 +314,22 @@ def guests_using(client, uses, running_only=True):
     return sorted(users)
 
 
-def _in_pool(pool_name, paths, prefix):
-    below = prefix.rstrip("/") + "/" if prefix else None
-    return lambda d: d.pool == pool_name or (d.path is not None and (
-        d.path in paths or (below is not None and d.path.startswith(below))))
-
-
 def inspect_pool(client, req, actual):
     """Read what the planner needs from the host; raises InvalidSpec before anything is touched."""
     facts = PoolFacts()
+    paths = set()
     if actual is not None and actual.active:
         paths = {client.call("read the path of", "a volume of storage pool %s" % req.name, v.path)
                  for v in client.volumes(actual.pool)}
-        facts.users = guests_using(client, _in_pool(req.name, paths, actual.spec.target))
+        facts.users = guests_using(client, in_pool(req.name, paths, actual.spec.target))
+    if actual is not None and req.state == "absent" and req.delete_data:
+        with host_connections(client) as clients:
+            found = users(clients, in_pool(req.name, paths, actual.spec.target))
+        if found:
+            raise InvalidSpec("Cannot delete the data of storage pool %s: it holds disks of %s, running or "
+                              "not. Remove them (or detach those disks) first, or leave delete_data out to "
+                              "keep the data; nothing was changed" % (req.name, phrase(found)),
+                              users=[str(u) for u in found])
     if req.secret is not None:
         secret = client.secret_by_usage(req.secret.usage_type, req.secret.usage)
         if secret is None:

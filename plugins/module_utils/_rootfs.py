@@ -15,10 +15,12 @@ import ipaddress
 import os
 import platform
 import re
+import secrets
 import shutil
 import stat
 import struct
 import subprocess
+import tempfile
 from urllib.parse import urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
@@ -26,6 +28,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import Deb
 TEMPLATE_DIR = "/var/cache/debvirt/templates"
 IMAGE_DIR = "/var/cache/debvirt/images"
 CONTAINER_DIR = "/var/lib/debvirt/containers"
+MOUNTINFO = "/proc/self/mountinfo"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # minbase lacks an init and Debian's network configuration, which a system container needs.
 DEBIAN_INCLUDE = ("systemd-sysv", "ifupdown", "isc-dhcp-client", "iproute2", "netbase")
@@ -88,6 +91,13 @@ def non_empty_dir(path):
         return False
 
 
+def _partial_dir(parent, name):
+    """A new directory beside where name is made, under a name of this run's own, mode 0755."""
+    partial = tempfile.mkdtemp(dir=parent, prefix="%s.partial-" % name)
+    os.chmod(partial, 0o755)
+    return partial
+
+
 # --- running tools ---------------------------------------------------------------------------
 def _run(argv, what):
     try:
@@ -108,8 +118,7 @@ def build_template(release, arch, mirror):
     if os.path.isdir(final):
         return final
     os.makedirs(TEMPLATE_DIR, mode=0o755, exist_ok=True)
-    partial = os.path.join(TEMPLATE_DIR, ".%s.partial-%d" % (os.path.basename(final), os.getpid()))
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _partial_dir(TEMPLATE_DIR, ".%s" % os.path.basename(final))
     try:
         _run(["debootstrap", "--variant=minbase", "--arch=" + arch,
               "--include=" + ",".join(DEBIAN_INCLUDE), release, partial, mirror or DEBIAN_MIRROR],
@@ -138,12 +147,12 @@ def fetch_image(source, checksum, timeout=120):
     from ansible.module_utils.urls import open_url
 
     os.makedirs(IMAGE_DIR, mode=0o755, exist_ok=True)
-    part = "%s.part-%d" % (cached, os.getpid())
+    fd, part = tempfile.mkstemp(dir=IMAGE_DIR, prefix=".%s.part-" % os.path.basename(cached))
     try:
         try:
-            response = open_url(source, timeout=timeout)
-            with open(part, "wb") as out:
-                shutil.copyfileobj(response, out, 1 << 20)
+            os.fchmod(fd, 0o644)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(open_url(source, timeout=timeout), out, 1 << 20)
         except Exception as e:  # open_url raises several unrelated types for one failure: a download that did not happen
             raise DebvirtError("Failed to download %s: %s" % (source, e)) from None
         _verify(part, checksum, source)
@@ -172,9 +181,7 @@ def create_rootfs(path, template=None, image=None, idmap=None):
         raise DebvirtError("Root filesystem %s already exists; it is never overwritten" % path)
     parent = os.path.dirname(path.rstrip("/"))
     os.makedirs(parent, mode=0o755, exist_ok=True)
-    partial = "%s.partial-%d" % (path.rstrip("/"), os.getpid())
-    shutil.rmtree(partial, ignore_errors=True)
-    os.mkdir(partial, 0o755)
+    partial = _partial_dir(parent, os.path.basename(path.rstrip("/")))
     try:
         if template is not None:
             _run(["cp", "-a", "--reflink=auto", template + "/.", partial],
@@ -191,8 +198,57 @@ def create_rootfs(path, template=None, image=None, idmap=None):
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def mount_points(path):
+    """The mount points at path or below it, as real paths."""
+    real = os.path.realpath(path)
+    below = real.rstrip("/") + "/"
+    with open(MOUNTINFO, encoding="utf-8", errors="surrogateescape") as f:
+        points = [_unescape(line.split()[4]) for line in f if line.strip()]
+    return sorted(p for p in points if p == real or p.startswith(below))
+
+
+def _unescape(field):
+    # mountinfo writes space, tab, newline and backslash in a path as octal escapes.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def remove_tree(path, mounts=()):
+    """Delete path and what is below it on its own file system; returns what was left: mount
+    points and directories of other file systems, with all below them."""
+    real = os.path.realpath(path)
+    if real in mounts:
+        return [real]
+    left = []
+    _remove_below(real, os.lstat(real).st_dev, set(mounts), left)
+    if not left:
+        os.rmdir(real)
+    return left
+
+
+def _remove_below(directory, dev, mounts, left):
+    with os.scandir(directory) as it:
+        entries = list(it)
+    for entry in entries:
+        if entry.path in mounts:
+            left.append(entry.path)
+        elif entry.is_dir(follow_symlinks=False):
+            if entry.stat(follow_symlinks=False).st_dev != dev:
+                left.append(entry.path)
+                continue
+            before = len(left)
+            _remove_below(entry.path, dev, mounts, left)
+            if len(left) == before:
+                os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
 def remove_rootfs(path):
-    shutil.rmtree(path)
+    """Delete a root filesystem directory without crossing into anything mounted in it."""
+    left = remove_tree(path, mount_points(path))
+    if left:
+        raise DebvirtError("The root filesystem %s was deleted but for %s: another file system is mounted "
+                           "there, and nothing in it was touched" % (path, ", ".join(sorted(left))))
     parent = os.path.dirname(path.rstrip("/"))
     if os.path.dirname(parent) == CONTAINER_DIR and not os.listdir(parent):
         os.rmdir(parent)
@@ -354,19 +410,27 @@ def write_files(root, files):
     for rel, content in sorted(files.items()):
         path = _inside(root, rel)
         _makedirs(root, os.path.dirname(rel), st)
-        tmp = os.path.join(os.path.dirname(path), ".debvirt-%d.tmp" % os.getpid())
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
         if isinstance(content, tuple):
-            os.symlink(content[1], tmp)
+            tmp = _new_symlink(content[1], os.path.dirname(path))
         else:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".debvirt-", suffix=".tmp")
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "w") as f:
                 f.write(content)
-            os.chmod(tmp, 0o644)
         os.chown(tmp, st.st_uid, st.st_gid, follow_symlinks=False)
         # rename() replaces a symlink at path instead of writing through it.
         os.rename(tmp, path)
+
+
+def _new_symlink(target, directory):
+    """A symlink to target in directory, under a name no other run has; its path."""
+    while True:
+        path = os.path.join(directory, ".debvirt-%s.tmp" % secrets.token_hex(8))
+        try:
+            os.symlink(target, path)
+            return path
+        except FileExistsError:
+            continue
 
 
 def _makedirs(root, rel_dir, st):

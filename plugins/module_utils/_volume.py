@@ -28,15 +28,12 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
     describe_volume,
     guests_using,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import host_connections, phrase, users, volume_is
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 DEFAULT_CACHE = "/var/cache/debvirt/images"
 _PROVENANCE = "volumes.json"
 VOLUME = "volume"
-
-
-def _is_volume(pool_name, vol_name, path):
-    return lambda d: (d.pool == pool_name and d.volume == vol_name) or (path is not None and d.path == path)
 
 
 def new_volume_xml(name, capacity, fmt, allocation=None, backing=None):
@@ -179,13 +176,14 @@ def inspect_volume(client, req):
     actual = read_volume(client, pool, req.name)
     if req.state == "absent":
         if actual is not None:
-            facts.users = guests_using(client, _is_volume(req.pool, req.name, actual.xml.path),
-                                       running_only=False)
+            with host_connections(client) as clients:
+                facts.users = users(clients, volume_is(req.pool, req.name, actual.xml.path))
             facts.dependents = [v.name() for v in client.volumes(pool) if v.name() != req.name and
                                 VolumeXML(parse(client.volume_xml(v))).backing_path == actual.xml.path]
             if facts.users:
-                raise InvalidSpec("Volume %s/%s is a disk of guests %s: detach it first"
-                                  % (req.pool, req.name, ", ".join(facts.users)), guests=facts.users)
+                raise InvalidSpec("Volume %s/%s is a disk of %s: detach it first"
+                                  % (req.pool, req.name, phrase(facts.users)),
+                                  users=[str(u) for u in facts.users])
             if facts.dependents:
                 raise InvalidSpec("Volume %s/%s is the backing store of %s: delete those first"
                                   % (req.pool, req.name, ", ".join(facts.dependents)))
@@ -303,10 +301,15 @@ def write_provenance(cache_dir, path, record):
     else:
         records[path] = record
     os.makedirs(cache_dir, exist_ok=True)
-    tmp = os.path.join(cache_dir, _PROVENANCE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(records, f, indent=1, sort_keys=True)
-    os.replace(tmp, os.path.join(cache_dir, _PROVENANCE))
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".%s." % _PROVENANCE)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w") as f:
+            json.dump(records, f, indent=1, sort_keys=True)
+        os.replace(tmp, os.path.join(cache_dir, _PROVENANCE))
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def plan_volume(req, actual, facts):
@@ -463,10 +466,10 @@ def converge_volume(client, req, check_mode):
     plan = plan_volume(req, actual, facts)
     warnings = []
     if plan.on("capacity") and actual is not None:
-        users = guests_using(client, _is_volume(req.pool, req.name, actual.xml.path))
-        if users:
+        running = guests_using(client, volume_is(req.pool, req.name, actual.xml.path))
+        if running:
             warnings.append("Running guests %s see the new size of %s only after a block resize or a "
-                            "restart" % (", ".join(users), req.name))
+                            "restart" % (", ".join(running), req.name))
     # Taken before applying: a download teaches the real run what check mode cannot know, and
     # both must show the same diff.
     views = volume_view(req, actual, facts)

@@ -213,8 +213,10 @@ options:
     default: 60
   remove_storage:
     description:
-      - With O(state=absent), also delete the root filesystem, but only one this module made.
-        An existing directory given as the root filesystem, and mounted directories, are never deleted.
+      - With O(state=absent), also delete the root filesystem, but only one this module made, at
+        the path where it made it, never crossing into a mounted file system (refused while
+        something is mounted in it). An existing directory given as the root filesystem is never
+        deleted.
     type: bool
     default: false
 notes:

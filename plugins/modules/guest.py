@@ -224,7 +224,9 @@ options:
   remove_storage:
     description:
       - With O(state=absent), also delete the volumes this module created for the guest and its
-        cloud-init seed. Other disks are never deleted.
+        cloud-init seed, but only those still among the guest's disks and used by no other guest
+        or container on the host's QEMU and LXC drivers; the others are kept, with a warning
+        naming who has them. Other disks are never deleted.
     type: bool
     default: false
 notes:

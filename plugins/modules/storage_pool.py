@@ -124,6 +124,8 @@ options:
     description:
       - With O(state=absent), delete every volume of the pool and then the pool's own storage
         (its directory, volume group, ...). This destroys data.
+      - Refused, before anything is touched, while any defined guest or container (running or
+        not, QEMU or LXC driver) uses the pool; the refusal names them.
     type: bool
     default: false
 notes:

@@ -38,8 +38,9 @@ options:
   state:
     description:
       - V(present) creates the volume if it is missing and grows it to O(capacity).
-      - V(absent) deletes the volume and its data. It is refused while a guest has the volume
-        as a disk, or another volume has it as its backing store.
+      - V(absent) deletes the volume and its data. It is refused while a guest or container (QEMU
+        or LXC driver, running or not) has the volume as a disk, or another volume has it as its
+        backing store.
     type: str
     choices: [present, absent]
     default: present

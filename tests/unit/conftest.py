@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import libvirt
 import pytest
 
-from ansible_collections.debvirt.cluster.plugins.module_utils import _container, _rootfs
+from ansible_collections.debvirt.cluster.plugins.module_utils import _container, _lock, _rootfs
 
 # The stock objects of test:///default that the tests use, as libvirt 9.0 reports them.
 #
@@ -157,6 +157,8 @@ def host_files(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(_container, "SUBGID", str(root / "subgid"))
     for name in ("TEMPLATE_DIR", "IMAGE_DIR", "CONTAINER_DIR"):
         monkeypatch.setattr(_rootfs, name, str(root / name.lower()))
+    # The guests' locks: root's runtime directory is this machine's, shared with real runs.
+    monkeypatch.setattr(_lock, "RUN_DIR", str(root / "locks"))
 
     def refuse(real):
         def open_(uri=None, *args):

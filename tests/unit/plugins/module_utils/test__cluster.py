@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -14,6 +15,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import (
     ClusterError,
     Member,
     MemberRequest,
+    install_script,
     member_uri,
     plan_member,
     request_from_params,
@@ -145,3 +147,21 @@ def test_create_on_a_fresh_host():
 def test_bad_input(params, message):
     with pytest.raises(InvalidSpec, match=message):
         request_from_params(params)
+
+
+@pytest.mark.parametrize("fill, data, mode", [("cat", b"totem {}\n", 0o644), ("base64 -d", b"a2V5", 0o400)])
+def test_a_file_is_installed_through_a_temporary_name_of_its_own(tmp_path, fill, data, mode):
+    path = tmp_path / "corosync.conf"
+    path.write_text("old\n")
+    subprocess.run(["sh", "-c", install_script(fill, mode), "sh", str(path)], input=data, check=True)
+    assert path.read_bytes() == (b"key" if fill.startswith("base64") else data)
+    assert os.stat(path).st_mode & 0o777 == mode
+    assert os.listdir(tmp_path) == ["corosync.conf"]
+
+
+def test_a_failed_install_keeps_the_file_and_leaves_nothing_beside_it(tmp_path):
+    path = tmp_path / "authkey"
+    path.write_text("old\n")
+    proc = subprocess.run(["sh", "-c", install_script("false", 0o400), "sh", str(path)], input=b"", check=False)
+    assert proc.returncode != 0
+    assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["authkey"]

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _container as ct
-from ansible_collections.debvirt.cluster.plugins.module_utils import _lxc
+from ansible_collections.debvirt.cluster.plugins.module_utils import _lxc, _rootfs
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
@@ -80,7 +80,7 @@ def test_from_xml_reads_every_managed_field():
         "interfaces": [{"network": "default", "mac": "52:54:00:42:b8:0a", "dev": "eth0", "address": "dhcp"}],
         "hostname": "ct1", "tags": ["web"],
     }
-    assert spec.created == {"source": "debian bookworm", "created": True}
+    assert spec.created == {"source": "debian bookworm", "created": True, "path": "/var/lib/debvirt/containers/ct1/rootfs"}
 
 
 def test_to_xml_changes_only_managed_fields_and_keeps_what_libvirt_generated():
@@ -243,7 +243,7 @@ def test_new_system_container_from_debian():
     assert desired.idmap == f.idmap and desired.privileged is False
     assert desired.memory == 512 and desired.vcpus == 1
     assert desired.interfaces[0].dev == "eth0"
-    assert desired.created == {"source": "debian bookworm", "created": True}
+    assert desired.created == {"source": "debian bookworm", "created": True, "path": "/var/lib/debvirt/containers/ct1/rootfs"}
 
 
 def test_new_application_container_writes_no_hostname():
@@ -356,12 +356,22 @@ def test_absent_keeps_the_rootfs_unless_asked_and_only_its_own():
     assert targets(plan) == [("stop", "container ct1"), ("undefine", "container ct1")]
     plan = plan_for(dict(state="absent", remove_storage=True), actual(state="stopped"), f)[0]
     assert targets(plan) == [("undefine", "container ct1"), ("delete", "rootfs /var/lib/debvirt/containers/ct1/rootfs")]
-    given = actual(state="stopped")
-    given.spec.created = {"source": "directory", "created": False}
-    plan = plan_for(dict(state="absent", remove_storage=True), given, f)[0]
-    assert targets(plan) == [("undefine", "container ct1")]
     plan = plan_for(dict(state="absent", remove_storage=True), None, f)[0]
     assert plan.changes == []
+
+
+@pytest.mark.parametrize("created", [
+    {"source": "directory", "created": False, "path": None},
+    # made by the module, at another path than the one it has now
+    {"source": "debian bookworm", "created": True, "path": "/var/lib/debvirt/containers/old/rootfs"},
+    # made before the module recorded where
+    {"source": "debian bookworm", "created": True, "path": None},
+])
+def test_remove_storage_keeps_a_rootfs_the_module_did_not_make_there(created):
+    given = actual(state="stopped")
+    given.spec.created = created
+    plan = plan_for(dict(state="absent", remove_storage=True), given, facts())[0]
+    assert targets(plan) == [("undefine", "container ct1")]
 
 
 def test_the_id_map_of_an_existing_container_never_changes(monkeypatch):
@@ -454,3 +464,47 @@ def test_volume_rootfs_is_privileged_only_and_exists():
         with pytest.raises(InvalidSpec) as e:
             ct.request_from_params(params(**p))
         assert msg in e.value.msg
+
+
+class LocalClient:
+    uri = "lxc:///system"
+
+
+def made_at(tmp_path, moved=False):
+    """A stopped container whose rootfs this module made in tmp_path (then, moved: given a new path)."""
+    rootfs = tmp_path / "ct1" / "rootfs"
+    (rootfs / "sbin").mkdir(parents=True)
+    given = actual(state="stopped")
+    given.spec.created = dict(given.spec.created, path=str(rootfs))
+    given.spec.rootfs = str(tmp_path / "elsewhere") if moved else str(rootfs)
+    if moved:
+        (tmp_path / "elsewhere" / "sbin").mkdir(parents=True)
+    return given
+
+
+def test_inspect_refuses_to_remove_a_rootfs_with_a_mount_in_it(tmp_path, monkeypatch):
+    given = made_at(tmp_path)
+    (tmp_path / "mountinfo").write_text("22 1 0:21 / %s/proc rw - proc proc rw\n" % given.spec.rootfs)
+    monkeypatch.setattr(_rootfs, "MOUNTINFO", str(tmp_path / "mountinfo"))
+    req = ct.request_from_params(params(state="absent", remove_storage=True))
+    with pytest.raises(InvalidSpec) as e:
+        ct.CONTAINER.inspect(LocalClient(), req, given)
+    assert e.value.msg == ("The root filesystem %s of container ct1 has %s/proc mounted in it: unmount it first (its "
+                           "removal never crosses into another file system); nothing was changed"
+                           % (given.spec.rootfs, given.spec.rootfs))
+
+
+def test_inspect_proves_the_rootfs_is_the_one_made_there(tmp_path, monkeypatch):
+    (tmp_path / "mountinfo").write_text("22 1 0:21 / / rw - ext4 /dev/sda1 rw\n")
+    monkeypatch.setattr(_rootfs, "MOUNTINFO", str(tmp_path / "mountinfo"))
+    req = ct.request_from_params(params(state="absent", remove_storage=True))
+    given = made_at(tmp_path)
+    f = ct.CONTAINER.inspect(LocalClient(), req, given)
+    assert (f.rootfs_exists, f.warnings) == (True, [])
+    assert targets(ct.plan_container(req, given, f)[0])[-1] == ("delete", "rootfs %s" % given.spec.rootfs)
+    moved = made_at(tmp_path / "2", moved=True)
+    f = ct.CONTAINER.inspect(LocalClient(), req, moved)
+    assert targets(ct.plan_container(req, moved, f)[0]) == [("undefine", "container ct1")]
+    assert f.warnings == ["The root filesystem %s of container ct1 is kept: this module made one at %s, and "
+                          "deletes only that; delete it by hand if it is no longer needed"
+                          % (moved.spec.rootfs, moved.spec.created["path"])]

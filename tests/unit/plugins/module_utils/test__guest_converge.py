@@ -244,6 +244,52 @@ def test_absent_with_remove_storage_deletes_only_created_volumes(client):
     assert sorted(pool.listVolumes()) == ["keep.qcow2"]
 
 
+REMOVE = {"name": "web01", "state": "absent", "remove_storage": True, "shutdown_timeout": 0, "force": True}
+WEB02_ON_WEB01S_VOLUME = {"name": "web02", "memory": 256, "disks": [{"pool": "default-pool", "volume": "web01.qcow2"}]}
+
+
+def test_remove_storage_keeps_a_volume_detached_and_given_to_another_guest(client, web01):
+    run(client, dict(WEB01, state="stopped", disks=[], shutdown_timeout=0, force=True))
+    run(client, WEB02_ON_WEB01S_VOLUME)
+    warning = ("Volume default-pool/web01.qcow2, made for guest web01, is kept: it is no longer one of its "
+               "disks; it is a disk of guests web02")
+    predicted = run(client, REMOVE, check_mode=True)
+    assert (actions(predicted), predicted["warnings"]) == ([("undefine", "guest web01", False)], [warning])
+    result = run(client, REMOVE)
+    assert (actions(result), result["warnings"]) == ([("undefine", "guest web01", False)], [warning])
+    assert client.domain("web01") is None
+    assert world(client)["volumes"] == ["web01.qcow2"]
+
+
+def test_remove_storage_keeps_a_volume_that_another_guest_shares(client, web01):
+    run(client, WEB02_ON_WEB01S_VOLUME)
+    result = run(client, REMOVE)
+    assert actions(result) == [("stop", "guest web01", False), ("undefine", "guest web01", False)]
+    assert result["warnings"] == ["Volume default-pool/web01.qcow2, made for guest web01, is kept: it is a disk "
+                                  "of guests web02"]
+    assert world(client)["volumes"] == ["web01.qcow2"]
+
+
+def test_remove_storage_keeps_a_detached_volume_nobody_uses(client, web01):
+    run(client, dict(WEB01, state="stopped", disks=[], shutdown_timeout=0, force=True))
+    result = run(client, REMOVE)
+    assert actions(result) == [("undefine", "guest web01", False)]
+    assert result["warnings"] == ["Volume default-pool/web01.qcow2, made for guest web01, is kept: it is no "
+                                  "longer one of its disks"]
+    assert world(client)["volumes"] == ["web01.qcow2"]
+
+
+def test_remove_storage_keeps_the_base_of_another_volume(client, web01):
+    pool = client.pool("default-pool")
+    client.create_volume(pool, "<volume><name>overlay.qcow2</name><capacity>1048576</capacity><target>"
+                               "<format type='qcow2'/></target><backingStore><path>/default-pool/web01.qcow2"
+                               "</path><format type='qcow2'/></backingStore></volume>", "overlay.qcow2")
+    result = run(client, REMOVE)
+    assert "delete" not in [a for a, _t, _r in actions(result)]
+    assert result["warnings"] == ["Volume default-pool/web01.qcow2, made for guest web01, is kept: it is the "
+                                  "backing store of overlay.qcow2"]
+
+
 def test_absent_guest_that_does_not_exist(client):
     result = run(client, {"name": "ghost", "state": "absent", "remove_storage": True})
     assert (result["changed"], result["changes"], result["guest"]) == (False, [], {})

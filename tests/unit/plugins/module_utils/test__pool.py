@@ -302,3 +302,24 @@ def test_converge_predicts_in_check_mode_and_applies_outside_it(live_client):
     assert applied["pool"]["uuid"] and applied["pool"]["persistent"] and applied["pool"]["state"] == "stopped"
     again = P.converge_pool(live_client, req, False)
     assert (again["changed"], again["changes"]) == (False, [])
+
+
+@pytest.mark.parametrize("device", [
+    "<disk type='volume' device='disk'><source pool='default-pool' volume='a.qcow2'/><target dev='vda'/></disk>",
+    # as a container's root filesystem in a volume is written
+    "<filesystem type='file'><source file='/default-pool/a.raw'/><target dir='/'/></filesystem>",
+])
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_delete_data_is_refused_while_a_stopped_domain_uses_the_pool(live_client, device, check_mode):
+    live_client.define("<domain type='test'><name>user</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>"
+                   "<devices>%s</devices></domain>" % device, "user")
+    req = P.request_from_params(params("default-pool", state="absent", delete_data=True))
+    with pytest.raises(InvalidSpec) as e:
+        P.converge_pool(live_client, req, check_mode)
+    assert e.value.msg == ("Cannot delete the data of storage pool default-pool: it holds disks of guests user, "
+                           "running or not. Remove them (or detach those disks) first, or leave delete_data out "
+                           "to keep the data; nothing was changed")
+    assert e.value.details == {"users": ["guest user"]}
+    assert P.read_pool(live_client, "default-pool").active
+    # Without delete_data the pool goes and its data stays: no guest loses a disk.
+    assert P.converge_pool(live_client, P.request_from_params(params("default-pool", state="absent")), True)["changed"]

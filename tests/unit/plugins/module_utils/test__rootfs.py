@@ -161,3 +161,54 @@ def test_network_format(tmp_path):
     (tmp_path / "sbin").mkdir()
     (tmp_path / "sbin" / "ifup").write_text("")
     assert _rootfs.network_format(str(tmp_path)) == "ifupdown"
+
+
+def mountinfo(tmp_path, *points):
+    lines = ["22 1 0:21 / %s rw,relatime shared:1 - ext4 /dev/sda1 rw" % p.replace(" ", "\\040") for p in points]
+    path = tmp_path / "mountinfo"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_mount_points_at_and_below_a_path(tmp_path, monkeypatch):
+    root = tmp_path / "ct" / "rootfs"
+    monkeypatch.setattr(_rootfs, "MOUNTINFO", mountinfo(tmp_path, "/", str(root) + "-other", str(root / "my data"),
+                                                        str(root), str(tmp_path / "ct")))
+    assert _rootfs.mount_points(str(root)) == [str(root), str(root / "my data")]
+
+
+def test_remove_tree_never_enters_a_mount_point_nor_follows_a_symlink(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    root = tmp_path / "rootfs"
+    (root / "srv" / "mounted").mkdir(parents=True)
+    (root / "srv" / "mounted" / "keep").write_text("x")
+    (root / "etc").mkdir()
+    (root / "etc" / "hostname").write_text("x")
+    os.symlink(str(outside), root / "etc" / "link")
+    left = _rootfs.remove_tree(str(root), {str(root / "srv" / "mounted")})
+    assert left == [str(root / "srv" / "mounted")]
+    assert (root / "srv" / "mounted" / "keep").exists() and (outside / "keep").exists()
+    assert sorted(os.listdir(root)) == ["srv"] and os.listdir(root / "srv") == ["mounted"]
+    assert _rootfs.remove_tree(str(root), {str(root)}) == [str(root)]
+    assert _rootfs.remove_tree(str(root)) == [] and not root.exists()
+
+
+def test_remove_rootfs_refuses_to_cross_into_a_mount(tmp_path, monkeypatch):
+    root = tmp_path / "rootfs"
+    (root / "proc").mkdir(parents=True)
+    (root / "proc" / "keep").write_text("x")
+    monkeypatch.setattr(_rootfs, "MOUNTINFO", mountinfo(tmp_path, str(root / "proc")))
+    with pytest.raises(DebvirtError) as e:
+        _rootfs.remove_rootfs(str(root))
+    assert e.value.msg == ("The root filesystem %s was deleted but for %s: another file system is mounted there, "
+                           "and nothing in it was touched" % (root, root / "proc"))
+    assert (root / "proc" / "keep").exists()
+
+
+def test_writes_leave_no_temporary_file(tmp_path):
+    _rootfs.write_files(str(tmp_path), _rootfs.render_files("ct1", "web", [nic("eth0", "dhcp")], "networkd"))
+    names = [n for _d, dirs, files in os.walk(tmp_path) for n in dirs + files]
+    assert not [n for n in names if n.startswith(".debvirt-")]
+    assert os.path.islink(tmp_path / _rootfs.NETWORKD_WANTS)

@@ -213,3 +213,15 @@ def test_a_volume_that_a_guest_uses_is_not_deleted(client):
     with pytest.raises(InvalidSpec) as e:
         V.inspect_volume(client, req(state="absent"))
     assert e.value.msg == "Volume default-pool/v.qcow2 is a disk of guests dvuser: detach it first"
+
+
+def test_a_volume_that_a_stopped_container_has_as_its_root_is_not_deleted(client):
+    converge(client, req(capacity="1M"))
+    path = V.read_volume(client, client.pool(POOL), "v.qcow2").xml.path
+    client.define("<domain type='test'><name>ct</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>"
+                  "<devices><filesystem type='file'><source file='%s'/><target dir='/'/></filesystem></devices>"
+                  "</domain>" % path, "ct")
+    with pytest.raises(InvalidSpec) as e:
+        V.inspect_volume(client, req(state="absent"))
+    assert e.value.msg == "Volume default-pool/v.qcow2 is a disk of guests ct: detach it first"
+    assert V.read_volume(client, client.pool(POOL), "v.qcow2") is not None
