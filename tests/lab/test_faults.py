@@ -95,8 +95,8 @@ def kill_during_move(lab, runner, source, target, victim):
     killed = time.monotonic()
     worker.join(900)
     assert not worker.is_alive(), 'the move did not end after %s died' % victim
-    print('the move ended %.0f s after %s died: %s' % (time.monotonic() - killed, victim,
-                                                        out['result'].get('msg', out['result'])))
+    ended = time.monotonic() - killed
+    print('the move ended %.0f s after %s died: %s' % (ended, victim, out['result'].get('msg', out['result'])))
     return out['result']
 
 
@@ -143,9 +143,7 @@ def test_source_dies_during_a_live_move(lab, abc):
     assert (result['failed'], result.get('changed')) == (False, False), result
 
 
-
 # --- 3. a node dies while the fleet converges the cluster --------------------------------------------
-
 def fleet_guests(nodes):
     """{guest: node}: one heartbeat guest for A and one for B, six for C (so that C is surely
     still at work when it dies)."""

@@ -312,7 +312,7 @@ def test_converge_predicts_in_check_mode_and_applies_outside_it(live_client):
 @pytest.mark.parametrize("check_mode", [True, False])
 def test_delete_data_is_refused_while_a_stopped_domain_uses_the_pool(live_client, device, check_mode):
     live_client.define("<domain type='test'><name>user</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>"
-                   "<devices>%s</devices></domain>" % device, "user")
+                       "<devices>%s</devices></domain>" % device, "user")
     req = P.request_from_params(params("default-pool", state="absent", delete_data=True))
     with pytest.raises(InvalidSpec) as e:
         P.converge_pool(live_client, req, check_mode)
