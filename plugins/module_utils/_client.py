@@ -512,16 +512,19 @@ class LibvirtClient:
         self.call("set the maximum migration downtime of", self._label(dom),
                   dom.migrateSetMaxDowntime, milliseconds, 0)
 
-    def migrate_live(self, dom, dest, uri, persist_xml, bandwidth=None, copy_disks=(), tls=False):
+    def migrate_live(self, dom, dest, uri, persist_xml, bandwidth=None, copy_disks=(), tls=False, unsafe=False):
         """Move a running guest to dest (another LibvirtClient): persistent there, undefined here.
 
         Blocks until QEMU is done; abort_job() from another thread ends it early. tls: QEMU
-        encrypts the memory and disk streams with the x509 credentials of both hosts.
+        encrypts the memory and disk streams with the x509 credentials of both hosts. unsafe:
+        skip libvirt's test of shared storage, for disks the caller proved shared itself.
         """
         flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST
                  | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
         if tls:
             flags |= libvirt.VIR_MIGRATE_TLS
+        if unsafe:
+            flags |= libvirt.VIR_MIGRATE_UNSAFE
         params = {libvirt.VIR_MIGRATE_PARAM_URI: uri, libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: persist_xml}
         if bandwidth:
             params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = bandwidth

@@ -14,7 +14,11 @@ from __future__ import annotations
 import threading
 import time
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._container_move import apply_container, plan_container
+from ansible_collections.debvirt.cluster.plugins.module_utils._container_move import (
+    apply_container,
+    plan_container,
+    set_autostart,
+)
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import mib
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, execute
@@ -40,8 +44,13 @@ MODES = ("auto", "live", "offline")
 COPY_STORAGE = ("auto", "never", "all")
 TRANSPORTS = ("ssh", "tls")
 # Pool types whose volumes every member reaches under the same name: the disk stays put.
-# A dir pool on a shared mount is not among them: libvirt itself does not treat it as shared.
 SHARED_POOL_TYPES = ("iscsi", "iscsi-direct", "netfs", "rbd", "gluster")
+# Pool types that may be a shared file system mounted at the same path on every member (libvirt
+# cannot tell): a probe file decides, so that a shared disk is never copied onto itself.
+PROBED_POOL_TYPES = ("dir", "fs")
+# Cache modes that keep no copy of the disk in the host's memory: what libvirt asks of a disk on
+# shared storage before it moves the guest live.
+UNCACHED = ("none", "directsync")
 
 
 class MigrationRequest:
@@ -87,7 +96,7 @@ def request_from_params(p):
 # --- what the checks look at ------------------------------------------------------------------
 class Disk:
     def __init__(self, target, path, readonly, pool=None, pool_type=None, volume=None, shared=False,
-                 capacity=None, allocation=None, fmt=None):
+                 capacity=None, allocation=None, fmt=None, cache=None):
         self.target = target
         self.path = path
         self.readonly = readonly
@@ -98,6 +107,9 @@ class Disk:
         self.capacity = capacity
         self.allocation = allocation
         self.format = fmt
+        self.cache = cache
+        # True when a probe found the pool's directory to be the same one on the target.
+        self.same_file = False
         # On the target: None (pool missing), {"exists": bool, "used_by": guest or None, "path": ...}
         self.on_target = None
 
@@ -158,6 +170,7 @@ def read_facts(req, members, clients, found, unknown, source, shell=None):
         d = _read_disk(src, disk, f)
         if d is not None:
             f.disks.append(d)
+    shared_dirs = {}
     for d in f.disks:
         if d.shared or d.pool is None:
             continue
@@ -169,11 +182,42 @@ def read_facts(req, members, clients, found, unknown, source, shell=None):
         info = f.target_pools[d.pool]
         if info is None or not info["active"]:
             continue
+        path = f.source_pool_paths.get(d.pool)
+        if d.pool_type in PROBED_POOL_TYPES and path and info["path"] == path:
+            if path not in shared_dirs:
+                shared_dirs[path] = _same_directory(shell, members.nodes[source].host,
+                                                    members.nodes[req.target].host, path, req.target)
+            if shared_dirs[path]:
+                d.shared = d.same_file = True
+                continue
         vol = tgt.volume(tgt.pool(d.pool), d.volume)
         d.on_target = {"exists": vol is not None, "used_by": _user_of(tgt, d.path) if vol is not None else None}
     f.target_free = tgt.free_memory()
     f.cpu = _compare_cpu(tgt, root)
     return f
+
+
+def _same_directory(shell, src_host, tgt_host, path, target):
+    """Whether path is one directory on both nodes (a shared file system): a file with a random
+    name made in it on the source, looked for on the target, removed again. Libvirt has no such
+    notion, and comparing device and inode numbers says nothing across hosts."""
+    if shell is None:
+        raise MigrationError("Cannot tell whether %s is shared storage: no shell to reach the members"
+                             % path)
+    rc, out, err = shell.run(src_host, ["mktemp", "-p", path, ".debvirt-probe.XXXXXXXXXX"])
+    probe = out.strip()
+    if rc != 0 or not probe:
+        raise MigrationError("Cannot tell whether %s is shared storage: making a probe file in it on the "
+                             "source failed: %s" % (path, (err or out).strip() or "exit %d" % rc))
+    try:
+        rc, out, err = shell.run(tgt_host, ["sh", "-c", 'test -e "$1" && exit 0; test -d "$2" && exit 1; '
+                                            "exit 2", "sh", probe, path])
+    finally:
+        shell.run(src_host, ["rm", "-f", "--", probe])
+    if rc not in (0, 1):
+        raise MigrationError("Cannot tell whether %s is shared storage: looking for the probe file on %s "
+                             "failed: %s" % (path, target, (err or out).strip() or "exit %d" % rc))
+    return rc == 0
 
 
 def _read_rootfs(f, root, shell, target_host):
@@ -216,6 +260,7 @@ def _read_disk(src, disk, f):
         pool = src.volume_pool(vol) if vol is not None else None
     if pool is None or vol is None:
         return Disk(target, source.get("file") or source.get("dev") or source.get("volume"), readonly)
+    driver = disk.find("driver")
     pool_root = parse(src.pool_xml(pool))
     pool_type = pool_root.get("type")
     f.source_pool_paths[pool.name()] = _text(pool_root, "target/path")
@@ -223,7 +268,7 @@ def _read_disk(src, disk, f):
     fmt = parse(src.volume_xml(vol)).find("target/format")
     return Disk(target, vol.path(), readonly, pool.name(), pool_type, vol.name(),
                 pool_type in SHARED_POOL_TYPES, capacity, allocation,
-                fmt.get("type") if fmt is not None else None)
+                fmt.get("type") if fmt is not None else None, driver.get("cache") if driver is not None else None)
 
 
 def _user_of(client, path):
@@ -349,7 +394,8 @@ def _check_rootfs(req, f, check):
 def _check_storage(req, f, mode, check):
     local = [d for d in f.disks if not d.shared]
     if not local:
-        shared = ", ".join("%s (%s)" % (d.target, d.pool_type) for d in f.disks)
+        shared = ", ".join("%s (%s%s)" % (d.target, d.pool_type, ", the same file on both nodes" if d.same_file else "")
+                           for d in f.disks)
         check("storage", True, "shared: %s" % (shared or "no disks"))
         return
     if req.copy_storage == "never":
@@ -422,12 +468,17 @@ def plan_migration(req, f):
 
 # --- applying ---------------------------------------------------------------------------------------
 def apply_migration(req, plan, f, clients):
-    """Stats of the move: {"time_elapsed_ms", "downtime_ms", ...} as libvirt measured them."""
+    """Stats of the move: {"time_elapsed_ms", "downtime_ms", ...} as libvirt measured them.
+
+    A failure before the guest is on the target undoes what the move made there; once the guest
+    runs on the target (or, offline, is defined there only) nothing is undone: its volumes there
+    are its disks now, and the error says so."""
     src, tgt = clients[f.source], clients[req.target]
     node = f.members.nodes[req.target]
     created, copy_disks, stats = [], [], {}
     started = time.monotonic()
     deadline = None
+    moved = False
     try:
         for change in plan.changes:
             d = change.extra.get("disk")
@@ -441,23 +492,43 @@ def apply_migration(req, plan, f, clients):
             elif change.action == "migrate":
                 if req.copy_storage == "all":
                     copy_disks = [x.target for x in f.disks if not x.shared]
-                stats = _migrate_live(req, f, src, tgt, req.migrate_address or node.address, copy_disks)
+                new = _migrate_live(req, f, src, tgt, req.migrate_address or node.address, copy_disks)
+                moved = True
+                if f.autostart:
+                    set_autostart(tgt, new, "guest %s on %s" % (req.name, req.target))
+                stats = _job_stats(tgt, new)
             elif change.action == "define":
                 dom = tgt.define(f.inactive_xml, req.name)
                 if f.autostart:
-                    tgt.set_autostart(dom, True)
+                    set_autostart(tgt, dom, "guest %s on %s" % (req.name, req.target))
             elif change.action == "undefine":
                 src.undefine(src.domain(req.name), nvram=False)
+                moved = True
     except DebvirtError as e:
-        _roll_back(req, tgt, created, plan)
-        where = where_now(src, req.name, f.source)
-        raise MigrationError("%s. %s" % (e.msg, where), checks=[])
+        if moved:
+            raise MigrationError("%s. %s" % (e.msg, _kept(req, f, plan)), checks=[]) from None
+        raise MigrationError("%s. %s" % (e.msg, _roll_back(req, src, tgt, created, plan, f.source)),
+                             checks=[]) from None
     for change in plan.on("volume", "delete"):
-        vol = src.volume_by_path(change.extra["disk"].path)
-        if vol is not None:
-            src.delete_volume(vol)
+        path = change.extra["disk"].path
+        try:
+            vol = src.volume_by_path(path)
+            if vol is not None:
+                src.delete_volume(vol)
+        except DebvirtError as e:
+            raise MigrationError("%s. Guest %s is on %s now and stays there; its old volume %s on %s is "
+                                 "left: delete it once checked" % (e.msg, req.name, req.target, path, f.source),
+                                 checks=[]) from None
     stats["duration_s"] = round(time.monotonic() - started, 3)
     return stats
+
+
+def _kept(req, f, plan):
+    old = [c.extra["disk"].path for c in plan.on("volume", "delete")]
+    return ("Guest %s is on %s now and stays there: nothing was rolled back, its volumes on %s are its "
+            "disks%s" % (req.name, req.target, req.target,
+                         "; its old volumes on %s were kept (%s): delete them once checked"
+                         % (f.source, ", ".join(old)) if old else ""))
 
 
 def _create_volume(tgt, d):
@@ -466,22 +537,35 @@ def _create_volume(tgt, d):
     return tgt.create_volume(tgt.pool(d.pool), xml, d.volume)
 
 
-def _roll_back(req, tgt, created, plan):
+def _roll_back(req, src, tgt, created, plan, source):
+    """Undo what the move made on the target, unless the guest runs there after all (a live
+    move that failed at its very end): then its volumes there are its disks."""
+    try:
+        dom = tgt.domain(req.name)
+        state = tgt.domain_state(dom) if dom is not None else None
+    except DebvirtError as e:
+        return ("Nothing was rolled back: whether guest %s runs on %s could not be read (%s). %s"
+                % (req.name, req.target, e.msg, where_now(src, req.name, source)))
+    if state in ("running", "paused"):
+        return ("Guest %s runs on %s after all: nothing was rolled back, the volumes there are its disks"
+                % (req.name, req.target))
+    left = []
     for vol in created:
         try:
             tgt.delete_volume(vol)
         except DebvirtError:
-            pass
-    if plan.on("guest", "define"):
-        dom = tgt.domain(req.name)
-        if dom is not None and tgt.domain_state(dom) == "stopped":
-            try:
-                tgt.undefine(dom, nvram=False)
-            except DebvirtError:
-                pass
+            left.append(vol.name())
+    if dom is not None and plan.on("guest", "define"):
+        try:
+            tgt.undefine(dom, nvram=False)
+        except DebvirtError:
+            left.append("the definition of %s" % req.name)
+    undone = (" (not removed from %s: %s)" % (req.target, ", ".join(left))) if left else ""
+    return "%s%s" % (where_now(src, req.name, source), undone)
 
 
 def _migrate_live(req, f, src, tgt, address, copy_disks):
+    """The guest's domain on the target, where it runs once this returns."""
     dom = src.domain(req.name)
     if req.max_downtime:
         src.set_max_downtime(dom, req.max_downtime)
@@ -490,7 +574,8 @@ def _migrate_live(req, f, src, tgt, address, copy_disks):
     def run():
         try:
             outcome["dom"] = src.migrate_live(dom, tgt, "tcp://%s" % address, f.inactive_xml,
-                                              req.bandwidth, copy_disks, tls=req.transport == "tls")
+                                              req.bandwidth, copy_disks, tls=req.transport == "tls",
+                                              unsafe=_proven_shared(f, copy_disks))
         except DebvirtError as e:
             outcome["error"] = e
 
@@ -512,10 +597,19 @@ def _migrate_live(req, f, src, tgt, address, copy_disks):
     if worker.is_alive():
         raise MigrationError("Migration of guest %s to %s did not end a minute after it was aborted"
                              % (req.name, req.target))
-    new = outcome["dom"]
-    if f.autostart:
-        tgt.set_autostart(new, True)
-    job = tgt.job_stats(new, completed=True)
+    return outcome["dom"]
+
+
+def _proven_shared(f, copy_disks):
+    """Whether libvirt's own test of shared storage, which knows shared file systems by name
+    only, may be skipped: every disk it would look at is in a directory the probe found shared
+    and keeps no host cache, which libvirt asks of any shared disk. Else libvirt judges."""
+    looked_at = [d for d in f.disks if not d.readonly and d.pool_type != "network" and d.target not in copy_disks]
+    return bool(looked_at) and all(d.same_file and d.cache in UNCACHED for d in looked_at)
+
+
+def _job_stats(tgt, dom):
+    job = tgt.job_stats(dom, completed=True)
     stats = {"time_elapsed_ms": job.get("time_elapsed"), "downtime_ms": job.get("downtime"),
              "data_total_bytes": job.get("data_total") or job.get("memory_total")}
     if job.get("disk_total"):

@@ -29,13 +29,28 @@ description:
   - Local disks (any pool type but C(iscsi), C(iscsi-direct), C(netfs), C(rbd), C(gluster)) need
     a running pool of the same name at the same path on the target; the module creates the
     target volume there with the source's capacity and format.
+  - A C(dir) or C(fs) pool may be a shared file system mounted at the same path on every
+    member, which libvirt cannot tell. The module finds out by making a file with a random name
+    in the pool's directory on the source and looks for it on the target (over the SSH trust,
+    also in check mode; the file is removed at once). When the target sees it, the disks in
+    that pool are shared like those of a C(netfs) pool - whatever O(copy_storage) says, they
+    are neither copied (never onto themselves) nor deleted on the source. A probe that cannot
+    tell stops the move before anything is touched.
   - Containers (O(uri=lxc:///system)) cannot move live through libvirt. With O(mode=auto) a
     running container moves by a restart; it is stopped cleanly (its init is asked through
     initctl, then sent SIGTERM after 10 seconds), its root directory is copied to the same path
     on the target through this host (tar over the SSH trust), and it is defined and started
     there. C(stats.downtime_ms) says how long it was down. A stopped container moves offline the
     same way, without the stop and start. Only a root file system that is a directory is
-    copied.
+    copied. Its definition is removed from the source before it is defined on the target, so
+    that no two nodes hold it at once.
+  - A step that fails is rolled back only as far as the move made things and only while the
+    guest is not on the target yet; the error says where the guest is. Once a guest runs on the
+    target (a live move) or is defined there only (offline), a later failure such as setting
+    autostart there rolls nothing back - the target's volumes are its disks now - and the
+    source's old volumes are kept, named in the error. A failed container move gives the source
+    back its definition and autostart only when the target's definition is proven gone, and
+    starts it there again.
 extends_documentation_fragment:
   - debvirt.cluster.libvirt
   - debvirt.cluster.converge
@@ -140,6 +155,8 @@ seealso:
 notes:
   - With O(transport=ssh) the migration stream goes unencrypted over C(tcp://); use it on a
     trusted cluster network, or O(transport=tls).
+  - Disk leases (role C(debvirt.cluster.node), C(node_lock_manager)) make libvirt itself refuse
+    a second QEMU on a disk that runs elsewhere; a live move hands the leases over.
 author:
   - debvirt.cluster developers (@debvirt)
 """

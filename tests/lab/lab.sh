@@ -11,6 +11,9 @@
 #   lab.sh inventory  print the inventory path
 #   lab.sh purge      down, and also drop the cached template rootfs
 #
+# Every node sees the host directory $DEBVIRT_LAB_STATE/shared at
+# /srv/debvirt-shared: shared storage for a dir pool on each member.
+#
 # Environment: DEBVIRT_LAB_STATE (default /var/lib/debvirt-lab),
 # DEBVIRT_LAB_CACHE (default /var/cache/debvirt-lab), DEBVIRT_LAB_MIRROR.
 # A second lab beside the first (the template is shared):
@@ -55,6 +58,10 @@ TEMPLATE_ROOTFS=$TEMPLATE_DIR/rootfs
 TEMPLATE_STAMP=$CACHE/template.stamp
 RESTART_LIBVIRTD=()
 KEY=$STATE/id_ed25519
+# Shared storage: one host directory bind-mounted into every node at the same
+# path, so one inode and coherent POSIX locks, as on a cluster file system.
+SHARED=$STATE/shared
+SHARED_MOUNT=srv/debvirt-shared
 KNOWN_HOSTS=$STATE/known_hosts
 INVENTORY=$STATE/inventory.ini
 SSH_CONFIG=$STATE/ssh_config
@@ -188,6 +195,7 @@ lxc.mount.auto =
 lxc.mount.auto = cgroup:rw proc:mixed sys:mixed
 lxc.mount.entry = /dev/net/tun dev/net/tun none bind,create=file 0 0
 lxc.mount.entry = /dev/fuse dev/fuse none bind,create=file 0 0
+lxc.mount.entry = $SHARED $SHARED_MOUNT none bind,create=dir 0 0
 lxc.net.0.type = veth
 lxc.net.0.link = $BRIDGE
 lxc.net.0.flags = up
@@ -400,6 +408,8 @@ cmd_up() {
     build_template
     ensure_bridge
     ensure_key
+    mkdir -p "$SHARED"
+    chmod 0755 "$SHARED"
     for i in $existing; do
         if [ "$i" -gt "$count" ]; then
             log "$(node_name "$i"): beyond $count nodes; removing"

@@ -2,17 +2,22 @@
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The migration planner: every preflight check, the planned steps. No host:
-the facts are built by hand as read_facts() would have read them."""
+the facts are built by hand as read_facts() would have read them. The probe for shared storage
+against a shell that answers as a node would; what a failed step leaves behind against clients
+that keep their domains and volumes in dicts and fail where a test says."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Disk,
     Facts,
     MigrationRequest,
+    _same_directory,
+    apply_container,
+    apply_migration,
     plan_migration,
     preflight,
     request_from_params,
@@ -55,6 +60,14 @@ def local_disk(exists=False, used_by=None, readonly=False):
 
 def shared_disk():
     return Disk("vdb", "iqn.2026-11.lab:disk/0", False, "san", "iscsi-direct", "unit:0:0:0", True)
+
+
+def same_file_disk():
+    """A disk in a dir pool that the probe found to be one directory on both nodes."""
+    d = local_disk(exists=True)
+    d.shared = d.same_file = True
+    d.on_target = None
+    return d
 
 
 def req(**kw):
@@ -219,12 +232,12 @@ def container_facts(state="running", **kw):
 def test_a_running_container_moves_by_a_restart():
     plan, checks = plan_migration(req(), container_facts())
     assert results(checks)["mode"] == "passed"
-    assert [c.action for c in plan.changes] == ["stop", "copy", "define", "start", "undefine", "delete"]
+    assert [c.action for c in plan.changes] == ["stop", "copy", "undefine", "define", "start", "delete"]
 
 
 def test_a_stopped_container_moves_offline():
     plan, _checks = plan_migration(req(keep_source_storage=True), container_facts(state="stopped"))
-    assert [c.action for c in plan.changes] == ["copy", "define", "undefine"]
+    assert [c.action for c in plan.changes] == ["copy", "undefine", "define"]
 
 
 def test_a_container_never_moves_live():
@@ -244,3 +257,242 @@ def test_a_container_root_in_an_image_is_refused():
     f.rootfs_problem = "its root file system is not a directory"
     with pytest.raises(MigrationError, match="not a directory"):
         plan_migration(req(), f)
+
+
+# --- shared storage found by a probe -----------------------------------------------------------------
+@pytest.mark.parametrize("copy_storage", ["auto", "all", "never"])
+def test_a_disk_on_a_shared_directory_is_never_copied_nor_deleted(copy_storage):
+    f = facts(disks=[same_file_disk()])
+    checks = preflight(req(copy_storage=copy_storage), f)
+    assert [(c["result"], c["detail"]) for c in checks if c["check"] == "storage"] == [
+        ("passed", "shared: vda (dir, the same file on both nodes)")]
+    plan, _checks = plan_migration(req(copy_storage=copy_storage), f)
+    assert steps(plan) == [("migrate", "guest web")]
+
+
+def test_offline_on_a_shared_directory_moves_only_the_definition():
+    plan, _checks = plan_migration(req(), facts(state="stopped", disks=[same_file_disk()]))
+    assert steps(plan) == [("define", "guest web"), ("undefine", "guest web on a")]
+
+
+class Nodes:
+    """Two nodes' directories as sets of paths; run_command as Shell passes it, over "ssh"."""
+
+    def __init__(self, shared, reachable=True):
+        self.files = {"a": set(), "b": set()}
+        if shared:
+            self.files["b"] = self.files["a"]
+        self.reachable = reachable
+        self.made = []
+
+    def run(self, host, argv):
+        node = host or "a"
+        if argv[0] == "mktemp":
+            path = "%s/%s" % (argv[2], argv[3].replace("XXXXXXXXXX", "k2Jx9QzT1r"))
+            self.files[node].add(path)
+            self.made.append(path)
+            return 0, path + "\n", ""
+        if argv[0] == "rm":
+            self.files[node].discard(argv[-1])
+            return 0, "", ""
+        if not self.reachable:
+            return 255, "", "ssh: connect to host b port 22: No route to host"
+        return (0 if argv[-2] in self.files[node] else 1), "", ""
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_probe_tells_one_directory_from_two(shared):
+    nodes = Nodes(shared)
+    assert _same_directory(nodes, None, "b", "/srv/pool", "b") is shared
+    assert nodes.made and not nodes.files["a"], "the probe file is left"
+
+
+def test_a_probe_that_cannot_look_refuses():
+    nodes = Nodes(True, reachable=False)
+    with pytest.raises(MigrationError, match="looking for the probe file on b failed: ssh: connect"):
+        _same_directory(nodes, None, "b", "/srv/pool", "b")
+    assert not nodes.files["a"]
+
+
+# --- what a failed step leaves -----------------------------------------------------------------------
+class Vol:
+    def __init__(self, path):
+        self.path_ = path
+
+    def name(self):
+        return self.path_.rsplit("/", 1)[-1]
+
+
+class FakeNode:
+    """One node's libvirt: domains {name: [state, autostart]}, volumes by path; fail names the
+    method that raises."""
+
+    def __init__(self, domains=(), volumes=(), fail=None):
+        self.domains = {n: ["running", False] for n in domains}
+        self.volumes = set(volumes)
+        self.fail = fail
+
+    def _maybe_fail(self, what):
+        if self.fail == what:
+            raise DebvirtError("Failed to %s: injected" % what)
+
+    def domain(self, name):
+        return name if name in self.domains else None
+
+    def domain_state(self, dom):
+        return self.domains[dom][0]
+
+    def create_volume(self, pool, xml, name):
+        self._maybe_fail("create_volume")
+        path = "/var/lib/libvirt/images/%s" % name
+        self.volumes.add(path)
+        return Vol(path)
+
+    def pool(self, name):
+        return name
+
+    def delete_volume(self, vol):
+        self.volumes.discard(vol.path_)
+
+    def volume_by_path(self, path):
+        return Vol(path) if path in self.volumes else None
+
+    def volume(self, pool, name):
+        return self.volume_by_path("/var/lib/libvirt/images/%s" % name)
+
+    def copy_volume_to(self, vol, dest, dest_vol, size, deadline=None):
+        assert vol.path_ in self.volumes and dest_vol.path_ in dest.volumes
+
+    def set_autostart(self, dom, value):
+        self._maybe_fail("set_autostart")
+        # As libvirt's QEMU driver does when it cannot make the link: success, and nothing kept.
+        if self.fail != "keep_autostart":
+            self.domains[dom][1] = value
+
+    def autostart(self, dom):
+        return self.domains[dom][1]
+
+    def job_stats(self, dom, completed=False):
+        return {"time_elapsed": 900, "downtime": 30, "data_total": 1}
+
+    def migrate_live(self, dom, dest, uri, xml, bandwidth, copy_disks, tls=False, unsafe=False):
+        self._maybe_fail("migrate_live")
+        self.unsafe = unsafe
+        del self.domains[dom]
+        dest.domains[dom] = ["running", False]
+        return dom
+
+    def define(self, xml, name):
+        self._maybe_fail("define")
+        self.domains[name] = ["stopped", False]
+        return name
+
+    def define_container(self, xml, name):
+        return self.define(xml, name)
+
+    def undefine(self, dom, nvram=False):
+        self._maybe_fail("undefine")
+        del self.domains[dom]
+
+    def undefine_container(self, dom):
+        self.undefine(dom)
+
+    def destroy(self, dom):
+        self.domains[dom][0] = "stopped"
+
+    def start(self, dom):
+        self._maybe_fail("start")
+        self.domains[dom][0] = "running"
+
+    def stop_container(self, dom, timeout):
+        self.domains[dom][0] = "stopped"
+
+
+DISK = "/var/lib/libvirt/images/web.qcow2"
+
+
+def moved(state="running", autostart=True, src_fail=None, tgt_fail=None, container=False):
+    f = container_facts(state) if container else facts(state=state, disks=[local_disk()])
+    f.autostart = autostart
+    src = FakeNode(["web"], [DISK], src_fail)
+    src.domains["web"] = [state, autostart]
+    tgt = FakeNode(fail=tgt_fail)
+    plan, _checks = plan_migration(req(), f)
+    return f, plan, {"a": src, "b": tgt}
+
+
+@pytest.mark.parametrize("fail", ["set_autostart", "keep_autostart"])
+def test_a_failure_after_the_live_move_keeps_the_guest_and_its_volumes_on_the_target(fail):
+    f, plan, clients = moved(tgt_fail=fail)
+    with pytest.raises(MigrationError) as e:
+        apply_migration(req(), plan, f, clients)
+    assert "Guest web is on b now and stays there: nothing was rolled back" in e.value.msg
+    assert "its old volumes on a were kept (%s)" % DISK in e.value.msg
+    assert clients["b"].domains == {"web": ["running", False]} and clients["b"].volumes == {DISK}
+    assert clients["a"].domains == {} and clients["a"].volumes == {DISK}
+
+
+def test_a_failed_live_move_removes_what_it_made_on_the_target():
+    f, plan, clients = moved(src_fail="migrate_live")
+    with pytest.raises(MigrationError, match="injected. Guest web is still running on a$"):
+        apply_migration(req(), plan, f, clients)
+    assert clients["b"].volumes == set() and clients["a"].volumes == {DISK}
+
+
+def test_an_offline_move_that_fails_before_the_source_is_undefined_is_undone():
+    f, plan, clients = moved(state="stopped", src_fail="undefine")
+    with pytest.raises(MigrationError, match="Guest web is still stopped on a$"):
+        apply_migration(req(), plan, f, clients)
+    assert clients["b"].domains == {} and clients["b"].volumes == set()
+
+
+@pytest.mark.parametrize("fail, where", [("define", "a"), ("set_autostart", "a"), ("keep_autostart", "a"),
+                                         ("start", "a")])
+def test_a_container_move_leaves_one_definition_whatever_fails(fail, where):
+    f, plan, clients = moved(tgt_fail=fail, container=True)
+
+    class Shell:
+        def run(self, host, argv):
+            return 0, "", ""
+
+    with pytest.raises(MigrationError, match=r"\. Guest web is still running on a$"):
+        apply_container(req(), plan, f, clients, Shell())
+    assert [n for n in ("a", "b") if clients[n].domains] == [where]
+    assert clients[where].domains["web"] == ["running", True], "autostart goes back with it"
+
+
+def test_a_container_target_that_cannot_be_asked_keeps_the_source_undefined():
+    f, plan, clients = moved(tgt_fail="start", container=True)
+
+    def unreachable(name):
+        raise DebvirtError("Failed to look up guest web: unable to connect")
+
+    clients["b"].domain = unreachable
+
+    class Shell:
+        def run(self, host, argv):
+            return 0, "", ""
+
+    with pytest.raises(MigrationError, match="so that two nodes never hold it, it was not defined on a again"):
+        apply_container(req(), plan, f, clients, Shell())
+    assert clients["a"].domains == {}
+
+
+@pytest.mark.parametrize("cache, unsafe", [("none", True), ("directsync", True), (None, False), ("writeback", False)])
+def test_libvirt_is_told_of_shared_storage_only_that_the_probe_proved_and_that_has_no_host_cache(cache, unsafe):
+    f = facts(disks=[same_file_disk()])
+    f.disks[0].cache = cache
+    plan, _checks = plan_migration(req(), f)
+    clients = {"a": FakeNode(["web"]), "b": FakeNode()}
+    apply_migration(req(), plan, f, clients)
+    assert clients["a"].unsafe is unsafe and clients["b"].domains == {"web": ["running", False]}
+
+
+def test_a_disk_libvirt_judges_itself_keeps_it_judging():
+    shared = same_file_disk()
+    shared.cache = "none"
+    f = facts(disks=[shared, Disk("vdc", "/mnt/nfs/other.img", False, "nfs", "netfs", "other.img", True)])
+    plan, _checks = plan_migration(req(), f)
+    clients = {"a": FakeNode(["web"]), "b": FakeNode()}
+    apply_migration(req(), plan, f, clients)
+    assert clients["a"].unsafe is False
