@@ -19,7 +19,7 @@ import pytest
 from harness import say
 
 SITE = 'debvirt.cluster.site'
-MANAGED = '/etc/libvirt/libvirtd.conf /etc/default/libvirtd /etc/ansible/facts.d/debvirt.fact'
+MANAGED = '/etc/libvirt/libvirtd.conf /etc/libvirt/qemu.conf /etc/default/libvirtd /etc/ansible/facts.d/debvirt.fact'
 
 
 def fingerprint(node):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
     Disk,
@@ -451,12 +452,8 @@ def test_an_offline_move_that_fails_before_the_source_is_undefined_is_undone():
 def test_a_container_move_leaves_one_definition_whatever_fails(fail, where):
     f, plan, clients = moved(tgt_fail=fail, container=True)
 
-    class Shell:
-        def run(self, host, argv):
-            return 0, "", ""
-
     with pytest.raises(MigrationError, match=r"\. Guest web is still running on a$"):
-        apply_container(req(), plan, f, clients, Shell())
+        apply_container(req(), plan, f, clients, Shell(lambda argv, **kwargs: (0, "", "")))
     assert [n for n in ("a", "b") if clients[n].domains] == [where]
     assert clients[where].domains["web"] == ["running", True], "autostart goes back with it"
 
@@ -469,12 +466,8 @@ def test_a_container_target_that_cannot_be_asked_keeps_the_source_undefined():
 
     clients["b"].domain = unreachable
 
-    class Shell:
-        def run(self, host, argv):
-            return 0, "", ""
-
     with pytest.raises(MigrationError, match="so that two nodes never hold it, it was not defined on a again"):
-        apply_container(req(), plan, f, clients, Shell())
+        apply_container(req(), plan, f, clients, Shell(lambda argv, **kwargs: (0, "", "")))
     assert clients["a"].domains == {}
 
 
