@@ -260,6 +260,7 @@ class FleetCluster:
         self.client_for = client_for
         self.drained_record = drained_record
         self._members = {}
+        self._drained = None
 
     def members(self, uri):
         if uri not in self._members:
@@ -291,15 +292,17 @@ class FleetCluster:
         return found, sorted(unknown)
 
     def drained(self):
-        """This host was emptied by evacuate.yml and not restored yet."""
-        try:
-            with open(self.drained_record) as f:
-                return bool(json.load(f).get("drained"))
-        except FileNotFoundError:
-            return False
-        except (OSError, ValueError) as e:
-            raise PlacementError("Cannot read %s, the record of whether this node is drained: %s"
-                                 % (self.drained_record, e)) from None
+        """This host was emptied by evacuate.yml and not restored yet (read once a run)."""
+        if self._drained is None:
+            try:
+                with open(self.drained_record) as f:
+                    self._drained = bool(json.load(f).get("drained"))
+            except FileNotFoundError:
+                self._drained = False
+            except (OSError, ValueError) as e:
+                raise PlacementError("Cannot read %s, the record of whether this node is drained: %s"
+                                     % (self.drained_record, e)) from None
+        return self._drained
 
     def place_here(self, kind, client, req):
         """place() for a guest declared for this host and defined on another member: its move here."""
