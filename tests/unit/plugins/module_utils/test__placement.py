@@ -307,6 +307,7 @@ def test_fleet_item_declared_here_and_found_on_another_member_moves_here(tmp_pat
     assert (web["migrated"]["from"], web["migrated"]["to"], web["migrated"]["mode"]) == ("b", "a", "live")
     assert [(s["action"], s["target"]) for s in web["changes"]][:1] == [("migrate", "guest web")]
     assert "define" not in [s["action"] for s in web["changes"]]
+    assert (result["diff"]["before"]["web"]["node"], result["diff"]["after"]["web"]["node"]) == ("b", "a")
     # Check mode: nothing moved, nothing made here.
     assert read_guest(c.here, "web") is None
 
