@@ -205,6 +205,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
     converge_pool,
     request_from_params,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import Scope
 
 AUTH = dict(username=dict(type="str", required=True), secret=dict(type="str", required=True, no_log=True),
             usage=dict(type="str"))
@@ -231,7 +232,8 @@ ARGUMENT_SPEC = dict(
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("state", "present", ["type"]), ("state", "stopped", ["type"])])
-    module.run(lambda: converge_pool(module.client, request_from_params(module.params), module.check_mode))
+    module.run(lambda: converge_pool(module.client, request_from_params(module.params), module.check_mode,
+                                     Scope.of(module)))
 
 
 if __name__ == "__main__":

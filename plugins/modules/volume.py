@@ -160,6 +160,7 @@ changes:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import Scope
 from ansible_collections.debvirt.cluster.plugins.module_utils._volume import (
     DEFAULT_CACHE,
     converge_volume,
@@ -189,7 +190,7 @@ def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True,
                            mutually_exclusive=[("import_from", "clone_from")])
     module.run(lambda: converge_volume(module.client, volume_request_from_params(module.params),
-                                       module.check_mode))
+                                       module.check_mode, Scope.of(module)))
 
 
 if __name__ == "__main__":
