@@ -125,7 +125,9 @@ options:
       - With O(state=absent), delete every volume of the pool and then the pool's own storage
         (its directory, volume group, ...). This destroys data.
       - Refused, before anything is touched, while any defined guest or container (running or
-        not, QEMU or LXC driver) uses the pool; the refusal names them.
+        not, QEMU or LXC driver) uses the pool, on this host or, on a cluster member, on any
+        member; the refusal names them and their member. A member that is offline or cannot be
+        asked refuses it too.
     type: bool
     default: false
 notes:

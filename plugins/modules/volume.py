@@ -40,7 +40,9 @@ options:
       - V(present) creates the volume if it is missing and grows it to O(capacity).
       - V(absent) deletes the volume and its data. It is refused while a guest or container (QEMU
         or LXC driver, running or not) has the volume as a disk, or another volume has it as its
-        backing store.
+        backing store. On a cluster member, every member's guests and containers are asked too
+        (the refusal names the member); a member that is offline or cannot be asked refuses the
+        deletion, check mode too.
     type: str
     choices: [present, absent]
     default: present
