@@ -30,8 +30,7 @@ def run(module, args, capsys):
 ])
 @pytest.mark.parametrize("timeout", [0, -5])
 @pytest.mark.parametrize("check_mode", [True, False])
-def test_a_connect_timeout_below_one_second_is_refused_before_any_connection(capsys, module, args, timeout,
-                                                                          check_mode):
+def test_a_connect_timeout_below_one_second_is_refused_before_any_connection(capsys, module, args, timeout, check_mode):
     opened = mock.Mock(side_effect=AssertionError("a connection was opened"))
     with mock.patch.object(_module, "LibvirtClient", opened):
         rc, result = run(module, dict(args, uri="test:///default", connect_timeout=timeout,

@@ -126,7 +126,7 @@ def test_locate_all_lists_each_member_once_for_many_names(three):
 
 
 def test_locate_is_the_one_name_view_and_others_leave_this_host_out(three):
-    found, unknown, clients = locate(three.others(), lambda uri: LibvirtClient(uri), "web")
+    found, unknown, clients = locate(three.others(), LibvirtClient, "web")
     assert (found, unknown, sorted(clients)) == ({"b": "running"}, ["c", "d"], ["b"])
     for client in clients.values():
         client.close()
