@@ -73,17 +73,16 @@ class Connections:
         if client.uri not in scope.drivers and is_local(client.uri):
             return []  # a test driver, a session: asked alone
         cluster = scope.members()
-        remote = []
-        for node in sorted(cluster.others().nodes.values(), key=lambda n: n.name) if cluster else []:
+        others = sorted(cluster.others().nodes.values(), key=lambda n: n.name) if cluster else []
+        wanted = [(d, None) for d in scope.drivers] + [(member_uri(d, n.host), n) for n in others for d in scope.drivers]
+        if client.uri not in [uri for uri, _node in wanted]:
+            return []  # a host outside this cluster: asked alone
+        for node in others:
             if node.online is False:
                 raise UsageUnknown("Member %s is offline in the cluster: whether its guests or containers use "
                                    "the storage cannot be asked, and a deletion needs every member's answer. %s"
                                    % (node.name, REMEDY))
-            remote += [(member_uri(d, node.host), node.name) for d in scope.drivers]
-        wanted = [(d, None) for d in scope.drivers] + remote
-        if client.uri not in [uri for uri, _member in wanted]:
-            return []  # a host outside this cluster: asked alone
-        return [(scope.client_for(uri), member) for uri, member in wanted if uri != client.uri]
+        return [(scope.client_for(uri), node.name if node else None) for uri, node in wanted if uri != client.uri]
 
     def close(self):
         for other, _member in (self.asked or [])[1:]:

@@ -216,6 +216,14 @@ def test_an_offline_member_refuses_before_anything_is_opened(tmp_path):
     assert c.opened == []
 
 
+def test_a_host_outside_the_cluster_is_asked_alone_whatever_the_members_state(tmp_path):
+    c = Cluster(tmp_path, online={"c": False})
+    outside = LibvirtClient("qemu+ssh://root@elsewhere/system")
+    with c.scope().connections(outside) as clients:
+        assert list(clients) == [outside]
+    assert c.opened == []
+
+
 def test_a_member_that_cannot_be_read_refuses(tmp_path):
     c = Cluster(tmp_path, unreadable=("b",))
     with pytest.raises(U.UsageUnknown) as e:
