@@ -21,6 +21,7 @@ options:
         has passed, instead of leaving it waiting; libvirt's keepalive finds a daemon that stops
         answering during the task. Work that libvirtd does while it answers, such as a long
         migration, is not bounded by it.
+      - At least V(1); a smaller value fails the task before anything is touched.
     type: int
     default: 30
 requirements:

@@ -14,9 +14,10 @@ apply_member() is the only writer.
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import socket
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import quote, urlparse, urlunparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import (
     CONF,
@@ -119,19 +120,29 @@ class Shell:
 
 
 def _in_uri(host):
-    """A host as a URI's authority takes it: an IPv6 address in brackets."""
-    return "[%s]" % host if ":" in host and not host.startswith("[") else host
+    """A host as a URI's authority takes it: an IPv6 address in brackets (a name or an IPv4
+    address with a port keeps its colon)."""
+    try:
+        bracket = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        bracket = False
+    return "[%s]" % host if bracket else host
 
 
-def member_uri(uri, host, transport="ssh"):
-    """The libvirt URI of another member: the same driver and path, over SSH (as root, without a
-    terminal) or over TLS (the cluster CA's trust)."""
+def member_uri(uri, host, transport="ssh", user="root", query=()):
+    """The libvirt URI of another member: the same driver and path, over SSH (as user, without a
+    terminal), libssh or TLS (the cluster CA's trust). query: more "key=value" parameters, as
+    the URI writes them."""
     parsed = urlparse(uri)
     scheme = parsed.scheme.split("+")[0] + "+" + transport
+    path = parsed.path or "/system"
     if transport == "tls":
-        return urlunparse((scheme, _in_uri(host), parsed.path or "/system", "", "", ""))
-    query = parsed.query + ("&" if parsed.query else "") + "no_tty=1"
-    return urlunparse((scheme, "root@%s" % _in_uri(host), parsed.path or "/system", "", query, ""))
+        return urlunparse((scheme, _in_uri(host), path, "", "", ""))
+    params = [parsed.query] if parsed.query else []
+    # ssh must fail rather than wait at a password prompt nobody sees; libssh never prompts.
+    params += (["no_tty=1"] if transport == "ssh" else []) + list(query)
+    login = "%s@" % quote(user, safe="") if user else ""
+    return urlunparse((scheme, login + _in_uri(host), path, "", "&".join(params), ""))
 
 
 # --- the request ----------------------------------------------------------------------------

@@ -168,7 +168,8 @@ def _inspect_cpu_model(client, req, actual, facts):
 
 def _inspect_removal(client, clients, req, actual, facts):
     """Which volumes made for the guest remove_storage may delete: those that are still its disks
-    and that no other domain of clients uses; the others are kept with a warning naming who has them."""
+    and that no other domain of clients uses (any member's, in a cluster); the others are kept with
+    a warning naming who has them."""
     disks = actual.spec.disks
     for ref in actual.spec.created or []:
         pool_name, vol_name = ref.split("/", 1)
@@ -381,7 +382,7 @@ class GuestKind(_kind.Kind):
         facts = Facts()
         if req.state == "absent":
             if actual is not None and req.remove_storage:
-                with _usage.host_connections(client) as clients:
+                with (req.usage or _usage.Scope()).connections(client) as clients:
                     _inspect_removal(client, clients, req, actual, facts)
             return facts
         spec = req.spec

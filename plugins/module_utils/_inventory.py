@@ -11,12 +11,12 @@ libvirt objects), so that Ansible's inventory cache can store them as JSON.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from urllib.parse import quote, urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
+from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import CONTAINER
 from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import ConfError, CorosyncConf
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, NotFound
@@ -44,38 +44,26 @@ def member_targets(members, types=("vm", "container"), user="root", keyfile=None
     A member is the name or address SSH reaches it at, or a (node, address) pair: reached at
     the address, its guests reported on the node.
     """
-    login = "%s@" % quote(user, safe="") if user else ""
     if known_hosts:
         # The ssh binary that the plain +ssh transport runs takes no known_hosts file from the
         # URI (libvirt passes that parameter to libssh only), so a given file would be ignored
         # and the host key checked against ~/.ssh/known_hosts instead. libssh reads it, and
         # refuses a host that is missing from it or whose key differs.
-        suffix = "libssh"
+        transport = "libssh"
         query = ["known_hosts=%s" % quote(known_hosts, safe="/"), "known_hosts_verify=normal",
                  # Never a password or keyboard prompt: nobody is there to answer it.
                  "sshauth=%s" % ("privkey" if keyfile else "agent,privkey")]
     else:
-        suffix = "ssh"
-        query = ["no_tty=1"]  # ssh must fail rather than wait at a password prompt nobody sees
+        transport, query = "ssh", []
     if keyfile:
         query.append("keyfile=%s" % quote(keyfile, safe="/"))
     targets = []
     for member in members:
         node, host = member if isinstance(member, tuple) else (member, member)
-        if _is_ipv6(host):
-            host = "[%s]" % host  # as a URI writes it; a corosync nodelist may hold one
         for kind in types:
-            scheme = "%s+%s" % (KINDS[kind].scheme, suffix)
-            uri = "%s://%s%s/system?%s" % (scheme, login, host, "&".join(query))
+            uri = member_uri("%s:///system" % KINDS[kind].scheme, host, transport, user, query)
             targets.append(Target(uri, node))
     return targets
-
-
-def _is_ipv6(host):
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
 
 
 def nodelist_members(text):

@@ -46,6 +46,7 @@ class Request:
         self.force = force
         self.shutdown_timeout = shutdown_timeout
         self.remove_storage = remove_storage
+        self.usage = None  # _usage.Scope of remove_storage's proof of disuse; None: this host's drivers
 
 
 def request_params(params):

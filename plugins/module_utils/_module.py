@@ -28,6 +28,10 @@ class LibvirtModule(AnsibleModule):
         super().__init__(argument_spec=spec, **kwargs)
         self.requires()
         self._client = None
+        # 0 would give up every connection at once, and libvirt takes no negative keepalive.
+        if self.params["connect_timeout"] < 1:
+            self.fail_json(msg="connect_timeout must be at least 1 second, got %d; nothing was changed"
+                           % self.params["connect_timeout"])
 
     def requires(self):
         if LIBVIRT_IMPORT_ERROR:

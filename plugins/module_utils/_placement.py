@@ -26,19 +26,17 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Sh
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._lock import held
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
-    Members,
-    MigrationError,
     MigrationRequest,
     apply_container,
     apply_migration,
     find_source,
-    locate,
     plan_migration,
     read_facts,
-    read_members,
     resolve_mode,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import diff, execute
+from ansible_collections.debvirt.cluster.plugins.module_utils._transport import locate, locate_all, members_of
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import Scope
 
 
 class PlacementError(DebvirtError):
@@ -67,13 +65,9 @@ class Placement:
             client.close()
 
 
-def members_of(shell, uri):
-    """The cluster's members as the migration module reads them; None when this host is in none."""
-    try:
-        return read_members(shell, uri, MigrationRequest(None, None))
-    except MigrationError:
-        # Without members given, read_members refuses only a host that no nodelist names.
-        return None
+def _close(clients):
+    for client in clients.values():
+        client.close()
 
 
 def _unasked(kind, name, unknown):
@@ -93,11 +87,8 @@ def place(shell, client, client_for, kind, name, node, absent, members):
         cluster = members()
         if cluster is None:
             return p
-        others = Members({n: m for n, m in cluster.nodes.items() if m.host is not None},
-                         cluster.quorate, cluster.source)
-        found, unknown, opened = locate(others, client_for, name)
-        for other in opened.values():
-            other.close()
+        found, unknown, opened = locate(cluster.others(), client_for, name)
+        _close(opened)
         if found:
             where = sorted(found)
             raise PlacementError(
@@ -273,23 +264,9 @@ class FleetCluster:
         cluster = self.members(client.uri)
         if cluster is None:
             return None
-        found, unknown = {}, []
-        for node in cluster.nodes.values():
-            if node.host is None:
-                continue
-            if node.online is False:
-                unknown.append(node.name)
-                continue
-            other = self.client_for(node.uri)
-            try:
-                for dom in other.domains():
-                    if dom.name() in names:
-                        found.setdefault(dom.name(), {})[node.name] = other.domain_state(dom)
-            except DebvirtError:
-                unknown.append(node.name)
-            finally:
-                other.close()
-        return found, sorted(unknown)
+        found, unknown, opened = locate_all(cluster.others(), self.client_for, names)
+        _close(opened)
+        return found, unknown
 
     def drained(self):
         """This host was emptied by evacuate.yml and not restored yet (read once a run)."""
@@ -315,6 +292,7 @@ def converge_module(kind, module):
     """What the guest and container modules run: the request made from the module's params,
     converged on the member placement chooses, one run at a time for the guest on this host."""
     req = kind.request_from_params(module.params)
+    req.usage = Scope.of(module)
     with held(kind.noun, req.name):
         return converge_placed(kind, module.client, req, module.params["node"], module.check_mode,
                                Shell(module.run_command), module.client_for)

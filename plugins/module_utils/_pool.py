@@ -18,7 +18,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._errors import Inv
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
 from ansible_collections.debvirt.cluster.plugins.module_utils._runstate import Defined, Request, listed, plan_run_state, views
-from ansible_collections.debvirt.cluster.plugins.module_utils._usage import host_connections, in_pool, phrase, users
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import Scope, in_pool, phrase, users
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import (
     INT,
     Prop,
@@ -314,8 +314,9 @@ def guests_using(client, uses, running_only=True):
     return sorted(users)
 
 
-def inspect_pool(client, req, actual):
-    """Read what the planner needs from the host; raises InvalidSpec before anything is touched."""
+def inspect_pool(client, req, actual, usage=None):
+    """Read what the planner needs from the host; raises InvalidSpec before anything is touched.
+    usage: the _usage.Scope whose domains must not use data to delete (None: this host's drivers)."""
     facts = PoolFacts()
     paths = set()
     if actual is not None and actual.active:
@@ -323,7 +324,7 @@ def inspect_pool(client, req, actual):
                  for v in client.volumes(actual.pool)}
         facts.users = guests_using(client, in_pool(req.name, paths, actual.spec.target))
     if actual is not None and req.state == "absent" and req.delete_data:
-        with host_connections(client) as clients:
+        with (usage or Scope()).connections(client) as clients:
             found = users(clients, in_pool(req.name, paths, actual.spec.target))
         if found:
             raise InvalidSpec("Cannot delete the data of storage pool %s: it holds disks of %s, running or "
@@ -480,9 +481,9 @@ def list_pools(client, names=None, volumes=True):
     return listed(client, client.pools(), names, read_pool, lambda actual: describe(client, actual, volumes=volumes))
 
 
-def converge_pool(client, req, check_mode):
+def converge_pool(client, req, check_mode, usage=None):
     actual = read_pool(client, req.name)
-    facts = inspect_pool(client, req, actual)
+    facts = inspect_pool(client, req, actual, usage)
     plan = plan_pool(req, actual, facts)
     check_users(req, plan, facts)
     return converge(plan, check_mode, lambda: apply_pool(client, req, plan, actual, facts), "pool", req.name,

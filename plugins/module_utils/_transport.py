@@ -11,7 +11,7 @@ import shlex
 from urllib.parse import urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import member_uri
-from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, WaitTimeout
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, NotFound, WaitTimeout
 from ansible_collections.debvirt.cluster.plugins.module_utils._quorum import cluster_info
 
 # Exit status of coreutils' timeout(1) when the time ran out (and when it had to kill).
@@ -38,11 +38,16 @@ class Members:
         self.quorate = quorate      # None when not known
         self.source = source        # "corosync" or "given"
 
+    def others(self):
+        """The members but this host."""
+        return Members({n: m for n, m in self.nodes.items() if m.host is not None}, self.quorate, self.source)
 
-def read_members(shell, uri, req):
-    """The nodes to ask: the local corosync nodelist, or the members the request names."""
-    tls = req.transport == "tls"
-    if req.members is not None:
+
+def read_members(shell, uri, req=None):
+    """The nodes to ask: the local corosync nodelist, or the members the request names. Without
+    a request, the nodelist's members over SSH."""
+    tls = req is not None and req.transport == "tls"
+    if req is not None and req.members is not None:
         nodes = {}
         for name, member in req.members.items():
             host = urlparse(member).hostname
@@ -63,8 +68,18 @@ def read_members(shell, uri, req):
     return Members(nodes, quorate, "corosync")
 
 
-def locate(members, client_for, name):
-    """({node: state} where the guest is defined, [nodes that could not be asked], {node: client})."""
+def members_of(shell, uri):
+    """The cluster's members, their URIs of uri's driver; None when this host is in none."""
+    try:
+        return read_members(shell, uri)
+    except MigrationError:
+        # Without members given, read_members refuses only a host that no nodelist names.
+        return None
+
+
+def locate_all(members, client_for, names):
+    """Where each of the names is defined: ({name: {node: state}} of those found, [nodes that
+    could not be asked], {node: client}), from one listing a member."""
     found, unknown, clients = {}, [], {}
     for node in members.nodes.values():
         if node.online is False:
@@ -72,15 +87,32 @@ def locate(members, client_for, name):
             continue
         client = client_for(node.uri)
         try:
-            dom = client.domain(name)
+            on_node = _states(client, names)
         except DebvirtError:
             client.close()
             unknown.append(node.name)
             continue
         clients[node.name] = client
-        if dom is not None:
-            found[node.name] = client.domain_state(dom)
+        for name, state in on_node.items():
+            found.setdefault(name, {})[node.name] = state
     return found, sorted(unknown), clients
+
+
+def _states(client, names):
+    out = {}
+    for dom in client.domains():
+        if dom.name() in names:
+            try:
+                out[dom.name()] = client.domain_state(dom)
+            except NotFound:
+                continue  # undefined while we looked
+    return out
+
+
+def locate(members, client_for, name):
+    """({node: state} where the guest is defined, [nodes that could not be asked], {node: client})."""
+    found, unknown, clients = locate_all(members, client_for, {name})
+    return found.get(name, {}), unknown, clients
 
 
 def find_source(found, target, name, unknown):

@@ -28,7 +28,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
     describe_volume,
     guests_using,
 )
-from ansible_collections.debvirt.cluster.plugins.module_utils._usage import host_connections, phrase, users, volume_is
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import Scope, phrase, users, volume_is
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 
 DEFAULT_CACHE = "/var/cache/debvirt/images"
@@ -161,8 +161,9 @@ def read_volume(client, pool, name):
     return ActualVolume(vol, VolumeXML(parse(client.volume_xml(vol))))
 
 
-def inspect_volume(client, req):
-    """(actual, facts): read-only; raises InvalidSpec before anything is touched."""
+def inspect_volume(client, req, usage=None):
+    """(actual, facts): read-only; raises InvalidSpec before anything is touched. usage: the
+    _usage.Scope whose domains must not use a volume to delete (None: this host's drivers)."""
     facts = VolumeFacts()
     pool = client.pool(req.pool)
     if pool is None:
@@ -176,7 +177,7 @@ def inspect_volume(client, req):
     actual = read_volume(client, pool, req.name)
     if req.state == "absent":
         if actual is not None:
-            with host_connections(client) as clients:
+            with (usage or Scope()).connections(client) as clients:
                 facts.users = users(clients, volume_is(req.pool, req.name, actual.xml.path))
             facts.dependents = [v.name() for v in client.volumes(pool) if v.name() != req.name and
                                 VolumeXML(parse(client.volume_xml(v))).backing_path == actual.xml.path]
@@ -461,8 +462,8 @@ def volume_view(req, actual, facts):
     return before, desired_view(req, actual, facts)
 
 
-def converge_volume(client, req, check_mode):
-    actual, facts = inspect_volume(client, req)
+def converge_volume(client, req, check_mode, usage=None):
+    actual, facts = inspect_volume(client, req, usage)
     plan = plan_volume(req, actual, facts)
     warnings = []
     if plan.on("capacity") and actual is not None:

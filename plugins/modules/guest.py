@@ -225,8 +225,10 @@ options:
     description:
       - With O(state=absent), also delete the volumes this module created for the guest and its
         cloud-init seed, but only those still among the guest's disks and used by no other guest
-        or container on the host's QEMU and LXC drivers; the others are kept, with a warning
-        naming who has them. Other disks are never deleted.
+        or container on the host's QEMU and LXC drivers (on a cluster member, on every member's);
+        the others are kept, with a warning naming who has them and where. With such a volume to
+        check, a member that is offline or cannot be asked fails the task before anything is
+        touched. Other disks are never deleted.
     type: bool
     default: false
 notes:

@@ -125,7 +125,9 @@ options:
       - With O(state=absent), delete every volume of the pool and then the pool's own storage
         (its directory, volume group, ...). This destroys data.
       - Refused, before anything is touched, while any defined guest or container (running or
-        not, QEMU or LXC driver) uses the pool; the refusal names them.
+        not, QEMU or LXC driver) uses the pool, on this host or, on a cluster member, on any
+        member; the refusal names them and their member. A member that is offline or cannot be
+        asked refuses it too.
     type: bool
     default: false
 notes:
@@ -205,6 +207,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
     converge_pool,
     request_from_params,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import Scope
 
 AUTH = dict(username=dict(type="str", required=True), secret=dict(type="str", required=True, no_log=True),
             usage=dict(type="str"))
@@ -231,7 +234,8 @@ ARGUMENT_SPEC = dict(
 def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("state", "present", ["type"]), ("state", "stopped", ["type"])])
-    module.run(lambda: converge_pool(module.client, request_from_params(module.params), module.check_mode))
+    module.run(lambda: converge_pool(module.client, request_from_params(module.params), module.check_mode,
+                                     Scope.of(module)))
 
 
 if __name__ == "__main__":

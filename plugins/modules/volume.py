@@ -40,7 +40,9 @@ options:
       - V(present) creates the volume if it is missing and grows it to O(capacity).
       - V(absent) deletes the volume and its data. It is refused while a guest or container (QEMU
         or LXC driver, running or not) has the volume as a disk, or another volume has it as its
-        backing store.
+        backing store. On a cluster member, every member's guests and containers are asked too
+        (the refusal names the member); a member that is offline or cannot be asked refuses the
+        deletion, check mode too.
     type: str
     choices: [present, absent]
     default: present
@@ -160,6 +162,7 @@ changes:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
+from ansible_collections.debvirt.cluster.plugins.module_utils._usage import Scope
 from ansible_collections.debvirt.cluster.plugins.module_utils._volume import (
     DEFAULT_CACHE,
     converge_volume,
@@ -189,7 +192,7 @@ def main():
     module = LibvirtModule(ARGUMENT_SPEC, supports_check_mode=True,
                            mutually_exclusive=[("import_from", "clone_from")])
     module.run(lambda: converge_volume(module.client, volume_request_from_params(module.params),
-                                       module.check_mode))
+                                       module.check_mode, Scope.of(module)))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,19 @@ def test_member_uri():
     assert member_uri("lxc:///system", "n2") == "lxc+ssh://root@n2/system?no_tty=1"
     # An IPv6 address in a URI's authority is bracketed, or the port and the address mix.
     assert member_uri("qemu:///system", "fd00::2") == "qemu+ssh://root@[fd00::2]/system?no_tty=1"
+    # A name or an IPv4 address with a port keeps its colon; a bracketed address stays as it is.
+    assert member_uri("qemu:///system", "n2:2222") == "qemu+ssh://root@n2:2222/system?no_tty=1"
+    assert member_uri("qemu:///system", "[fd00::2]") == "qemu+ssh://root@[fd00::2]/system?no_tty=1"
+
+
+def test_member_uri_with_another_user_libssh_and_more_parameters():
+    assert member_uri("lxc:///system", "n2", user="ad min", query=["keyfile=/k"]) == \
+        "lxc+ssh://ad%20min@n2/system?no_tty=1&keyfile=/k"
+    assert member_uri("qemu:///system", "fd00::2", "libssh", query=["known_hosts=/kh", "sshauth=agent"]) == \
+        "qemu+libssh://root@[fd00::2]/system?known_hosts=/kh&sshauth=agent"
+    assert member_uri("qemu:///system", "n2", user=None) == "qemu+ssh://n2/system?no_tty=1"
+    # The driver's own parameters come first.
+    assert member_uri("test:///tmp/a.xml?x=1", "n2") == "test+ssh://root@n2/tmp/a.xml?x=1&no_tty=1"
 
 
 def actual(online=(1, 2, 3), target=None, unreachable=()):

@@ -23,7 +23,11 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._transport import 
     Node,
     copy_disk,
     copy_tree,
+    Members,
     find_source,
+    locate,
+    locate_all,
+    members_of,
     probe_tls,
     read_members,
 )
@@ -69,6 +73,68 @@ def test_members_given_keep_their_uris_over_ssh():
     given = {"a": "qemu:///system", "b": "qemu+ssh://root@node2/system?no_tty=1"}
     nodes = read_members(None, "qemu:///system", MigrationRequest("web", "b", members=given)).nodes
     assert nodes["b"].uri == given["b"]
+
+
+# --- where guests are -------------------------------------------------------------------------
+GUEST = "<domain type='test'><name>%s</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
+
+
+class Listed(LibvirtClient):
+    """A member's test driver that counts what it is asked."""
+
+    def __init__(self, uri, log):
+        super().__init__(uri)
+        self.log = log
+
+    def domains(self):
+        self.log.append(("list", self.uri))
+        return super().domains()
+
+    def domain(self, name):
+        self.log.append(("look up", self.uri))
+        return super().domain(name)
+
+    def close(self):
+        self.log.append(("close", self.uri))
+        super().close()
+
+
+@pytest.fixture
+def three(tmp_path):
+    """Members a (this host), b, c (offline) and d (no libvirt answers), b and a with guests."""
+    uris = {}
+    for name, guests in (("a", ["web"]), ("b", ["web", "db", "other"]), ("c", ["db"])):
+        path = tmp_path / ("%s.xml" % name)
+        path.write_text("<node>%s</node>" % "".join(GUEST % g for g in guests))
+        uris[name] = "test://%s" % path
+    uris["d"] = NO_DRIVER
+    nodes = {n: Node(n, uri, "10.0.0.%d" % i, n != "c", None if n == "a" else n)
+             for i, (n, uri) in enumerate(sorted(uris.items()), 1)}
+    return Members(nodes, True, "corosync")
+
+
+def test_locate_all_lists_each_member_once_for_many_names(three):
+    log = []
+    found, unknown, clients = locate_all(three, lambda uri: Listed(uri, log), {"web", "db", "gone"})
+    assert found == {"web": {"a": "running", "b": "running"}, "db": {"b": "running"}}
+    assert unknown == ["c", "d"]
+    assert sorted(clients) == ["a", "b"]
+    assert [what for what, _uri in log] == ["list", "list", "list", "close"]  # d's failed listing is closed
+    assert ("look up", three.nodes["a"].uri) not in log
+    for client in clients.values():
+        client.close()
+
+
+def test_locate_is_the_one_name_view_and_others_leave_this_host_out(three):
+    found, unknown, clients = locate(three.others(), LibvirtClient, "web")
+    assert (found, unknown, sorted(clients)) == ({"b": "running"}, ["c", "d"], ["b"])
+    for client in clients.values():
+        client.close()
+
+
+def test_members_of_a_host_in_no_cluster_is_none():
+    # Exit 3 of the read: corosync.conf does not exist.
+    assert members_of(Shell(lambda argv, **kw: (3, "", "")), "qemu:///system") is None
 
 
 class Opened:
