@@ -17,7 +17,7 @@ from harness import ROOT, Lab, LabError, ensure_images, run, say  # noqa: E402
 
 # The order the files run in when pytest is given several: role node first, then the cluster
 # test (it leaves the three-node cluster the others start from); files not named here last.
-ORDER = ('test_roles', 'test_cluster', 'test_migration', 'test_placement', 'test_fleet', 'test_faults', 'test_inventory',
+ORDER = ('test_roles', 'test_cluster', 'test_migration', 'test_placement', 'test_fleet', 'test_ownership', 'test_faults', 'test_inventory',
          'test_upgrade', 'test_bridges')
 
 
