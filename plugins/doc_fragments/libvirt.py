@@ -6,6 +6,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
+    # What every module of the collection shares: the connection, what it needs on the host,
+    # who wrote it.
     DOCUMENTATION = r"""
 options:
   uri:
@@ -27,4 +29,6 @@ options:
 requirements:
   - libvirt-python (Debian package C(python3-libvirt)) on the managed host
   - lxml (Debian package C(python3-lxml)) on the managed host
+author:
+  - debvirt.cluster developers (@debvirt)
 """

@@ -1,33 +1,28 @@
 # -*- coding: utf-8 -*-
 # Copyright: debvirt.cluster developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The only place that imports libvirt. Every call goes through LibvirtClient.call(), which
-translates libvirt's errors once: a narrow set of codes means "not found", everything else is
-an error naming the verb and the object."""
+"""The only user of libvirt (_connection imports it and opens connections). Every call goes
+through LibvirtClient.call(), which translates libvirt's errors once: a narrow set of codes
+means "not found", everything else is an error naming the verb and the object."""
 
 from __future__ import annotations
 
-import threading
 import time
-import traceback
 from urllib.parse import urlparse
 
+from ansible_collections.debvirt.cluster.plugins.module_utils._connection import (
+    ANSWER_TIMEOUT,
+    libvirt,
+    open_connection,
+    run_event_loop,
+)
+# What a module checks before it runs, read here where the rest of libvirt is.
+from ansible_collections.debvirt.cluster.plugins.module_utils._connection import LIBVIRT_IMPORT_ERROR  # pylint: disable=unused-import
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     LibvirtCallError,
     NotFound,
     WaitTimeout,
 )
-
-try:
-    import libvirt
-except ImportError:
-    libvirt = None
-    LIBVIRT_IMPORT_ERROR = traceback.format_exc()
-else:
-    LIBVIRT_IMPORT_ERROR = None
-
-    # libvirt prints every error to stderr unless a handler swallows it; errors reach us as exceptions.
-    libvirt.registerErrorHandler(lambda ctx, err: None, None)
 
 _NOT_FOUND = (
     "VIR_ERR_NO_DOMAIN",
@@ -60,66 +55,6 @@ def is_local(uri):
     return not urlparse(uri).netloc
 
 
-# How long libvirtd may take to answer, by default: to open a connection, and (through libvirt's
-# keepalive) for every call after it.
-ANSWER_TIMEOUT = 30
-# Keepalive probes go out every KEEPALIVE_INTERVAL s; a daemon that misses enough of them in a
-# row to span the answer timeout has its connection closed, which fails the call that waits.
-KEEPALIVE_INTERVAL = 5
-
-_event_loop_lock = threading.Lock()
-_event_loop_started = False
-
-
-def _run_event_loop():
-    """libvirt sends keepalive probes from an event loop; a process has one, started once,
-    before its first connection (libvirt binds a connection to the loop present at open)."""
-    global _event_loop_started
-    with _event_loop_lock:
-        if _event_loop_started:
-            return
-        libvirt.virEventRegisterDefaultImpl()
-
-        def loop():
-            while True:
-                libvirt.virEventRunDefaultImpl()
-
-        threading.Thread(target=loop, name="libvirt-events", daemon=True).start()
-        _event_loop_started = True
-
-
-def _open(uri, timeout):
-    """libvirt.open(uri), or a LibvirtCallError when the daemon does not answer within timeout s.
-    A stopped (SIGSTOP) or hung daemon still accepts the socket and then never answers: the open
-    runs in a thread of its own, abandoned when the time is up."""
-    out = {}
-
-    def connect():
-        try:
-            out["conn"] = libvirt.open(uri)
-        except BaseException as e:  # handed to the caller's thread, which raises it
-            out["error"] = e
-
-    worker = threading.Thread(target=connect, name="libvirt-open", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise LibvirtCallError("Failed to connect to %s: libvirtd did not answer within %ds (is it hung or "
-                               "stopped?)" % (uri, timeout))
-    error = out.get("error")
-    if isinstance(error, libvirt.libvirtError):
-        raise LibvirtClient._translate("connect to", uri, error)
-    if error is not None:
-        raise error
-    conn = out["conn"]
-    try:
-        # count + 1 intervals pass before the connection is given up.
-        conn.setKeepAlive(KEEPALIVE_INTERVAL, max(1, timeout // KEEPALIVE_INTERVAL - 1))
-    except libvirt.libvirtError:
-        pass  # a driver that runs in this process (test:///) has no daemon to lose
-    return conn
-
-
 def _not_found_codes():
     return {getattr(libvirt, name) for name in _NOT_FOUND if hasattr(libvirt, name)}
 
@@ -140,8 +75,8 @@ class LibvirtClient:
     @property
     def conn(self):
         if self._conn is None:
-            _run_event_loop()
-            self._conn = _open(self.uri, self.timeout)
+            run_event_loop()
+            self._conn = self.call("connect to", self.uri, open_connection, self.uri, self.timeout)
         return self._conn
 
     def close(self):

@@ -415,12 +415,8 @@ class ContainerKind(_kind.Kind):
             _inspect_volume_kept(req, actual, facts)
         else:
             _inspect_directory(req, actual, facts)
-        for nic in spec.interfaces or []:
-            if nic.network is not None and client.network(nic.network) is None:
-                raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
-                                  "debvirt.cluster.network)" % nic.network)
-            if nic.bridge is not None and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
-                raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+        # Only a local URI gets this far: the bridges are this host's.
+        _kind.inspect_interfaces(client, spec.interfaces, local=True)
         for mount in spec.mounts or []:
             if not os.path.exists(mount.source):
                 raise InvalidSpec("Mount source %s does not exist on the host" % mount.source)

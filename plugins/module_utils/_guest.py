@@ -393,12 +393,7 @@ class GuestKind(_kind.Kind):
                 _inspect_volume(client, disk, disk.key() in known, facts)
             elif local and not os.path.exists(disk.path):
                 raise InvalidSpec("Disk %s does not exist on the host" % disk.path)
-        for nic in spec.interfaces or []:
-            if nic.network is not None and client.network(nic.network) is None:
-                raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
-                                  "debvirt.cluster.network)" % nic.network)
-            if nic.bridge is not None and local and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
-                raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
+        _kind.inspect_interfaces(client, spec.interfaces, local)
         for field in ("kernel", "initrd"):
             path = getattr(spec, field)
             if path and local and not os.path.exists(path):

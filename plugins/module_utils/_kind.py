@@ -13,6 +13,8 @@ through _plan's one check-mode gate.
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import TIMEOUT_LIMITS
 from ansible_collections.debvirt.cluster.plugins.module_utils._options import Option, OptionGroup
@@ -54,6 +56,17 @@ def request_params(params):
     p = params
     return dict(state=p.get("state") or "present", autostart=p.get("autostart"), restart=bool(p.get("restart")),
                 force=bool(p.get("force")), remove_storage=bool(p.get("remove_storage")))
+
+
+def inspect_interfaces(client, interfaces, local):
+    """Every network the interfaces name exists; so does every bridge, where the task runs on the
+    host itself and can look (a remote URI's bridges are the remote host's)."""
+    for nic in interfaces or []:
+        if nic.network is not None and client.network(nic.network) is None:
+            raise InvalidSpec("Network %s does not exist (define it first, e.g. with "
+                              "debvirt.cluster.network)" % nic.network)
+        if nic.bridge is not None and local and not os.path.isdir("/sys/class/net/%s/bridge" % nic.bridge):
+            raise InvalidSpec("Bridge %s does not exist on the host" % nic.bridge)
 
 
 class Actual:

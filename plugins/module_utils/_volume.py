@@ -22,12 +22,8 @@ import tempfile
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_name, check_volume_name, size_bytes
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, converge
-from ansible_collections.debvirt.cluster.plugins.module_utils._pool import (
-    POOL_RUNNING,
-    VolumeXML,
-    describe_volume,
-    guests_using,
-)
+from ansible_collections.debvirt.cluster.plugins.module_utils._pool import POOL_RUNNING, describe_volume, guests_using
+from ansible_collections.debvirt.cluster.plugins.module_utils._poolxml import VolumeXML
 from ansible_collections.debvirt.cluster.plugins.module_utils._usage import Scope, phrase, users, volume_is
 from ansible_collections.debvirt.cluster.plugins.module_utils._xml import parse
 

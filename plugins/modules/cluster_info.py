@@ -30,8 +30,6 @@ options:
     default: true
 seealso:
   - module: debvirt.cluster.cluster_member
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

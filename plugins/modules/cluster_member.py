@@ -129,8 +129,6 @@ notes:
     read at the same driver over SSH (C(qemu+ssh://root@<address>/system)).
 seealso:
   - module: debvirt.cluster.cluster_info
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

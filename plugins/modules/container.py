@@ -229,8 +229,6 @@ notes:
 seealso:
   - module: debvirt.cluster.container_info
   - module: debvirt.cluster.guest
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

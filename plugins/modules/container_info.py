@@ -28,8 +28,6 @@ options:
 seealso:
   - module: debvirt.cluster.container
   - module: debvirt.cluster.guest_info
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

@@ -79,8 +79,6 @@ options:
 seealso:
   - module: debvirt.cluster.guest
   - module: debvirt.cluster.container
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

@@ -235,8 +235,6 @@ notes:
   - In a sandbox where KVM is not usable, set O(virt_type=qemu).
 seealso:
   - module: debvirt.cluster.guest_info
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

@@ -22,8 +22,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 seealso:
   - module: debvirt.cluster.guest
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

@@ -157,8 +157,6 @@ notes:
     trusted cluster network, or O(transport=tls).
   - Disk leases (role C(debvirt.cluster.node), C(node_lock_manager)) make libvirt itself refuse
     a second QEMU on a disk that runs elsewhere; a live move hands the leases over.
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

@@ -124,8 +124,6 @@ options:
 seealso:
   - module: debvirt.cluster.network_info
   - module: debvirt.cluster.guest
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

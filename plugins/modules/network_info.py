@@ -24,8 +24,6 @@ options:
     default: true
 seealso:
   - module: debvirt.cluster.network
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

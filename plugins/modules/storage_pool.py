@@ -136,8 +136,6 @@ notes:
 seealso:
   - module: debvirt.cluster.storage_pool_info
   - module: debvirt.cluster.volume
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

@@ -26,8 +26,6 @@ options:
 seealso:
   - module: debvirt.cluster.storage_pool
   - module: debvirt.cluster.volume
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

@@ -104,8 +104,6 @@ options:
 seealso:
   - module: debvirt.cluster.storage_pool
   - module: debvirt.cluster.guest
-author:
-  - debvirt.cluster developers (@debvirt)
 """
 
 EXAMPLES = r"""

@@ -9,7 +9,8 @@ import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils import _kind
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import CONTAINER
-from ansible_collections.debvirt.cluster.plugins.module_utils._domain import GuestSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._domain import GuestSpec, NicSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import GUEST
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Change, Plan
 
@@ -152,3 +153,21 @@ def test_nothing_to_change_applies_nothing_and_keeps_a_warnings_list():
     assert kind.applied == 0
     assert result["changed"] is False and result["changes"] == []
     assert result["warnings"] == ["inspected"]
+
+
+@pytest.mark.parametrize("nic, local, msg", [
+    (NicSpec(network="nope"), True, "^Network nope does not exist \\(define it first"),
+    (NicSpec(network="nope"), False, "^Network nope does not exist \\(define it first"),
+    (NicSpec(bridge="debvirt-nope0"), True, "^Bridge debvirt-nope0 does not exist on the host$"),
+])
+def test_an_interface_on_what_the_host_lacks_is_refused(client, nic, local, msg):
+    with pytest.raises(InvalidSpec, match=msg):
+        _kind.inspect_interfaces(client, [NicSpec(network="default"), nic], local)
+
+
+def test_a_remote_hosts_bridges_are_not_looked_for_here(client):
+    nics = [NicSpec(network="default"), NicSpec(bridge="debvirt-nope0")]
+    with pytest.raises(InvalidSpec, match="^Bridge debvirt-nope0"):
+        _kind.inspect_interfaces(client, nics, local=True)
+    # The same request against another host: its bridges are not this machine's to judge.
+    _kind.inspect_interfaces(client, nics, local=False)

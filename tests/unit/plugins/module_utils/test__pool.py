@@ -94,14 +94,6 @@ def test_iscsi_auth_is_chap_with_an_iscsi_secret():
     assert parse(req.secret.to_xml()).findtext("usage/target") == "chap-t1"
 
 
-@pytest.mark.parametrize("host, expected", [
-    ("mon1", ("mon1", None)), ("mon1:6789", ("mon1", 6789)), ("[fd00::1]:3260", ("fd00::1", 3260)),
-    ("fd00::1", ("fd00::1", None)),
-])
-def test_split_host(host, expected):
-    assert P.split_host(host) == expected
-
-
 # --- XML -------------------------------------------------------------------------------------
 def test_redefinition_edits_libvirts_own_document():
     """Golden file: only the managed fields change; UUID and unmanaged permissions stay."""

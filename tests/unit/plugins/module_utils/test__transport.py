@@ -13,11 +13,11 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._client import Lib
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell, member_uri
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, WaitTimeout
 from ansible_collections.debvirt.cluster.plugins.module_utils._migration import (
-    Disk,
     MigrationRequest,
     converge_migration,
     request_from_params,
 )
+from ansible_collections.debvirt.cluster.plugins.module_utils._migration_facts import Disk
 from ansible_collections.debvirt.cluster.plugins.module_utils._transport import (
     MigrationError,
     Node,
