@@ -12,11 +12,15 @@ dvtest-own-*; never changes membership. The tests build on each other, in file o
    guest uses too: check mode and the run undefine it and keep the volume, with a warning
    naming the user on B
 3. once B's guest is gone, volume state=absent on A deletes the volume: the refusal was B's
+4. two ansible-playbook runs converging one new guest with a disk on the shared pool, started
+   together on A: one makes it, the other waits for the guest's lock and changes nothing; one
+   domain on A and none on B, one volume, a valid qcow2
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -130,3 +134,33 @@ def test_volume_absent_deletes_once_the_other_members_guest_is_gone(lab, used_on
     assert (r['failed'], r.get('changed')) == (False, True), r
     assert not a.ok('test -e %s/%s' % (PATH, VOL))
     assert volume_absent(lab, a, VOL).get('changed') is False
+
+
+# --- 4. two playbooks converge one new guest at once ------------------------------------------------
+
+RACE = 'dvtest-own-race'
+RACE_PLAY = """- hosts: %s
+  gather_facts: false
+  tasks:
+    - name: One new guest with a disk on the shared pool
+      debvirt.cluster.guest:
+        name: %s
+        memory: 32
+        state: present
+        disks: [{pool: %s, volume: %s.qcow2, size: 16M}]
+"""
+
+
+def test_two_playbooks_at_once_make_one_guest_and_one_volume(lab, ab, work):
+    a, b = ab
+    playbook = work / 'race.yml'
+    playbook.write_text(RACE_PLAY % (a, RACE, POOL, RACE))
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        plays = list(pool.map(lambda _: lab.playbook(playbook), range(2)))
+    seconds('two playbooks at once', t0)
+    assert all(p.ok for p in plays), '\n'.join(map(str, plays))
+    assert sorted(p.changed(a) for p in plays) == [0, 1], [p.changed() for p in plays]
+    assert (a.guest_state(RACE), b.guest_state(RACE)) == ('shut off', None)
+    assert a.out('ls %s | grep -c "^%s"' % (PATH, RACE)).strip() == '1'
+    a.run('qemu-img check -q %s/%s.qcow2' % (PATH, RACE))
