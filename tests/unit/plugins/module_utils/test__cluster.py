@@ -119,6 +119,58 @@ def test_remove_plan():
     assert new.config_version == 8
 
 
+def after_a_death(change, behind=(), fresh=None):
+    """actual() after a run that stopped half way: alpha's (this host's) nodelist changed by
+    change(conf), the members named in behind still at the old one, fresh a node in the new
+    nodelist that still runs the package's default config."""
+    old = conf()[0]
+    new_conf, _text = conf()
+    change(new_conf)
+    new_conf.set_config_version(8)
+    text = new_conf.write()
+    a = actual()
+    members = {}
+    for node in new_conf.nodes():
+        host = None if node["name"] == "alpha" else node["addresses"][0]
+        member_conf = conf("package-default.conf")[0] if node["name"] == fresh else (
+            old if node["name"] in behind else CorosyncConf.parse(text))
+        members[node["name"]] = Member(node, host, member_conf, running=True)
+    return Actual(CorosyncConf.parse(text), text, a.me, members, members.get(fresh), a.quorum)
+
+
+def with_delta(c):
+    c.set_nodes(c.nodes() + [{"name": "delta", "nodeid": 4, "addresses": ["10.0.0.4"]}])
+
+
+def test_a_join_that_stopped_before_the_node_got_its_config_is_finished():
+    # delta died after the members took it in: it gets the key, the config and a start, as a join
+    # gives them, never only the file beside its running package default.
+    a = after_a_death(with_delta, fresh="delta")
+    plan, new = plan_member(MemberRequest("delta", ["10.0.0.4"], cluster_name="lab"), a)
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("copy", "authkey to delta"), ("write", "corosync.conf on delta"), ("start", "corosync on delta")]
+    assert new.node("delta") == {"name": "delta", "nodeid": 4, "addresses": ["10.0.0.4"]}
+
+
+def test_a_join_rerun_catches_up_a_member_that_missed_the_nodelist():
+    a = after_a_death(with_delta, behind=("beta",), fresh="delta")
+    plan, new = plan_member(MemberRequest("delta", ["10.0.0.4"], cluster_name="lab"), a)
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("write", "corosync.conf on beta"), ("reload", "corosync"),
+        ("copy", "authkey to delta"), ("write", "corosync.conf on delta"), ("start", "corosync on delta")]
+    assert new.config_version == 8
+
+
+def test_a_removal_rerun_catches_up_a_member_that_missed_the_nodelist():
+    # beta died before it got the nodelist without gamma; this host has it already.
+    a = after_a_death(lambda c: c.set_nodes(c.nodes()[:2]), behind=("beta",))
+    plan, new = plan_member(MemberRequest("gamma", state="absent"), a)
+    assert [(c.action, c.target, c.before, c.after) for c in plan.changes] == [
+        ("write", "corosync.conf on beta", 7, 8), ("reload", "corosync", None, None)]
+    assert [n["name"] for n in new.nodes()] == ["alpha", "beta"]
+    assert not plan_member(MemberRequest("gamma", state="absent"), after_a_death(lambda c: c.set_nodes(c.nodes()[:2])))[0].changed
+
+
 def test_remove_of_a_non_member_and_of_self():
     plan, _new = plan_member(MemberRequest("zeta", state="absent"), actual())
     assert not plan.changed
