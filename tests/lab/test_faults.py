@@ -15,18 +15,19 @@ one node, its disk's checksum unchanged, and a rerun that converges with changed
 3. C dies while the fleet (guests declared for each node, the list handed to every node)
    converges the cluster: A's and B's guests run; once C is back, a rerun makes C's run there,
    each guest on its node alone, and a rerun after that is changed=0
-4. libvirtd restarts on the source during the move: the task fails well within its timeout,
-   without a traceback, saying that the guest still runs at the source, which it does, disk
-   intact; the same move then completes, its rerun is changed=0. Module guest_info, run again and
-   again while libvirtd restarts under it, succeeds or fails with an error of ours, never hangs.
-5. B dies while cluster_member removes C (run on A; C is stopping its pacemaker, B has not yet got
-   the smaller nodelist): once B is back, a rerun brings B's file and the running cluster to the
+4. libvirtd restarts on the source A during a move to B of the guest test 2 left on A (no new
+   boot): the task fails well within its timeout, without a traceback, saying that the guest
+   still runs at the source, which it does, disk intact; the same move then completes, its rerun is changed=0. Module guest_info, run again and
+   again on B while libvirtd restarts under it, succeeds or fails with an error of ours, never
+   hangs.
+5. A dies while cluster_member removes C (run on B; C is stopping its pacemaker, A has not yet got
+   the smaller nodelist): once A is back, a rerun brings A's file and the running cluster to the
    nodelist of A and B, quorate; a rerun after that is changed=0.
 6. C, a new node again (the package's own corosync running, no authkey), dies during its join
    once it has the authkey and is stopping its packaged cluster, after A and B took the nodelist
-   with it: once C is back, a rerun finishes the join (key, config, corosync started), all three
-   agree on file, runtime nodelist and quorum, and a rerun is changed=0.
-In 5 and 6 the disk guest the moves left on A runs on, there alone, its disk unchanged.
+   with it (run on B): once C is back, a rerun finishes the join (key, config, corosync
+   started), all three agree on file, runtime nodelist and quorum, and a rerun is changed=0.
+In 5 and 6 the disk guest the moves left on B runs on, there alone, its disk unchanged.
 """
 
 from __future__ import annotations
@@ -183,6 +184,11 @@ def fleet_guests(nodes):
     return dict([('dvtest-ft-a', a), ('dvtest-ft-b', b)] + [('dvtest-ft-c%d' % i, c) for i in range(6)])
 
 
+def clean_fleet(lab, nodes):
+    for prefix in ('dvtest-ft-a', 'dvtest-ft-b', 'dvtest-ft-c'):
+        lab.clean_guests(prefix, nodes)
+
+
 def fleet(lab, nodes):
     """The list handed to every node."""
     guests = [dict(heartbeat_spec(g, state='running', memory=64), node=n.name) for g, n in fleet_guests(nodes).items()]
@@ -192,7 +198,8 @@ def fleet(lab, nodes):
 
 def test_a_node_dies_while_the_fleet_converges(lab, abc):
     a, b, c = abc
-    lab.clean_guests('dvtest-ft-', abc)
+    # Only the fleet's own guests: the disk guest left on A is the next tests'.
+    clean_fleet(lab, abc)
     out = {}
 
     def converge():
@@ -228,60 +235,60 @@ def running_on_one(lab, guest, nodes):
 
 # --- 4. libvirtd restarts under a task ---------------------------------------------------------------
 
+def kept_on(lab, abc, node):
+    """The disk guest running on node, where the test before left it (booted anew there when it did
+    not), the fleet's guests gone; its disk's checksum."""
+    clean_fleet(lab, abc)
+    if running_on(lab, abc) != {node.name: 'running'} or defined_on([n for n in abc if n != node], GUEST):
+        return guest_anew(lab, abc, node)
+    return disk_sum(node)
+
+
 def test_libvirtd_restarts_on_the_source_during_a_live_move(lab, abc):
     a, b, c = abc
-    before = guest_anew(lab, abc, b)
-    result, seconds = during_move(lab, c, b, a, lambda: b.run('systemctl restart libvirtd'),
-                                  'libvirtd restarted on %s' % b)
+    before = kept_on(lab, abc, a)
+    result, seconds = during_move(lab, c, a, b, lambda: a.run('systemctl restart libvirtd'),
+                                  'libvirtd restarted on %s' % a)
     assert result['failed'], result
     assert seconds < 600, 'the move outlived its timeout'
-    assert 'Guest %s is still running on %s' % (GUEST, b) in result['msg'], result
-    assert running_on(lab, abc) == {b.name: 'running'} and defined_on([a, c], GUEST) == []
-    assert disk_sum(b) == before
-    result = move(lab, c, a)
+    assert 'Guest %s is still running on %s' % (GUEST, a) in result['msg'], result
+    assert running_on(lab, abc) == {a.name: 'running'} and defined_on([b, c], GUEST) == []
+    assert disk_sum(a) == before
+    result = move(lab, c, b)
     assert (result['failed'], result.get('changed')) == (False, True), result
-    assert running_on(lab, abc) == {a.name: 'running'} and disk_sum(a) == before
-    result = move(lab, c, a)
+    assert running_on(lab, abc) == {b.name: 'running'} and disk_sum(b) == before
+    result = move(lab, c, b)
     assert (result['failed'], result.get('changed')) == (False, False), result
 
 
 def test_tasks_while_libvirtd_restarts_end_clearly(lab, abc):
-    """guest_info on A, again and again while libvirtd restarts there several times: each run
+    """guest_info on B, again and again while libvirtd restarts there several times: each run
     succeeds or fails with an error of ours, none hangs. The guest the move left there runs on."""
-    a = abc[0]
-    restarts = threading.Thread(target=a.run, args=('for i in 1 2 3 4 5; do systemctl restart libvirtd; sleep 2; done',))
+    b = abc[1]
+    restarts = threading.Thread(target=b.run, args=('for i in 1 2 3 4 5; do systemctl restart libvirtd; sleep 2; done',))
     restarts.start()
     outcomes = []
     while restarts.is_alive() or not outcomes:
         t0 = time.monotonic()
-        result = lab.module(a, 'guest_info', {'name': [GUEST]}, timeout=120).one()
+        result = lab.module(b, 'guest_info', {'name': [GUEST]}, timeout=120).one()
         outcomes.append('%.0f s: %s' % (time.monotonic() - t0, result['msg'] if result['failed'] else 'succeeded'))
         assert 'exception' not in result, result
         assert not result['failed'] or result['msg'].startswith('Failed to '), result
         assert result['failed'] or [g['name'] for g in result['guests']] == [GUEST], result
     restarts.join(120)
     print('guest_info while libvirtd restarted: %s' % '; '.join(outcomes))
-    assert running_on(lab, abc) == {a.name: 'running'} and a.counting(GUEST, a.last_beat(GUEST) or 0, 30)
+    assert running_on(lab, abc) == {b.name: 'running'} and b.counting(GUEST, b.last_beat(GUEST) or 0, 30)
 
 
 # --- 5. a node dies while a member leaves, 6. while a node joins -------------------------------------
-# The member that runs cluster_member is A; C leaves, then joins again as a new node would.
-
-def heartbeat(lab, abc):
-    """The disk guest running on A (where the test before left it; booted there if it did not), its
-    disk's checksum; nothing on C, so that C may leave."""
-    a = abc[0]
-    lab.clean_guests('dvtest-ft-c', abc)
-    if running_on(lab, abc) != {a.name: 'running'} or defined_on(abc[1:], GUEST):
-        return guest_anew(lab, abc, a)
-    return disk_sum(a)
-
+# The member that runs cluster_member is B, where the disk guest runs on; C leaves, then joins
+# again as a new node would.
 
 def still_beating(lab, abc, before):
-    a = abc[0]
-    assert running_on_one(lab, GUEST, abc) == a.name
-    assert a.counting(GUEST, a.last_beat(GUEST) or 0, 30), '%s stopped counting on %s' % (GUEST, a)
-    assert disk_sum(a) == before
+    b = abc[1]
+    assert running_on_one(lab, GUEST, abc) == b.name
+    assert b.counting(GUEST, b.last_beat(GUEST) or 0, 30), '%s stopped counting on %s' % (GUEST, b)
+    assert disk_sum(b) == before
 
 
 def runtime_nodelist(node):
@@ -334,7 +341,7 @@ def during_membership_change(lab, runner, node, state, watched, window, victim):
 
 @pytest.fixture(scope='module')
 def beating(lab, abc):
-    return heartbeat(lab, abc)
+    return kept_on(lab, abc, abc[1])
 
 
 @pytest.fixture(scope='module')
@@ -343,8 +350,8 @@ def c_rejoins(lab, abc, module_cleanup):
     a, b, c = abc
 
     def rejoin():
-        if members_of(a) != {n.name for n in abc} or not c.quorate():
-            result = member(lab, a, c, timeout=60)
+        if members_of(b) != {n.name for n in abc} or not c.quorate():
+            result = member(lab, b, c, timeout=60)
             assert not result['failed'], result
         c.run('systemctl enable --now pacemaker')
     module_cleanup.add(rejoin)
@@ -352,17 +359,17 @@ def c_rejoins(lab, abc, module_cleanup):
 
 def test_a_member_dies_while_a_node_is_removed(lab, abc, beating, c_rejoins):
     a, b, c = abc
-    assert c.ok('systemctl is-active --quiet pacemaker') and members_of(a) == {n.name for n in abc}
-    # B dies while C stops its pacemaker, the first step of the removal: C has left, A has or is
-    # about to have the smaller nodelist, B never gets it.
-    result = during_membership_change(lab, a, c, 'absent', c, '! systemctl is-active --quiet pacemaker', b)
+    assert c.ok('systemctl is-active --quiet pacemaker') and members_of(b) == {n.name for n in abc}
+    # A dies while C stops its pacemaker, the first step of the removal: C has left, B has or is
+    # about to have the smaller nodelist, A never gets it.
+    result = during_membership_change(lab, b, c, 'absent', c, '! systemctl is-active --quiet pacemaker', a)
     assert result['failed'], result
     lab.up()
-    rerun = member(lab, a, c, 'absent')
+    rerun = member(lab, b, c, 'absent')
     assert not rerun['failed'], rerun
     assert agreed([a, b], [a.name, b.name]) is True
     assert not c.ok('systemctl is-active --quiet corosync')
-    rerun = member(lab, a, c, 'absent')
+    rerun = member(lab, b, c, 'absent')
     assert (rerun['failed'], rerun['changed']) == (False, False), rerun
     still_beating(lab, abc, beating)
 
@@ -377,16 +384,20 @@ def fresh(lab, node):
 
 def test_the_joining_node_dies_during_its_join(lab, abc, beating, c_rejoins):
     a, b, c = abc
-    assert c.name not in members_of(a), 'the removal before left %s a member' % c
+    assert c.name not in members_of(b), 'the removal before left %s a member' % c
     fresh(lab, c)
     # C dies once it has the authkey, while the join stops its packaged cluster: A and B already
     # run the nodelist with C in it, C has not got it.
-    result = during_membership_change(lab, a, c, 'present', c, 'test -e /etc/corosync/authkey', c)
+    t0 = time.monotonic()
+    result = during_membership_change(lab, b, c, 'present', c, 'test -e /etc/corosync/authkey', c)
     assert result['failed'], result
+    t1 = time.monotonic()
     lab.up()
-    rerun = member(lab, a, c)
+    t2 = time.monotonic()
+    rerun = member(lab, b, c)
+    print('join: failed run %.0f s, %s back %.0f s, rerun %.0f s' % (t1 - t0, c, t2 - t1, time.monotonic() - t2))
     assert not rerun['failed'], rerun
     assert agreed(abc, [n.name for n in abc]) is True
-    rerun = member(lab, a, c)
+    rerun = member(lab, b, c)
     assert (rerun['failed'], rerun['changed']) == (False, False), rerun
     still_beating(lab, abc, beating)
