@@ -391,7 +391,10 @@ def _plan_absent(plan, req, actual, unreachable, guests):
     new.set_config_version(version)
     if target.reachable:
         plan.add("stop", "pacemaker and corosync on", key=req.name, host=target.host)
-        plan.add("move", CONF_ON, key=req.name, field="aside", host=target.host, after=CONF + REMOVED_SUFFIX)
+        # A removal that stopped half way (a member died before it got the nodelist) may have
+        # moved it aside already.
+        if target.conf is not None:
+            plan.add("move", CONF_ON, key=req.name, field="aside", host=target.host, after=CONF + REMOVED_SUFFIX)
     plan.add("remove", "node", before=conf.node(req.name), key=req.name)
     plan.add("update", "config_version", before=conf.config_version, after=version)
     for name, member in sorted(actual.members.items()):

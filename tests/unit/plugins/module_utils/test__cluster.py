@@ -171,6 +171,18 @@ def test_a_removal_rerun_catches_up_a_member_that_missed_the_nodelist():
     assert not plan_member(MemberRequest("gamma", state="absent"), after_a_death(lambda c: c.set_nodes(c.nodes()[:2])))[0].changed
 
 
+def test_a_removal_rerun_after_the_node_left_but_before_this_host_wrote_finishes_it():
+    # A member died before this host wrote its nodelist: gamma is stopped, its config aside.
+    a = actual()
+    a.members["gamma"].conf, a.members["gamma"].running = None, False
+    plan, new = plan_member(MemberRequest("gamma", state="absent"), a, guests=[])
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("stop", "pacemaker and corosync on gamma"), ("remove", "node gamma"), ("update", "config_version"),
+        ("write", "corosync.conf on alpha"), ("write", "corosync.conf on beta"),
+        ("reload", "corosync"), ("forget", "node gamma in pacemaker")]
+    assert [n["name"] for n in new.nodes()] == ["alpha", "beta"]
+
+
 def test_remove_of_a_non_member_and_of_self():
     plan, _new = plan_member(MemberRequest("zeta", state="absent"), actual())
     assert not plan.changed
