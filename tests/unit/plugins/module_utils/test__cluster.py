@@ -15,6 +15,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import (
     ClusterError,
     Member,
     MemberRequest,
+    Shell,
     install_script,
     member_uri,
     plan_member,
@@ -37,6 +38,13 @@ def test_member_uri():
     assert member_uri("lxc:///system", "n2") == "lxc+ssh://root@n2/system?no_tty=1"
     # An IPv6 address in a URI's authority is bracketed, or the port and the address mix.
     assert member_uri("qemu:///system", "fd00::2") == "qemu+ssh://root@[fd00::2]/system?no_tty=1"
+
+
+def test_a_command_on_a_member_gives_up_on_a_peer_that_died():
+    argv = Shell(None).argv("10.0.0.2", ["true"])
+    options = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "-o")
+    assert (options["ServerAliveInterval"], options["ServerAliveCountMax"], options["ConnectTimeout"]) == ("5", "3", "5")
+    assert argv[-2:] == ["root@10.0.0.2", "true"]
 
 
 def actual(online=(1, 2, 3), target=None, unreachable=()):
