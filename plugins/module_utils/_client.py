@@ -253,8 +253,13 @@ class LibvirtClient:
     def create_volume(self, pool, xml, name):
         return self.call("create", "volume %s in pool %s" % (name, pool.name()), pool.createXML, xml, 0)
 
+    def volume_path(self, vol):
+        # libvirtd is asked for it: a connection lost by then fails as this call, never as
+        # libvirt's own exception (a rollback after the target died met that).
+        return self.call("read the path of", "volume %s" % vol.name(), vol.path)
+
     def delete_volume(self, vol):
-        self.call("delete", "volume %s" % vol.path(), vol.delete, 0)
+        self.call("delete", "volume %s" % self.volume_path(vol), vol.delete, 0)
 
     def network(self, name):
         return self.find("look up", "network %s" % name, self.conn.networkLookupByName, name)
@@ -441,7 +446,7 @@ class LibvirtClient:
         return result != libvirt.VIR_CPU_COMPARE_INCOMPATIBLE
 
     def volume_pool(self, vol):
-        return self.call("find the pool of", "volume %s" % vol.path(), vol.storagePoolLookupByVolume)
+        return self.call("find the pool of", "volume %s" % self.volume_path(vol), vol.storagePoolLookupByVolume)
 
     def set_max_downtime(self, dom, milliseconds):
         self.call("set the maximum migration downtime of", self._label(dom),
@@ -488,10 +493,10 @@ class LibvirtClient:
         """
         src = self.call("open a stream to", self.uri, self.conn.newStream, 0)
         dst = dest.call("open a stream to", dest.uri, dest.conn.newStream, 0)
-        what = "volume %s to %s" % (vol.path(), dest.uri)
+        what = "volume %s to %s" % (self.volume_path(vol), dest.uri)
         try:
-            self.call("read", "volume %s" % vol.path(), vol.download, src, 0, size, 0)
-            dest.call("write", "volume %s on %s" % (dest_vol.path(), dest.uri), dest_vol.upload, dst, 0, size, 0)
+            self.call("read", "volume %s" % self.volume_path(vol), vol.download, src, 0, size, 0)
+            dest.call("write", "volume %s on %s" % (dest.volume_path(dest_vol), dest.uri), dest_vol.upload, dst, 0, size, 0)
             while True:
                 chunk = self.call("copy", what, src.recv, 1024 * 1024)
                 if not chunk:

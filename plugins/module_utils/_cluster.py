@@ -39,7 +39,10 @@ REMOVED_SUFFIX = ".debvirt-removed"
 # What a plan's steps on a member act on; the member is the step's key.
 COROSYNC_ON = "corosync on"
 CONF_ON = "corosync.conf on"
-SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5"]
+# ServerAlive: a member that dies in the middle of a command ends it within some 15 s; without it
+# the session waited for TCP to give up, about two minutes (a node killed during a join).
+SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5",
+               "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
 
 
 class ClusterError(DebvirtError):
@@ -302,16 +305,17 @@ def _plan_present(plan, req, actual, unreachable):
                                % (req.name, ", ".join(current["addresses"]), ", ".join(req.addresses)))
         if req.nodeid is not None and req.nodeid != current["nodeid"]:
             raise ClusterError("Node %s is a member with nodeid %s, not %s" % (req.name, current["nodeid"], req.nodeid))
-        # A member whose copy fell behind (an earlier run stopped half way) gets the current one.
-        for name, member in sorted(actual.members.items()):
-            if member.reachable and not _synced(member, conf):
-                plan.add("write", CONF_ON, before=member.conf.config_version if member.conf else None,
-                         after=conf.config_version, key=name, host=member.host)
         target = actual.members[req.name]
         if not target.reachable:
             raise ClusterError("Node %s is a member but unreachable over SSH from this host: cannot check "
                                "that corosync runs there" % req.name)
-        if not target.running:
+        # A join that stopped after the members took the node in (the node died, say) left it
+        # without the cluster's config, and perhaps without its key: it gets what a join gives it.
+        joined = target.conf is not None and not target.conf.is_default()
+        _catch_up(plan, actual, conf, skip=() if joined else (req.name,))
+        if not joined:
+            _hand_over(plan, req.name, target.host)
+        elif not target.running:
             plan.add("start", COROSYNC_ON, key=req.name, host=target.host)
         return plan, (conf if plan.on(CONF_ON, "write") else None)
 
@@ -345,16 +349,33 @@ def _plan_present(plan, req, actual, unreachable):
     for name, member in sorted(actual.members.items()):
         plan.add("write", CONF_ON, key=name, host=member.host)
     plan.add("reload", "corosync")
-    plan.add("copy", "authkey to", key=req.name, host=target.host)
-    plan.add("write", CONF_ON, key=req.name, host=target.host)
-    plan.add("start", COROSYNC_ON, key=req.name, host=target.host)
+    _hand_over(plan, req.name, target.host)
     return plan, new
+
+
+def _hand_over(plan, name, host):
+    """The end of a join: the new node gets the key and the config, and starts corosync."""
+    plan.add("copy", "authkey to", key=name, host=host)
+    plan.add("write", CONF_ON, key=name, host=host)
+    plan.add("start", COROSYNC_ON, key=name, host=host)
+
+
+def _catch_up(plan, actual, conf, skip=()):
+    """Members whose copy fell behind get the current one, and the running cluster reloads it: an
+    earlier run stopped half way (a member died before it got the new nodelist)."""
+    for name, member in sorted(actual.members.items()):
+        if name not in skip and member.reachable and not _synced(member, conf):
+            plan.add("write", CONF_ON, before=member.conf.config_version if member.conf else None,
+                     after=conf.config_version, key=name, host=member.host)
+    if plan.on(CONF_ON, "write") and actual.members[actual.me["name"]].running:
+        plan.add("reload", "corosync")
 
 
 def _plan_absent(plan, req, actual, unreachable, guests):
     conf = actual.conf
     if conf.node(req.name) is None:
-        return plan, None
+        _catch_up(plan, actual, conf)
+        return plan, (conf if plan.on(CONF_ON, "write") else None)
     if req.name == actual.me["name"]:
         raise ClusterError("Cannot remove %s through itself: run cluster_member on another member" % req.name)
     if unreachable:
@@ -384,7 +405,10 @@ def _plan_absent(plan, req, actual, unreachable, guests):
     new.set_config_version(version)
     if target.reachable:
         plan.add("stop", "pacemaker and corosync on", key=req.name, host=target.host)
-        plan.add("move", CONF_ON, key=req.name, field="aside", host=target.host, after=CONF + REMOVED_SUFFIX)
+        # A removal that stopped half way (a member died before it got the nodelist) may have
+        # moved it aside already.
+        if target.conf is not None:
+            plan.add("move", CONF_ON, key=req.name, field="aside", host=target.host, after=CONF + REMOVED_SUFFIX)
     plan.add("remove", "node", before=conf.node(req.name), key=req.name)
     plan.add("update", "config_version", before=conf.config_version, after=version)
     for name, member in sorted(actual.members.items()):

@@ -135,11 +135,15 @@ def find_source(found, target, name, unknown):
 
 
 def where_now(src, name, source):
-    try:
-        dom = src.domain(name)
-        state = src.domain_state(dom) if dom is not None else None
-    except DebvirtError:
-        state = None
+    state = None
+    # A connection lost to a restart of libvirtd is opened again once: the daemon is likely back.
+    for _attempt in range(2):
+        try:
+            dom = src.domain(name)
+            state = src.domain_state(dom) if dom is not None else None
+            break
+        except DebvirtError:
+            src.close()
     if state is None:
         return "Where guest %s is now could not be read from %s" % (name, source)
     return "Guest %s is still %s on %s" % (name, state, source)

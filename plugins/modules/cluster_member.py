@@ -30,6 +30,10 @@ description:
     corosync on the node, moves its C(corosync.conf) aside to C(corosync.conf.debvirt-removed)
     (so it can join a cluster again), writes the smaller nodelist to every other member,
     reloads it and removes the node from pacemaker's CIB.
+  - A rerun finishes what a run that stopped half way left (a member died, say). A member that
+    missed the new nodelist gets it and the running cluster reloads it; a node that the members
+    took in but that never got the cluster's configuration gets the authkey and the configuration
+    and starts corosync, as a join gives them.
   - A node that belongs to another cluster, and a member whose cluster is not O(cluster_name),
     fail with a message, and nothing is changed.
   - Pacemaker is not started by this module; role C(debvirt.cluster.cluster) does that once

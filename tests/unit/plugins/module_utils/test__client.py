@@ -67,6 +67,17 @@ def test_lookups_of_existing_objects(client):
     assert client.volume(pool, "a.qcow2") is None
 
 
+def test_a_volume_whose_path_is_lost_with_the_connection_fails_as_an_error(client, monkeypatch):
+    # A volume's path comes from libvirtd: after the connection was lost, a delete (a rollback's)
+    # fails as one of ours, which the caller handles, not as libvirt's exception.
+    vol = client.create_volume(client.pool("default-pool"), VOLUME % "b.qcow2", "b.qcow2")
+    monkeypatch.setattr(vol, "path", mock.Mock(side_effect=libvirt_error(libvirt.VIR_ERR_INTERNAL_ERROR,
+                                                                         "client socket is closed")))
+    with pytest.raises(LibvirtCallError, match="^Failed to read the path of volume b.qcow2: client socket is closed "
+                                               r"\(the connection to libvirtd was lost"):
+        client.delete_volume(vol)
+
+
 @pytest.mark.parametrize("code", ["VIR_ERR_NO_DOMAIN", "VIR_ERR_NO_STORAGE_POOL", "VIR_ERR_NO_STORAGE_VOL",
                                   "VIR_ERR_NO_NETWORK", "VIR_ERR_NO_SECRET", "VIR_ERR_NO_NODE_DEVICE"])
 def test_not_found_codes(code):

@@ -15,6 +15,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import (
     ClusterError,
     Member,
     MemberRequest,
+    Shell,
     install_script,
     member_uri,
     plan_member,
@@ -50,6 +51,13 @@ def test_member_uri_with_another_user_libssh_and_more_parameters():
     assert member_uri("qemu:///system", "n2", user=None) == "qemu+ssh://n2/system?no_tty=1"
     # The driver's own parameters come first.
     assert member_uri("test:///tmp/a.xml?x=1", "n2") == "test+ssh://root@n2/tmp/a.xml?x=1&no_tty=1"
+
+
+def test_a_command_on_a_member_gives_up_on_a_peer_that_died():
+    argv = Shell(None).argv("10.0.0.2", ["true"])
+    options = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "-o")
+    assert (options["ServerAliveInterval"], options["ServerAliveCountMax"], options["ConnectTimeout"]) == ("5", "3", "5")
+    assert argv[-2:] == ["root@10.0.0.2", "true"]
 
 
 def actual(online=(1, 2, 3), target=None, unreachable=()):
@@ -130,6 +138,70 @@ def test_remove_plan():
         ("reload", "corosync"), ("forget", "node gamma in pacemaker")]
     assert [n["name"] for n in new.nodes()] == ["alpha", "beta"]
     assert new.config_version == 8
+
+
+def after_a_death(change, behind=(), fresh=None):
+    """actual() after a run that stopped half way: alpha's (this host's) nodelist changed by
+    change(conf), the members named in behind still at the old one, fresh a node in the new
+    nodelist that still runs the package's default config."""
+    old = conf()[0]
+    new_conf, _text = conf()
+    change(new_conf)
+    new_conf.set_config_version(8)
+    text = new_conf.write()
+    a = actual()
+    members = {}
+    for node in new_conf.nodes():
+        host = None if node["name"] == "alpha" else node["addresses"][0]
+        member_conf = conf("package-default.conf")[0] if node["name"] == fresh else (
+            old if node["name"] in behind else CorosyncConf.parse(text))
+        members[node["name"]] = Member(node, host, member_conf, running=True)
+    return Actual(CorosyncConf.parse(text), text, a.me, members, members.get(fresh), a.quorum)
+
+
+def with_delta(c):
+    c.set_nodes(c.nodes() + [{"name": "delta", "nodeid": 4, "addresses": ["10.0.0.4"]}])
+
+
+def test_a_join_that_stopped_before_the_node_got_its_config_is_finished():
+    # delta died after the members took it in: it gets the key, the config and a start, as a join
+    # gives them, never only the file beside its running package default.
+    a = after_a_death(with_delta, fresh="delta")
+    plan, new = plan_member(MemberRequest("delta", ["10.0.0.4"], cluster_name="lab"), a)
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("copy", "authkey to delta"), ("write", "corosync.conf on delta"), ("start", "corosync on delta")]
+    assert new.node("delta") == {"name": "delta", "nodeid": 4, "addresses": ["10.0.0.4"]}
+
+
+def test_a_join_rerun_catches_up_a_member_that_missed_the_nodelist():
+    a = after_a_death(with_delta, behind=("beta",), fresh="delta")
+    plan, new = plan_member(MemberRequest("delta", ["10.0.0.4"], cluster_name="lab"), a)
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("write", "corosync.conf on beta"), ("reload", "corosync"),
+        ("copy", "authkey to delta"), ("write", "corosync.conf on delta"), ("start", "corosync on delta")]
+    assert new.config_version == 8
+
+
+def test_a_removal_rerun_catches_up_a_member_that_missed_the_nodelist():
+    # beta died before it got the nodelist without gamma; this host has it already.
+    a = after_a_death(lambda c: c.set_nodes(c.nodes()[:2]), behind=("beta",))
+    plan, new = plan_member(MemberRequest("gamma", state="absent"), a)
+    assert [(c.action, c.target, c.before, c.after) for c in plan.changes] == [
+        ("write", "corosync.conf on beta", 7, 8), ("reload", "corosync", None, None)]
+    assert [n["name"] for n in new.nodes()] == ["alpha", "beta"]
+    assert not plan_member(MemberRequest("gamma", state="absent"), after_a_death(lambda c: c.set_nodes(c.nodes()[:2])))[0].changed
+
+
+def test_a_removal_rerun_after_the_node_left_but_before_this_host_wrote_finishes_it():
+    # A member died before this host wrote its nodelist: gamma is stopped, its config aside.
+    a = actual()
+    a.members["gamma"].conf, a.members["gamma"].running = None, False
+    plan, new = plan_member(MemberRequest("gamma", state="absent"), a, guests=[])
+    assert [(c.action, c.target) for c in plan.changes] == [
+        ("stop", "pacemaker and corosync on gamma"), ("remove", "node gamma"), ("update", "config_version"),
+        ("write", "corosync.conf on alpha"), ("write", "corosync.conf on beta"),
+        ("reload", "corosync"), ("forget", "node gamma in pacemaker")]
+    assert [n["name"] for n in new.nodes()] == ["alpha", "beta"]
 
 
 def test_remove_of_a_non_member_and_of_self():

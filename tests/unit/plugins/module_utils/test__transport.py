@@ -7,6 +7,9 @@ not."""
 
 from __future__ import annotations
 
+from unittest import mock
+
+import libvirt
 import pytest
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
@@ -30,6 +33,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._transport import 
     members_of,
     probe_tls,
     read_members,
+    where_now,
 )
 
 BASE = dict(name="web", target="b", mode="auto", copy_storage="auto", timeout=600, max_downtime=None,
@@ -276,3 +280,16 @@ def test_find_source_refuses(found, message):
 def test_not_found_names_the_members_not_asked():
     with pytest.raises(MigrationError, match="not asked .*: c"):
         find_source({}, "b", "web", ["c"])
+
+
+def test_where_now_asks_again_over_a_new_connection_when_the_old_one_was_lost(driver_uri, monkeypatch):
+    # libvirtd restarted under the move: the first connection is gone, the daemon answers anew.
+    src = LibvirtClient(driver_uri)
+    monkeypatch.setattr(src.conn, "lookupByName", mock.Mock(side_effect=libvirt.libvirtError("client socket is closed")))
+    assert where_now(src, "test", "a") == "Guest test is still running on a"
+    src.close()
+
+
+def test_where_now_says_so_when_the_source_does_not_answer():
+    assert where_now(LibvirtClient("test:///nonexistent-debvirt-file.xml"), "web", "a") == (
+        "Where guest web is now could not be read from a")
