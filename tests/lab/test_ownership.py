@@ -6,8 +6,9 @@ dir pool on the lab's shared mount (the same directory on both) holds two volume
 guest defined on B only has both as its disks. Nothing boots. Uses only objects named
 dvtest-own-*; never changes membership. The tests build on each other, in file order:
 
-1. volume state=absent on A of the volume B's guest uses: refused in check mode and for real,
-   naming the guest and member B; the volume stays
+1. volume state=absent on A of the volume B's guest uses, and storage_pool state=absent
+   delete_data=true on A of its pool: refused in check mode and for real, naming the guest and
+   member B; the pool and its volumes stay
 2. guest state=absent remove_storage=true on A of a guest whose disk (made by the module) B's
    guest uses too: check mode and the run undefine it and keep the volume, with a warning
    naming the user on B
@@ -101,6 +102,19 @@ def test_volume_absent_is_refused_naming_the_guest_on_the_other_member(lab, used
     assert r['msg'] == 'Volume %s/%s is a disk of guests %s on member %s: detach it first' % (POOL, VOL, ON_B, b), r
     assert r.get('users') == ['guest %s on member %s' % (ON_B, b)], r
     assert a.ok('test -f %s/%s' % (PATH, VOL))
+
+
+@pytest.mark.parametrize('check', [True, False], ids=['check_mode', 'run'])
+def test_pool_delete_data_is_refused_naming_the_guest_on_the_other_member(lab, used_on_b, check):
+    a, b = used_on_b
+    t0 = time.monotonic()
+    r = lab.module(a, 'storage_pool', dict(name=POOL, state='absent', delete_data=True), check=check).one()
+    seconds('pool delete_data refused', t0)
+    assert r['failed'], r
+    assert 'guests %s on member %s' % (ON_B, b) in r['msg'], r
+    assert 'guest %s on member %s' % (ON_B, b) in r.get('users', []), r
+    assert a.out('virsh pool-info %s | grep -c "^State: *running"' % POOL) == '1'
+    assert a.ok('test -f %s/%s && test -f %s/%s' % (PATH, VOL, PATH, MADE))
 
 
 # --- 2. remove_storage keeps a disk another member's guest uses ----------------------------------
