@@ -16,6 +16,9 @@ dvtest-own-*; never changes membership. The tests build on each other, in file o
 4. two ansible-playbook runs converging one new guest with a disk on the shared pool, started
    together on A: one makes it, the other waits for the guest's lock and changes nothing; one
    domain on A and none on B, one volume, a valid qcow2
+5. a move of a stopped guest whose dir pool exists on both members but whose directory is gone
+   on the target: migration cannot tell whether the pool is shared storage and refuses, in check
+   mode and for real, before anything is touched (no probe file left, nothing on B)
 """
 
 from __future__ import annotations
@@ -178,3 +181,45 @@ def test_two_playbooks_at_once_make_one_guest_and_one_volume(lab, ab, work):
     assert (a.guest_state(RACE), b.guest_state(RACE)) == ('shut off', None)
     assert a.out('ls %s | grep -c "^%s"' % (PATH, RACE)).strip() == '1'
     a.run('qemu-img check -q %s/%s.qcow2' % (PATH, RACE))
+
+
+# --- 5. a pool the probe cannot judge ------------------------------------------------------------
+
+GONE = 'dvtest-own-gone'
+GONE_PATH = '/var/lib/%s' % GONE
+PROBED = 'dvtest-own-probed'
+
+
+@pytest.fixture(scope='module')
+def gone_on_b(lab, ab, module_cleanup):
+    """A stopped guest on A with its disk in a dir pool of A; the pool is active on B too, with
+    its directory removed after the start, so the probe finds neither the file nor the directory."""
+    a, b = ab
+
+    def reset():
+        for n in (a, b):
+            n.run('virsh pool-destroy %s >/dev/null 2>&1; virsh pool-undefine %s >/dev/null 2>&1; rm -rf %s; true'
+                  % (GONE, GONE, GONE_PATH))
+    module_cleanup.add(reset)
+    reset()
+    for n in (a, b):
+        n.run('mkdir -p %s && virsh pool-define-as %s dir --target %s >/dev/null && virsh pool-start %s >/dev/null'
+              % (GONE_PATH, GONE, GONE_PATH, GONE))
+    b.run('rmdir %s' % GONE_PATH)
+    r = lab.module(a, 'guest', dict(name=PROBED, memory=32, state='present',
+                                    disks=[dict(pool=GONE, volume=PROBED + '.qcow2', size='1M')])).one()
+    assert (r['failed'], r.get('changed')) == (False, True), r
+    return a, b
+
+
+@pytest.mark.parametrize('check', [True, False], ids=['check_mode', 'run'])
+def test_a_move_is_refused_when_the_probe_cannot_tell_whether_the_pool_is_shared(lab, gone_on_b, check):
+    a, b = gone_on_b
+    t0 = time.monotonic()
+    r = lab.module(a, 'migration', dict(name=PROBED, target=str(b)), check=check).one()
+    seconds('move refused by the probe', t0)
+    assert r['failed'], r
+    assert r['msg'].startswith('Cannot tell whether %s is shared storage: looking for the probe file on %s'
+                               % (GONE_PATH, b)), r
+    assert (a.guest_state(PROBED), b.guest_state(PROBED)) == ('shut off', None)
+    assert a.out('ls -A %s' % GONE_PATH) == PROBED + '.qcow2'
