@@ -4,7 +4,8 @@
 # install already in place (the nodes have no route to a package mirror).
 #
 #   lab.sh up [N]     build or repair the lab with N nodes (default: as many as
-#                     last time, or 3); prints the inventory path last
+#                     last time, or DEBVIRT_LAB_NODES, or 3); prints the inventory
+#                     path last
 #   lab.sh down       remove nodes, bridge and lab state (the template stays)
 #   lab.sh status     one line per node
 #   lab.sh ssh NODE [CMD...]   ssh into a node with the lab key
@@ -402,7 +403,7 @@ cmd_up() {
     fi
     if [ -z "$count" ]; then
         count=$(existing_nodes | tail -n1)
-        count=${count:-3}
+        count=${count:-${DEBVIRT_LAB_NODES:-3}}
     fi
     [[ $count =~ ^[1-9][0-9]?$ ]] || die "node count must be 1..99, got '$count'"
     build_template
