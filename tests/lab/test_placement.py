@@ -184,8 +184,11 @@ def test_container_moved(lab, abc):
     before = counter(b, CT_ROOT)
     r = container(lab, c, c)
     if r.get('changed') is not True:
-        print(b.run("grep 'init pid' /run/libvirt/lxc/%s.xml; tail -n 5 /var/log/libvirt/lxc/%s.log; "
-                    "journalctl -u libvirtd --since '-2 min' --no-pager | grep -v cgroup.controllers | tail -n 8"
+        # libvirt once lost this container's init PID (so no clean stop was possible) with no
+        # libvirtd restart in sight: what it and the container's controller said since the start.
+        print(b.run("grep 'init pid' /run/libvirt/lxc/%s.xml; tail -n 30 /var/log/libvirt/lxc/%s.log; "
+                    "journalctl -u libvirtd --since '-10 min' --no-pager -o short-iso | grep -v cgroup.controllers | tail -n 40; "
+                    "ps -eo pid,ppid,lstart,args | grep -E 'libvirt|loop' | grep -v grep"
                     % (CT, CT), check=False).stdout)
     assert (r['failed'], r.get('changed')) == (False, True), r
     print('container moved by a restart (down %s ms)' % r['migrated'].get('downtime_ms'))
