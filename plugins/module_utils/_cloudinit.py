@@ -95,8 +95,8 @@ def check_ours(path, name, doing, error=DebvirtError):
     why = why_not_ours(path, name)
     if why is not None:
         raise error("Refusing to %s %s, the cloud-init seed path of guest %s: %s. The module never "
-                          "touches a file it did not make; move it away or give another cloud_init.path"
-                          % (doing, path, name, why))
+                    "touches a file it did not make; move it away or give another cloud_init.path"
+                    % (doing, path, name, why))
 
 
 def remove_seed(path, name):
