@@ -20,6 +20,7 @@ _TOOLS = (("genisoimage",), ("xorrisofs",), ("xorriso", "-as", "mkisofs"), ("mki
 # identifier is byte positions 575 to 702 (counted from 1), padded with spaces.
 _PVD_OFFSET = 16 * 2048
 _APP_ID = slice(574, 702)
+_VOLUME_ID = slice(40, 72)
 _MARK = "DEBVIRT.CLUSTER SEED "
 
 
@@ -54,9 +55,10 @@ def mark(name):
     return _MARK + hashlib.sha256(name.encode()).hexdigest()[:32].upper()
 
 
-def why_not_ours(path, name):
+def why_not_ours(path, name, recorded=False):
     """None when path is free or holds the seed made for guest name; else why the module may
-    neither overwrite nor delete what is there."""
+    neither overwrite nor delete what is there. recorded: the guest's own definition names path
+    as its seed."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -84,31 +86,35 @@ def why_not_ours(path, name):
     app_id = pvd[_APP_ID].decode("ascii", "replace").strip()
     if app_id == mark(name):
         return None
+    # Seeds of releases before the mark carry none; the guest's definition, which only the module
+    # writes, naming this path vouches for an unmarked cidata ISO there.
+    if recorded and not app_id and pvd[_VOLUME_ID].decode("ascii", "replace").strip().lower() == "cidata":
+        return None
     if app_id.startswith(_MARK):
         return "it is the cloud-init seed of another guest"
     return "it does not carry the mark of a seed the module made"
 
 
-def check_ours(path, name, doing, error=DebvirtError):
+def check_ours(path, name, doing, error=DebvirtError, recorded=False):
     """Raise error unless path is free or holds guest name's own seed; doing: "overwrite" or
     "delete". Planning passes InvalidSpec: nothing is touched yet."""
-    why = why_not_ours(path, name)
+    why = why_not_ours(path, name, recorded)
     if why is not None:
         raise error("Refusing to %s %s, the cloud-init seed path of guest %s: %s. The module never "
                     "touches a file it did not make; move it away or give another cloud_init.path"
                     % (doing, path, name, why))
 
 
-def remove_seed(path, name):
+def remove_seed(path, name, recorded=True):
     """Delete guest name's seed at path, if there is one; anything else there is refused."""
-    check_ours(path, name, "delete")
+    check_ours(path, name, "delete", recorded=recorded)
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
 
 
-def write_seed(path, files, name):
+def write_seed(path, files, name, recorded=False):
     tool = next((t for t in _TOOLS if shutil.which(t[0])), None)
     if tool is None:
         raise DebvirtError("Failed to build the cloud-init seed %s: no ISO tool on the host "
@@ -130,7 +136,7 @@ def write_seed(path, files, name):
             raise DebvirtError("Failed to build the cloud-init seed %s: %s" % (path, proc.stderr.strip()))
         # Checked again just before: planning saw the path a while ago. rename() replaces a
         # symlink rather than writing through it.
-        check_ours(path, name, "overwrite")
+        check_ours(path, name, "overwrite", recorded=recorded)
         os.rename(tmp, path)
         tmp = None
     finally:

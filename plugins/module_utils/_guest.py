@@ -60,7 +60,7 @@ class Facts:
     def __init__(self):
         self.new_volumes = []  # (pool, volume, size, format)
         self.volume_formats = {}  # disk key -> the format of the existing volume
-        self.seed = None  # {"path", "sha256", "files"}
+        self.seed = None  # {"path", "sha256", "files", "recorded": the definition names path as its seed}
         self.virt_type = None
         self.machine = None  # the canonical name of the requested machine type
         self.removable = []  # "pool/volume" that remove_storage deletes: made for it, still its own
@@ -196,7 +196,7 @@ def _inspect_removal(client, clients, req, actual, facts):
             facts.removable.append(ref)
     seed = actual.spec.seed
     if seed:
-        why = _cloudinit.why_not_ours(seed["path"], req.name)
+        why = _cloudinit.why_not_ours(seed["path"], req.name, recorded=True)
         if why:
             facts.warnings.append("The cloud-init seed %s of guest %s is kept: %s; the module deletes only "
                                   "a seed it made" % (seed["path"], req.name, why))
@@ -422,8 +422,9 @@ class GuestKind(_kind.Kind):
                                           ci.get("network_config"))
             path = seed_path(req.name, ci)
             _inspect_file_path("cloud_init.path", path)
-            _cloudinit.check_ours(path, req.name, "overwrite", InvalidSpec)
-            facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
+            recorded = bool(actual and actual.spec.seed and actual.spec.seed["path"] == path)
+            _cloudinit.check_ours(path, req.name, "overwrite", InvalidSpec, recorded)
+            facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files, "recorded": recorded}
         return facts
 
     def apply_live(self, client, dom, plan, desired):
@@ -523,7 +524,7 @@ class GuestKind(_kind.Kind):
                    "<target><format type='%s'/></target></volume>") % (quote(vol), size, fmt)
             client.create_volume(client.pool(pool), xml, vol)
         if plan.on("cloud-init seed"):
-            _cloudinit.write_seed(facts.seed["path"], facts.seed["files"], req.name)
+            _cloudinit.write_seed(facts.seed["path"], facts.seed["files"], req.name, facts.seed["recorded"])
 
     def remove(self, client, plan, actual):
         client.undefine(actual.dom, nvram=actual.spec.firmware == "uefi")

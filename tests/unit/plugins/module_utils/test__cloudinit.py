@@ -19,10 +19,11 @@ TOOLS = [t for t in _cloudinit._TOOLS if shutil.which(t[0])]
 needs_tool = pytest.mark.skipif(not TOOLS, reason="no ISO tool (genisoimage or xorriso) on this host")
 
 
-def fake_iso(path, app_id):
+def fake_iso(path, app_id, volume_id=""):
     """The first 34 KiB of an ISO 9660 image: only its primary volume descriptor matters here."""
     pvd = bytearray(2048)
     pvd[0:6] = b"\x01CD001"
+    pvd[40:72] = volume_id.encode().ljust(32)
     pvd[574:702] = app_id.encode().ljust(128)
     path.write_bytes(bytes(16 * 2048) + bytes(pvd))
 
@@ -157,3 +158,14 @@ def test_a_file_put_there_after_planning_is_still_refused(tmp_path, monkeypatch)
         _cloudinit.write_seed(str(path), FILES, "web01")
     assert path.read_text() == "arrived meanwhile\n"
     assert left_in(tmp_path) == ["web01-cidata.iso"]
+
+
+@pytest.mark.parametrize("volume_id, recorded, why", [
+    ("CIDATA", True, None),
+    ("CIDATA", False, "it does not carry the mark of a seed the module made"),
+    ("INSTALLER", True, "it does not carry the mark of a seed the module made"),
+])
+def test_an_unmarked_seed_of_an_earlier_release_is_ours_where_the_guest_names_it(tmp_path, volume_id, recorded, why):
+    path = tmp_path / "web01-cidata.iso"
+    fake_iso(path, "", volume_id)
+    assert _cloudinit.why_not_ours(str(path), "web01", recorded) == why
