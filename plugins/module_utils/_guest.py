@@ -60,10 +60,11 @@ class Facts:
     def __init__(self):
         self.new_volumes = []  # (pool, volume, size, format)
         self.volume_formats = {}  # disk key -> the format of the existing volume
-        self.seed = None  # {"path", "sha256", "files"}
+        self.seed = None  # {"path", "sha256", "files", "recorded": the definition names path as its seed}
         self.virt_type = None
         self.machine = None  # the canonical name of the requested machine type
         self.removable = []  # "pool/volume" that remove_storage deletes: made for it, still its own
+        self.removable_seed = None  # the seed's path, when remove_storage may delete it
         self.warnings = []
 
 
@@ -193,6 +194,14 @@ def _inspect_removal(client, clients, req, actual, facts):
             facts.warnings.append("Volume %s, made for guest %s, is kept: %s" % (ref, req.name, "; ".join(why)))
         else:
             facts.removable.append(ref)
+    seed = actual.spec.seed
+    if seed:
+        why = _cloudinit.why_not_ours(seed["path"], req.name, recorded=True)
+        if why:
+            facts.warnings.append("The cloud-init seed %s of guest %s is kept: %s; the module deletes only "
+                                  "a seed it made" % (seed["path"], req.name, why))
+        else:
+            facts.removable_seed = seed["path"]
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -413,7 +422,9 @@ class GuestKind(_kind.Kind):
                                           ci.get("network_config"))
             path = seed_path(req.name, ci)
             _inspect_file_path("cloud_init.path", path)
-            facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files}
+            recorded = bool(actual and actual.spec.seed and actual.spec.seed["path"] == path)
+            _cloudinit.check_ours(path, req.name, "overwrite", InvalidSpec, recorded)
+            facts.seed = {"path": path, "sha256": _cloudinit.digest(files), "files": files, "recorded": recorded}
         return facts
 
     def apply_live(self, client, dom, plan, desired):
@@ -504,8 +515,8 @@ class GuestKind(_kind.Kind):
         if req.remove_storage:
             for vol in facts.removable:
                 plan.add("delete", "volume", key=vol)
-            if actual.spec.seed:
-                plan.add("delete", "cloud-init seed", key=actual.spec.seed["path"])
+            if facts.removable_seed:
+                plan.add("delete", "cloud-init seed", key=facts.removable_seed)
 
     def prepare_apply(self, client, req, plan, desired, actual, facts):
         for pool, vol, size, fmt in facts.new_volumes:
@@ -513,14 +524,13 @@ class GuestKind(_kind.Kind):
                    "<target><format type='%s'/></target></volume>") % (quote(vol), size, fmt)
             client.create_volume(client.pool(pool), xml, vol)
         if plan.on("cloud-init seed"):
-            _cloudinit.write_seed(facts.seed["path"], facts.seed["files"])
+            _cloudinit.write_seed(facts.seed["path"], facts.seed["files"], req.name, facts.seed["recorded"])
 
     def remove(self, client, plan, actual):
         client.undefine(actual.dom, nvram=actual.spec.firmware == "uefi")
         for change in plan.of("delete"):
             if change.is_("cloud-init seed"):
-                if os.path.exists(change.key):
-                    os.unlink(change.key)
+                _cloudinit.remove_seed(change.key, actual.dom.name())
                 continue
             pool_name, vol_name = change.key.split("/", 1)
             pool = client.pool(pool_name)

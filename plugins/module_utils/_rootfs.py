@@ -10,6 +10,7 @@ Nothing here decides anything: _container plans, and calls these only when apply
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import ipaddress
 import os
@@ -377,67 +378,163 @@ def _networkd_unit(name, nic):
     return text
 
 
-def _inside(root, rel):
-    """The host path of rel in root, refusing any that a symlink in the rootfs leads out of it."""
-    real_root = os.path.realpath(root)
-    path = os.path.join(real_root, rel)
-    parent = os.path.realpath(os.path.dirname(path))
-    if parent != real_root and not parent.startswith(real_root + os.sep):
-        raise DebvirtError("%s in the root filesystem %s leads outside it (a symlink); not writing it"
-                           % (rel, root))
-    return os.path.join(parent, os.path.basename(path))
+# Every edit walks the rootfs one directory file descriptor at a time and never follows a
+# symlink: the container may run meanwhile, and its root can swap a directory for a link to the
+# host between a check by path and a write by path.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_root(root):
+    # The root itself is followed: its path is the host's (rootfs.path may be a link the
+    # administrator made), out of the container's reach; only what lies below it is not.
+    return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _open_dir(root, rel_dir, owner=None):
+    """A descriptor of directory rel_dir in root, reached without following any symlink; with
+    owner (uid, gid), missing directories are made, mode 0755, owned by it."""
+    parts = [p for p in rel_dir.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise DebvirtError("%s in the root filesystem %s leads outside it; not writing it" % (rel_dir, root))
+    fd = _open_root(root)
+    try:
+        for depth, part in enumerate(parts, 1):
+            made = False
+            if owner is not None:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    made = True
+                except FileExistsError:
+                    pass
+            try:
+                sub = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(part, fd):
+                    raise DebvirtError("%s in the root filesystem %s leads outside it (a symlink); not writing it"
+                                       % ("/".join(parts[:depth]), root)) from None
+                raise
+            os.close(fd)
+            fd = sub
+            if made:
+                os.fchown(fd, *owner)
+                os.fchmod(fd, 0o755)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _is_link(name, dir_fd):
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
 
 
 def read_files(root, rels):
-    """The current content of each rel (None when missing); symlinks as ("link", target)."""
+    """The current content of each rel (None when missing); symlinks as ("link", target).
+    A directory on the way that is a symlink raises, as a write there would."""
     out = {}
     for rel in rels:
-        path = os.path.join(root, rel)
-        if os.path.islink(path):
-            out[rel] = ("link", os.readlink(path))
+        try:
+            fd = _open_dir(root, os.path.dirname(rel))
+        except (FileNotFoundError, NotADirectoryError):
+            out[rel] = None
             continue
         try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                out[rel] = f.read()
-        except OSError:
-            out[rel] = None
+            out[rel] = _read_leaf(os.path.basename(rel), fd)
+        finally:
+            os.close(fd)
     return out
+
+
+def _read_leaf(name, dir_fd):
+    try:
+        if _is_link(name, dir_fd):
+            return ("link", os.readlink(name, dir_fd=dir_fd))
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return None
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read()
 
 
 def write_files(root, files):
     """Write files into the rootfs, owned like its root directory (the container's root)."""
-    st = os.stat(root)
+    fd = _open_root(root)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
     for rel, content in sorted(files.items()):
-        path = _inside(root, rel)
-        _makedirs(root, os.path.dirname(rel), st)
-        if isinstance(content, tuple):
-            tmp = _new_symlink(content[1], os.path.dirname(path))
-        else:
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".debvirt-", suffix=".tmp")
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, "w") as f:
-                f.write(content)
-        os.chown(tmp, st.st_uid, st.st_gid, follow_symlinks=False)
-        # rename() replaces a symlink at path instead of writing through it.
-        os.rename(tmp, path)
-
-
-def _new_symlink(target, directory):
-    """A symlink to target in directory, under a name no other run has; its path."""
-    while True:
-        path = os.path.join(directory, ".debvirt-%s.tmp" % secrets.token_hex(8))
         try:
-            os.symlink(target, path)
-            return path
+            dir_fd = _makedirs(root, os.path.dirname(rel), st)
+            try:
+                _replace(os.path.basename(rel), content, dir_fd, st)
+            finally:
+                os.close(dir_fd)
+        except OSError as e:
+            raise DebvirtError("Failed to write %s in the root filesystem %s: %s" % (rel, root, e.strerror)) from None
+
+
+def _replace(name, content, dir_fd, st):
+    if isinstance(content, tuple):
+        tmp = _new_symlink(content[1], dir_fd)
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid, dir_fd=dir_fd, follow_symlinks=False)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dir_fd)
+            raise
+    else:
+        tmp = _new_file(content, dir_fd, st)
+    try:
+        # rename() replaces a symlink at the name instead of writing through it.
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        os.unlink(tmp, dir_fd=dir_fd)
+        raise
+
+
+def _temp_name():
+    return ".debvirt-%s.tmp" % secrets.token_hex(8)
+
+
+def _new_file(content, dir_fd, st):
+    """A new file holding content in the directory of dir_fd, under a name no other run has;
+    its name. Born 0600 and given its final mode only once written and owned."""
+    while True:
+        name = _temp_name()
+        try:
+            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dir_fd)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+            f.flush()
+            os.fchown(fd, st.st_uid, st.st_gid)
+            os.fchmod(fd, 0o644)
+    except BaseException:
+        os.unlink(name, dir_fd=dir_fd)
+        raise
+    return name
+
+
+def _new_symlink(target, dir_fd):
+    """A symlink to target in the directory of dir_fd, under a name no other run has; its name."""
+    while True:
+        name = _temp_name()
+        try:
+            os.symlink(target, name, dir_fd=dir_fd)
+            return name
         except FileExistsError:
             continue
 
 
 def _makedirs(root, rel_dir, st):
-    current = ""
-    for part in [p for p in rel_dir.split("/") if p]:
-        current = os.path.join(current, part)
-        path = _inside(root, current)
-        if not os.path.isdir(path):
-            os.mkdir(path, 0o755)
-            os.chown(path, st.st_uid, st.st_gid)
+    """A descriptor of rel_dir in root, made where missing and owned like st."""
+    return _open_dir(root, rel_dir, (st.st_uid, st.st_gid))

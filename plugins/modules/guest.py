@@ -168,6 +168,10 @@ options:
         description:
           - Where the seed ISO goes, in a directory that exists on the host. Default
             C(/var/lib/libvirt/images/<name>-cidata.iso).
+          - The module marks each seed it makes as this guest's (the ISO's application identifier
+            carries a digest of the guest's name) and replaces only its own seed of this guest. A file there that it did not
+            make, a symlink, or anything else than a regular file is refused, in check mode too,
+            and never overwritten.
         type: path
   kernel:
     description: A kernel on the host for direct kernel boot.
@@ -228,7 +232,8 @@ options:
         or container on the host's QEMU and LXC drivers (on a cluster member, on every member's);
         the others are kept, with a warning naming who has them and where. With such a volume to
         check, a member that is offline or cannot be asked fails the task before anything is
-        touched. Other disks are never deleted.
+        touched. Other disks are never deleted. A file at the seed's path that is not the seed
+        the module made for this guest is kept, with a warning.
     type: bool
     default: false
 notes:

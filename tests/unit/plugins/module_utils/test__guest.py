@@ -323,9 +323,16 @@ def test_absent_with_remove_storage_deletes_only_created_volumes(actual_state, p
 def test_absent_with_remove_storage_deletes_the_seed():
     xml = ACTUAL_XML.replace("<dv:tag>prod</dv:tag>", "<dv:cloud-init path='/srv/web01-cidata.iso' sha256='ab'/>")
     _req, _actual, plan, _desired = run_plan({"state": "absent", "remove_storage": True}, "stopped", xml=xml,
-                                             facts=make_facts(removable=["default-pool/web01.qcow2"]))
+                                             facts=make_facts(removable=["default-pool/web01.qcow2"],
+                                                              removable_seed="/srv/web01-cidata.iso"))
     assert [(c.action, c.target) for c in plan.changes] == [
         ("undefine", LABEL), ("delete", "volume default-pool/web01.qcow2"), ("delete", "cloud-init seed /srv/web01-cidata.iso")]
+
+
+def test_absent_keeps_a_seed_inspect_did_not_prove_ours():
+    xml = ACTUAL_XML.replace("<dv:tag>prod</dv:tag>", "<dv:cloud-init path='/srv/web01-cidata.iso' sha256='ab'/>")
+    _req, _actual, plan, _desired = run_plan({"state": "absent", "remove_storage": True}, "stopped", xml=xml)
+    assert [(c.action, c.target) for c in plan.changes] == [("undefine", LABEL)]
 
 
 def test_absent_keeps_storage_unless_asked():

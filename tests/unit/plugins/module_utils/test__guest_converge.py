@@ -16,6 +16,7 @@ from unittest import mock
 import libvirt
 import pytest
 
+from ansible_collections.debvirt.cluster.plugins.module_utils import _cloudinit
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import (
     InvalidSpec,
@@ -345,6 +346,47 @@ def test_what_libvirt_or_the_host_refuses_later_is_refused_first(client, params,
 def test_a_seed_path_that_is_a_directory_is_refused(client, tmp_path):
     refused_whole(client, {"cloud_init": {"path": str(tmp_path)}},
                   "^cloud_init\\.path %s is a directory on the host" % tmp_path)
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_a_file_at_the_seed_path_the_module_did_not_make_is_refused(client, tmp_path, link):
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("someone else's\n")
+    path = tmp_path / "seed.iso"
+    if link:
+        os.symlink(str(foreign), path)
+    else:
+        path = foreign
+    refused_whole(client, {"cloud_init": {"path": str(path)}},
+                  "^Refusing to overwrite %s, the cloud-init seed path of guest web01: %s"
+                  % (path, "it is a symlink" if link else "it is not an ISO image"))
+    assert foreign.read_text() == "someone else's\n"
+    assert os.path.islink(path) is link
+
+
+needs_iso_tool = pytest.mark.skipif(not any(_cloudinit.shutil.which(t[0]) for t in _cloudinit._TOOLS),
+                                    reason="no ISO tool (genisoimage or xorriso) on this host")
+
+
+@needs_iso_tool
+def test_remove_storage_deletes_its_own_seed_and_keeps_someone_elses(client, tmp_path):
+    path = tmp_path / "seed.iso"
+    seeded = dict(WEB01, cloud_init={"path": str(path)})
+    run(client, seeded)
+    assert run(client, seeded)["changed"] is False  # its own seed, rewritten only when it changes
+    result = run(client, REMOVE)
+    assert ("delete", "cloud-init seed %s" % path, False) in actions(result)
+    assert not path.exists()
+    run(client, seeded)
+    path.write_text("someone else's now\n")
+    warning = ("The cloud-init seed %s of guest web01 is kept: it is not an ISO image, so not a seed the module "
+               "made; the module deletes only a seed it made" % path)
+    for check_mode in (True, False):
+        result = run(client, REMOVE, check_mode)
+        assert "cloud-init seed %s" % path not in [c["target"] for c in result["changes"]]
+        assert result["warnings"] == [warning]
+    assert client.domain("web01") is None
+    assert path.read_text() == "someone else's now\n"
 
 
 @pytest.fixture

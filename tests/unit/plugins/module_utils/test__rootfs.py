@@ -212,3 +212,118 @@ def test_writes_leave_no_temporary_file(tmp_path):
     names = [n for _d, dirs, files in os.walk(tmp_path) for n in dirs + files]
     assert not [n for n in names if n.startswith(".debvirt-")]
     assert os.path.islink(tmp_path / _rootfs.NETWORKD_WANTS)
+
+
+# --- a hostile container: directories swapped for symlinks ----------------------------------
+NETWORKD = _rootfs.render_files("ct1", "web", [nic("eth0", "dhcp")], "networkd")
+
+
+def hostile(tmp_path):
+    """A rootfs, and a "host" directory beside it that the container would like written."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "keep").write_text("host\n")
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    return root, host
+
+
+def host_untouched(host):
+    return sorted(os.listdir(host)) == ["keep"] and (host / "keep").read_text() == "host\n"
+
+
+@pytest.mark.parametrize("link, target", [
+    ("etc/systemd", "host"),  # out of the rootfs, two levels down
+    ("etc/systemd", "rootfs/srv"),  # into the rootfs itself: a link is refused all the same
+    ("etc", "host"),
+])
+def test_a_directory_that_is_a_symlink_is_refused(tmp_path, link, target):
+    root, host = hostile(tmp_path)
+    (root / "srv").mkdir()
+    if (root / link).is_dir():
+        (root / link).rmdir()
+    os.symlink(str(tmp_path / target), root / link)
+    with pytest.raises(DebvirtError) as e:
+        _rootfs.write_files(str(root), NETWORKD)
+    assert e.value.msg == "%s in the root filesystem %s leads outside it (a symlink); not writing it" % (link, root)
+    # Reading refuses too: what a link leads to must not reach a diff either.
+    with pytest.raises(DebvirtError, match="leads outside it"):
+        _rootfs.read_files(str(root), list(NETWORKD))
+    assert host_untouched(host)
+    assert os.listdir(root / "srv") == []
+
+
+def test_a_swap_after_the_directory_was_made_is_refused(tmp_path, monkeypatch):
+    """The container swaps the directory the module just made for a symlink to the host."""
+    root, host = hostile(tmp_path)
+    mkdir = os.mkdir
+
+    def made_then_swapped(name, mode=0o777, *, dir_fd=None):
+        mkdir(name, mode, dir_fd=dir_fd)
+        if name == "network":
+            os.rename(name, "network.moved", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            os.symlink(str(host), name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "mkdir", made_then_swapped)
+    with pytest.raises(DebvirtError, match="^etc/systemd/network in the root filesystem .* leads outside it"):
+        _rootfs.write_files(str(root), NETWORKD)
+    assert host_untouched(host)
+
+
+def test_a_swap_after_the_directory_was_opened_changes_nothing_on_the_host(tmp_path, monkeypatch):
+    """Once the walk holds a directory, a swap by name redirects nothing: the write lands in the
+    directory itself, wherever the container moved it inside its root."""
+    root, host = hostile(tmp_path)
+    replace = _rootfs._replace
+
+    def swap_then_replace(name, content, dir_fd, st):
+        if not os.path.islink(root / "etc"):
+            os.rename(root / "etc", root / "etc.moved")
+            os.symlink(str(host), root / "etc")
+        replace(name, content, dir_fd, st)
+
+    monkeypatch.setattr(_rootfs, "_replace", swap_then_replace)
+    _rootfs.write_files(str(root), {"etc/hostname": "web\n"})
+    assert host_untouched(host)
+    assert (root / "etc.moved" / "hostname").read_text() == "web\n"
+
+
+def test_a_symlink_at_the_leaf_is_read_as_a_link_and_replaced(tmp_path):
+    root, host = hostile(tmp_path)
+    os.symlink(str(host / "keep"), root / "etc" / "hostname")
+    assert _rootfs.read_files(str(root), ["etc/hostname", "etc/missing/x"]) == {
+        "etc/hostname": ("link", str(host / "keep")), "etc/missing/x": None}
+    _rootfs.write_files(str(root), {"etc/hostname": "web\n"})
+    assert host_untouched(host)
+    assert not os.path.islink(root / "etc" / "hostname")
+
+
+def test_a_fifo_at_the_leaf_reads_as_missing_without_blocking(tmp_path):
+    root, _host = hostile(tmp_path)
+    os.mkfifo(root / "etc" / "hostname")
+    assert _rootfs.read_files(str(root), ["etc/hostname"]) == {"etc/hostname": None}
+
+
+def test_a_file_where_a_directory_belongs_fails_cleanly(tmp_path):
+    root, _host = hostile(tmp_path)
+    (root / "etc" / "systemd").write_text("not a directory\n")
+    assert _rootfs.read_files(str(root), ["etc/systemd/network/x"]) == {"etc/systemd/network/x": None}
+    with pytest.raises(DebvirtError, match="^Failed to write etc/systemd/network/.* in the root filesystem"):
+        _rootfs.write_files(str(root), NETWORKD)
+
+
+@root_only
+def test_new_directories_and_files_are_owned_like_the_root(tmp_path):
+    root, _host = hostile(tmp_path)
+    os.chown(root, 100000, 100000)
+    umask = os.umask(0o077)
+    try:
+        _rootfs.write_files(str(root), NETWORKD)
+    finally:
+        os.umask(umask)
+    for rel in ["etc/systemd", "etc/systemd/network", "etc/systemd/network/50-debvirt-eth0.network",
+                _rootfs.NETWORKD_WANTS]:
+        got = os.lstat(root / rel)
+        assert (got.st_uid, got.st_gid) == (100000, 100000), rel
+    assert oct(os.stat(root / "etc" / "systemd" / "network").st_mode & 0o777) == "0o755"
+    assert oct(os.stat(root / "etc" / "hostname").st_mode & 0o777) == "0o644"
