@@ -21,11 +21,13 @@ description:
     C(debvirt_uri), C(debvirt_state) (V(running), V(stopped), V(paused), V(crashed), or
     V(frozen) for a container), C(debvirt_type) (V(vm) or V(container)), C(debvirt_tags),
     C(debvirt_description), C(debvirt_uuid), C(debvirt_addresses) (V(address/prefix) from
-    the DHCP leases of libvirt networks or the QEMU guest agent, and a container's static
-    address), C(debvirt_interfaces) (MAC, network or bridge, addresses), C(debvirt_autostart),
+    the DHCP leases of libvirt networks, the QEMU guest agent's with O(use_agent_addresses),
+    and a container's static address), C(debvirt_interfaces) (MAC, network or bridge,
+    addresses), C(debvirt_autostart),
     C(debvirt_memory) (MiB) and C(debvirt_vcpus)."
   - C(ansible_host) is set to the first IPv4 address of the guest, or else its first global
-    IPv6 address, when it has one.
+    IPv6 address, when it has one. Those come from libvirt's DHCP leases (and a container's
+    static address) unless O(use_agent_addresses) is set.
   - "Each host is put in these groups: C(node_<member>), C(state_<state>), C(type_vm) or
     C(type_container), and C(tag_<tag>) for each of its tags. Characters that are not valid in
     a group name (a dot in a member's name, say) become C(_)."
@@ -111,6 +113,19 @@ options:
         the URI, with the C(libssh) transport (see O(members)). A member whose host key is not
         in it, or differs, does not answer.
     type: path
+  use_agent_addresses:
+    description:
+      - Also take each running guest's addresses from the QEMU guest agent, after its DHCP
+        leases; a guest on a bridge, which has no lease in libvirt, then gets C(ansible_host)
+        too.
+      - The agent runs inside the guest and reports whatever the guest tells it. A compromised
+        guest can name another host's address, and the playbooks that run against the guest
+        then connect there, with their credentials. Set this only for guests you trust as much
+        as the hosts in the inventory.
+      - Off, the agent is not asked at all; C(debvirt_addresses) and C(debvirt_interfaces) hold
+        the leases and static addresses only.
+    type: bool
+    default: false
   timeout:
     description:
       - Seconds to wait for all members. A member that has not answered by then is skipped
@@ -240,7 +255,8 @@ except ImportError:
 display = Display()
 
 # Bumped when the records change shape, so that a cache written by an older version is not used.
-CACHE_FORMAT = 1
+# 2: the agent's addresses only with use_agent_addresses; a format-1 listing may hold them.
+CACHE_FORMAT = 2
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
 
 
@@ -351,6 +367,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # The nodelist's members are not known before it is read, so its source stands for them,
         # with what they are reached by.
         lines = ["%s %s" % (t.uri, t.node) for t in targets]
+        if self.get_option("use_agent_addresses"):
+            lines.append("agent")
         if nodelist:
             lines.append("nodelist %s %r %r" % (nodelist, self.get_option("types"), sorted(self._ssh().items())))
         return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:12]
@@ -399,7 +417,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             known = set(t.uri for t in targets)
             # A member both named and in the nodelist is read once.
             targets = targets + [t for t in self._targets(members or []) if t.uri not in known]
-        records, failures = read_targets(targets, timeout=self.get_option("timeout"))
+        records, failures = read_targets(targets, timeout=self.get_option("timeout"),
+                                         agent=self.get_option("use_agent_addresses"))
         for target, reason in failures:
             message = "debvirt.cluster.guests: %s (node %s) did not answer: %s" % (
                 target.uri, target.node or "?", reason)

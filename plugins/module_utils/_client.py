@@ -213,11 +213,13 @@ class LibvirtClient:
             return None
         return capacity, allocation
 
-    def interface_addresses(self, dom):
-        """Addresses by MAC, from DHCP leases and, where it answers, the guest agent."""
+    def interface_addresses(self, dom, agent=True):
+        """Addresses by MAC, from DHCP leases and, where it answers and agent is true, the guest
+        agent, which reports whatever the guest tells it to."""
         found = {}
-        sources = [libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
-                   libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT]
+        sources = [libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE]
+        if agent:
+            sources.append(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT)
         for source in sources:
             try:
                 ifaces = dom.interfaceAddresses(source, 0)

@@ -15,6 +15,7 @@ apply_member() is the only writer.
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 import socket
 from urllib.parse import quote, urlparse, urlunparse
@@ -29,6 +30,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils._corosync import (
     validate_name,
 )
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import DebvirtError, InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_address
 from ansible_collections.debvirt.cluster.plugins.module_utils._plan import Plan, diff, execute
 from ansible_collections.debvirt.cluster.plugins.module_utils._quorum import find_self, quorum_status, wait_for
 
@@ -36,6 +38,7 @@ AUTHKEY = "/etc/corosync/authkey"
 CIB_DIR = "/var/lib/pacemaker/cib"
 # A removed node's config is kept here, not deleted: it says which cluster the node was in.
 REMOVED_SUFFIX = ".debvirt-removed"
+_NODEID = re.compile(r"[1-9][0-9]{0,9}")
 # What a plan's steps on a member act on; the member is the step's key.
 COROSYNC_ON = "corosync on"
 CONF_ON = "corosync.conf on"
@@ -163,12 +166,14 @@ class MemberRequest:
 
 
 def request_from_params(p):
-    validate_name("node name", p["name"])
+    validate_name("node name", p["name"], "name")
     if p.get("cluster_name") is not None:
         validate_cluster_name(p["cluster_name"])
     addresses = list(p.get("addresses") or [])
     if len(addresses) > 8:
         raise InvalidSpec("knet has at most 8 links, got %d addresses" % len(addresses))
+    for index, addr in enumerate(addresses):
+        check_address(addr, "addresses[%d]" % index)
     if p.get("nodeid") is not None and p["nodeid"] < 1:
         raise InvalidSpec("nodeid must be at least 1, got %s" % p["nodeid"])
     if p.get("timeout", 60) < 1:
@@ -176,6 +181,11 @@ def request_from_params(p):
     settings = {k: p.get(k) for k in ("token", "token_coefficient", "two_node", "wait_for_all", "qdevice")}
     if settings.get("qdevice") and not settings["qdevice"].get("host"):
         raise InvalidSpec("qdevice needs a host")
+    if settings.get("qdevice"):
+        check_address(settings["qdevice"]["host"], "qdevice.host")
+        breaker = settings["qdevice"].get("tie_breaker")
+        if breaker is not None and breaker not in ("lowest", "highest") and not _NODEID.fullmatch(breaker):
+            raise InvalidSpec("qdevice.tie_breaker: %r is not lowest, highest or a node id" % (breaker,))
     if settings.get("two_node") and settings.get("qdevice"):
         raise InvalidSpec("two_node and qdevice exclude each other: the QDevice breaks the tie")
     return MemberRequest(p["name"], addresses, p.get("nodeid"), p.get("state", "present"),

@@ -15,12 +15,14 @@ import ipaddress
 import re
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_address
 
 CONF = "/etc/corosync/corosync.conf"
 # A link per ring address: knet allows links 0..7.
 MAX_LINKS = 8
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# fullmatch: "$" would let a trailing newline into the nodelist.
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_CLUSTER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class ConfError(InvalidSpec):
@@ -307,15 +309,15 @@ def _guess_unit(section):
 
 
 # --- a new cluster's config ---------------------------------------------------------------
-def validate_name(kind, name):
-    if not _NAME_RE.match(name or ""):
-        raise InvalidSpec("Invalid %s %r: use letters, digits and _.- (at most 64 characters, "
-                          "starting with a letter or digit)" % (kind, name))
+def validate_name(kind, name, where=None):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise InvalidSpec("%s %s %r: use letters, digits and _.- (at most 64 characters, starting with a "
+                          "letter or digit)" % (where + ": invalid" if where else "Invalid", kind, name))
 
 
 def validate_cluster_name(name):
     # DLM and the cluster's lock names take at most 32 of these characters.
-    if not _CLUSTER_NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not _CLUSTER_NAME_RE.fullmatch(name):
         raise InvalidSpec("Invalid cluster name %r: use at most 32 letters, digits, _ and -" % name)
 
 
@@ -394,7 +396,8 @@ def check_nodes(nodes):
             seen_ids.add(node["nodeid"])
         if not node["addresses"]:
             raise InvalidSpec("Node %s has no address" % node["name"])
-        for addr in node["addresses"]:
+        for link, addr in enumerate(node["addresses"]):
+            check_address(addr, "Node %s: ring%d_addr" % (node["name"], link))
             if addr in seen_addrs:
                 raise InvalidSpec("Address %s is used twice (node %s)" % (addr, node["name"]))
             seen_addrs.add(addr)

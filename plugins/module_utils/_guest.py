@@ -395,6 +395,8 @@ class GuestKind(_kind.Kind):
                     _inspect_removal(client, clients, req, actual, facts)
             return facts
         spec = req.spec
+        if req.console_warning:
+            facts.warnings.append(req.console_warning)
         local = is_local(client.uri)
         known = {d.key() for d in actual.spec.disks} if actual else set()
         for disk in spec.disks or []:

@@ -29,10 +29,12 @@ STATES = ("present", "running", "stopped", "paused", "absent")
 
 
 class GuestRequest(_kind.Request):
-    def __init__(self, name, spec, shutdown_timeout=120, cloud_init=None, virt_type="auto", **lifecycle):
+    def __init__(self, name, spec, shutdown_timeout=120, cloud_init=None, virt_type="auto", console_warning=None,
+                 **lifecycle):
         super().__init__(name, spec, shutdown_timeout=shutdown_timeout, **lifecycle)
         self.cloud_init = cloud_init
         self.virt_type = virt_type
+        self.console_warning = console_warning  # the console is open to the network, unasked
 
 
 def request_from_params(params):
@@ -85,7 +87,28 @@ def request_from_params(params):
     if p.get("cloud_init") is not None:
         _check_cloud_init(p["cloud_init"], seed_path(name, p["cloud_init"]), spec.disks or [])
     return GuestRequest(name, spec, shutdown_timeout=p.get("shutdown_timeout", 120), cloud_init=p.get("cloud_init"),
-                        virt_type=p.get("virt_type") or "auto", **_kind.request_params(p))
+                        virt_type=p.get("virt_type") or "auto",
+                        console_warning=console_warning(name, spec.graphics, (p.get("graphics") or {}).get("insecure_ok")),
+                        **_kind.request_params(p))
+
+
+def _is_loopback(listen):
+    if listen == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(listen).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may well resolve to a public address
+
+
+def console_warning(name, graphics, insecure_ok=False):
+    """The warning for a console that anyone who reaches the address can take over (keyboard,
+    screen, and so the guest), unless the user said that is what they want; None otherwise."""
+    if insecure_ok or graphics is None or graphics.type == "none" or graphics.password or _is_loopback(graphics.listen):
+        return None
+    return ("The %s console of guest %s listens on %s without a password: whoever reaches that address "
+            "controls the guest's keyboard and screen. Set graphics.password, listen on 127.0.0.1 (and "
+            "tunnel), or set graphics.insecure_ok to accept it" % (graphics.type, name, graphics.listen))
 
 
 # The port range libvirt starts a VNC console on; a SPICE port is any TCP port.
@@ -189,7 +212,7 @@ CLOUD_INIT = dict(user_data=dict(type="raw"), meta_data=dict(type="raw"), networ
                   path=dict(type="path"))
 GRAPHICS = dict(type=dict(type="str", choices=["vnc", "spice", "none"], required=True),
                 listen=dict(type="str", default="127.0.0.1"), port=dict(type="int"),
-                password=dict(type="str", no_log=True))
+                password=dict(type="str", no_log=True), insecure_ok=dict(type="bool", default=False))
 
 SPEC_OPTIONS = SIZE + MACHINE + META
 OPTIONS = _kind.lifecycle_options(STATES, 120) + SPEC_OPTIONS

@@ -98,9 +98,11 @@ def uri_host(uri):
     return urlparse(uri).hostname or None
 
 
-def _addresses(client, dom, interfaces, active):
-    """Each interface's addresses ("a.b.c.d/prefix"), in the order of the interfaces."""
-    found = client.interface_addresses(dom) if active else {}
+def _addresses(client, dom, interfaces, active, agent=False):
+    """Each interface's addresses ("a.b.c.d/prefix"), in the order of the interfaces; the guest
+    agent's only when agent is true: a guest that reports another host's address would have the
+    playbook's connection (and its credentials) sent there."""
+    found = client.interface_addresses(dom, agent=agent) if active else {}
     out = []
     for nic in interfaces:
         addresses = list(found.get(nic.get("mac"), []))
@@ -112,7 +114,7 @@ def _addresses(client, dom, interfaces, active):
     return out
 
 
-def _record(client, dom, node):
+def _record(client, dom, node, agent=False):
     """One guest as plain data, or None when it vanished while the host was being read."""
     try:
         root = parse(client.domain_xml(dom, inactive=True))
@@ -127,7 +129,7 @@ def _record(client, dom, node):
             if kind == "container":
                 entry["address"] = nic.address
             interfaces.append(entry)
-        per_nic = _addresses(client, dom, interfaces, state in ("running", "paused", "frozen"))
+        per_nic = _addresses(client, dom, interfaces, state in ("running", "paused", "frozen"), agent)
     except NotFound:
         return None
     for entry, addresses in zip(interfaces, per_nic):
@@ -150,14 +152,15 @@ def _record(client, dom, node):
     }
 
 
-def read_target(target, client_factory=LibvirtClient):
-    """Every guest on one libvirt connection, as records; raises DebvirtError when it cannot."""
+def read_target(target, client_factory=LibvirtClient, agent=False):
+    """Every guest on one libvirt connection, as records; raises DebvirtError when it cannot.
+    agent: take addresses from the guest agent too."""
     client = client_factory(target.uri)
     try:
         node = target.node or uri_host(target.uri) or client.hostname()
         records = []
         for dom in client.domains():
-            record = _record(client, dom, node)
+            record = _record(client, dom, node, agent)
             if record is not None:
                 records.append(record)
         return records
@@ -165,7 +168,7 @@ def read_target(target, client_factory=LibvirtClient):
         client.close()
 
 
-def read_targets(targets, timeout=30, client_factory=LibvirtClient):
+def read_targets(targets, timeout=30, client_factory=LibvirtClient, agent=False):
     """(records, failures): the guests of every target that answered in time, and for each
     target that did not, (target, reason).
 
@@ -177,7 +180,7 @@ def read_targets(targets, timeout=30, client_factory=LibvirtClient):
 
     def work(index, target):
         try:
-            results[index] = ("ok", read_target(target, client_factory))
+            results[index] = ("ok", read_target(target, client_factory, agent))
         except DebvirtError as e:
             results[index] = ("failed", e.msg)
         except Exception as e:  # pylint: disable=broad-except

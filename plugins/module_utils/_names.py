@@ -11,6 +11,7 @@ in check mode as well.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 
@@ -75,6 +76,21 @@ def check_hostname(name, where, longest=253):
     if not isinstance(name, str) or len(name) > longest or not _HOSTNAME.fullmatch(name):
         raise InvalidSpec("%s: %r is not a valid host name (dot-separated labels of letters, digits and "
                           "-, at most %d characters)" % (where, name, longest))
+
+
+def check_address(addr, where):
+    """A host name, IPv4 or IPv6 literal, as corosync.conf, ssh's known_hosts and config and
+    /etc/hosts take a host: anything else (a newline, a blank, a brace, a '#') could add a
+    line, a section or a host pattern to those files."""
+    if isinstance(addr, str) and "%" not in addr:
+        try:
+            ipaddress.ip_address(addr)
+            return
+        except ValueError:
+            pass
+    if not isinstance(addr, str) or len(addr) > 253 or not _HOSTNAME.fullmatch(addr):
+        raise InvalidSpec("%s: %r is not a host name (dot-separated labels of letters, digits and -) or an "
+                          "IPv4 or IPv6 address" % (where, addr))
 
 
 def is_mac(text):

@@ -11,6 +11,8 @@ only through a stop and a start, which is refused while a running guest has a di
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import re
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._domain import DomainXML, Spec
@@ -100,18 +102,61 @@ class PoolSpec(Spec):
         return pool
 
 
+# PBKDF2 with a random salt: the digest sits in the secret's description, which anyone who
+# may list secrets reads; an unsalted fast hash of a password would let them try a dictionary.
+DIGEST_SCHEME = "pbkdf2-sha256"
+DIGEST_ROUNDS = 600000
+
+
+def secret_digest(value, salt=None, rounds=DIGEST_ROUNDS):
+    """The text kept in a secret's description to tell, later, whether its value changed:
+    scheme:rounds:salt:hash, hex, with no blanks. A new random salt unless one is given."""
+    salt = os.urandom(16) if salt is None else salt
+    derived = hashlib.pbkdf2_hmac("sha256", value.encode("utf-8"), salt, rounds)
+    return "%s:%d:%s:%s" % (DIGEST_SCHEME, rounds, salt.hex(), derived.hex())
+
+
+def secret_matches(value, digest):
+    """Whether digest (as secret_digest wrote it) is of value. Anything else, such as the unsalted
+    sha256:<hex> of earlier releases, does not match: that secret is rewritten once."""
+    parts = (digest or "").split(":")
+    if len(parts) != 4 or parts[0] != DIGEST_SCHEME or not parts[1].isdigit():
+        return False
+    try:
+        salt = bytes.fromhex(parts[2])
+    except ValueError:
+        return False
+    rounds = int(parts[1])
+    if not salt or not 1 <= rounds <= 10 * DIGEST_ROUNDS:  # a description we did not write is no work order
+        return False
+    return hmac.compare_digest(secret_digest(value, salt, rounds), digest)
+
+
 class SecretSpec:
     """A libvirt secret that holds a pool's password or Ceph key, known by its usage name.
 
-    The value itself is never read back (the secret is private); its SHA-256 is kept in the
-    secret's description so that a changed value is noticed and an unchanged one is not rewritten.
+    The value itself is never read back (the secret is private); a salted, slow digest of it is
+    kept in the secret's description so that a changed value is noticed and an unchanged one is
+    not rewritten.
     """
 
     def __init__(self, usage_type, usage, value):
         self.usage_type = usage_type
         self.usage = usage
         self.value = value
-        self.digest = "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+        self._digest = None
+
+    @property
+    def digest(self):
+        # Made only when the secret is written: a rerun with the same value only compares.
+        if self._digest is None:
+            self._digest = secret_digest(self.value)
+        return self._digest
+
+    def matches(self, description):
+        """Whether a secret with this description holds this value."""
+        words = (description or "").split()
+        return bool(words) and secret_matches(self.value, words[-1])
 
     def to_xml(self):
         usage = "<name>%s</name>" if self.usage_type == "ceph" else "<target>%s</target>"
@@ -253,7 +298,7 @@ def inspect_pool(client, req, actual, usage=None):
         else:
             desc = parse(client.secret_xml(secret)).findtext("description") or ""
             facts.secret = secret
-            if desc.split()[-1:] != [req.secret.digest]:
+            if not req.secret.matches(desc):
                 facts.secret_change = "update"
     if actual is None and req.state != "absent":
         missing = [k for k in _REQUIRED[req.spec.type] if getattr(req.spec, k) is None]

@@ -59,6 +59,8 @@ options:
       - Needed to add a node or create a cluster; the module reaches the node over SSH at the
         first one.
       - A member's addresses cannot be changed; remove the node and add it again.
+      - Each is a host name or an IPv4 or IPv6 address; anything else (a blank, a newline, a
+        brace, a C(#)) is refused before anything is read or written, in check mode too.
     type: list
     elements: str
   nodeid:

@@ -197,7 +197,11 @@ options:
         choices: [vnc, spice, none]
         required: true
       listen:
-        description: The address it listens on, an IP address or a host name.
+        description:
+          - The address it listens on, an IP address or a host name.
+          - A console on any address but loopback (C(127.0.0.1), C(::1), C(localhost)) without a
+            O(graphics.password) gives whoever reaches that address the guest's keyboard and
+            screen; the module warns, in check mode too, unless O(graphics.insecure_ok) is set.
         type: str
         default: 127.0.0.1
       port:
@@ -206,6 +210,13 @@ options:
       password:
         description: The console password; for VNC at most 8 characters (libvirt's limit), for SPICE any length.
         type: str
+      insecure_ok:
+        description:
+          - Accept a console on a non-loopback O(graphics.listen) address without a password
+            (on a network only trusted hosts reach, say), and so silence the module's warning.
+          - Not part of the guest's definition; the fleet's items take it too.
+        type: bool
+        default: false
   description:
     description: Free text kept in the guest's metadata.
     type: str

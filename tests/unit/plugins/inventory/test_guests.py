@@ -82,6 +82,49 @@ def test_hosts_and_variables(inventory, warnings):
     assert hostvars(data, "app01")["debvirt_node"] == "node-b"
 
 
+@pytest.fixture
+def agent_says(monkeypatch):
+    """Guests whose DHCP lease source reports what leases holds (nothing: a guest on a bridge),
+    and whose guest agent reports another address: what a guest that lies would have it say."""
+    leases = []
+    asked = []
+
+    def interface_addresses(dom, source, flags=0):
+        asked.append(source)
+        if source == libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT:
+            addrs = [{"type": 0, "addr": "203.0.113.7", "prefix": 24}]
+        else:
+            addrs = [{"type": 0, "addr": a, "prefix": 24} for a in leases]
+        return {"eth0": {"hwaddr": "52:54:00:00:0a:01", "addrs": addrs}} if addrs else {}
+    monkeypatch.setattr(libvirt.virDomain, "interfaceAddresses", interface_addresses)
+    agent_says.leases, agent_says.asked = leases, asked
+    return agent_says
+
+
+def test_agent_addresses_only_when_asked(inventory, warnings, agent_says):
+    web = hostvars(inventory(TWO_NODES, cache=False), "web01")
+    assert "ansible_host" not in web
+    assert web["debvirt_addresses"] == [] and web["debvirt_interfaces"][0]["addresses"] == []
+    assert libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT not in agent_says.asked
+    web = hostvars(inventory(dict(TWO_NODES, use_agent_addresses=True), cache=False), "web01")
+    assert web["ansible_host"] == "203.0.113.7"
+    assert web["debvirt_addresses"] == ["203.0.113.7/24"]
+
+
+def test_a_lease_comes_before_the_agents_address(inventory, warnings, agent_says):
+    agent_says.leases.append("192.168.0.9")
+    web = hostvars(inventory(TWO_NODES, cache=False), "web01")
+    assert (web["ansible_host"], web["debvirt_addresses"]) == ("192.168.0.9", ["192.168.0.9/24"])
+    web = hostvars(inventory(dict(TWO_NODES, use_agent_addresses=True), cache=False), "web01")
+    assert (web["ansible_host"], web["debvirt_addresses"]) == ("192.168.0.9", ["192.168.0.9/24", "203.0.113.7/24"])
+
+
+def test_the_agent_option_is_part_of_the_cache_key(inventory, opens, tmp_path, warnings, agent_says):
+    cached = dict(TWO_NODES, cache=True, cache_plugin="jsonfile", cache_connection=str(tmp_path / "cache"))
+    assert "ansible_host" not in hostvars(inventory(cached), "web01")
+    assert hostvars(inventory(dict(cached, use_agent_addresses=True)), "web01")["ansible_host"] == "203.0.113.7"
+
+
 def test_standard_groups(inventory, warnings):
     data = inventory(TWO_NODES)
     assert members_of(data, "node_node_a") == ["ct01", "db01", "web01"]
@@ -326,7 +369,7 @@ def fake_read(monkeypatch):
     """The (uri, node) pairs the plugin would read; nothing is connected to."""
     read = []
 
-    def fake(targets, timeout):
+    def fake(targets, timeout, agent=False):
         read.extend((t.uri, t.node) for t in targets)
         return [], []
     monkeypatch.setattr(guests, "read_targets", fake)

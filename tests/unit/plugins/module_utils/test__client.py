@@ -231,6 +231,20 @@ def test_addresses_skip_a_source_that_fails(client, monkeypatch):
     assert client.interface_addresses(dom) == {"aa:bb:cc:dd:ee:ff": ["192.168.122.3/24"]}
 
 
+def test_addresses_without_the_agent_never_ask_it(client, monkeypatch):
+    dom = client.domain("test")
+    real = dom.interfaceAddresses
+    asked = []
+
+    def recorded(source, flags):
+        asked.append(source)
+        return real(source, flags)
+
+    monkeypatch.setattr(dom, "interfaceAddresses", recorded)
+    assert client.interface_addresses(dom, agent=False) == {"aa:bb:cc:dd:ee:ff": ["192.168.122.3/24"]}
+    assert asked == [libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE]
+
+
 def test_close_is_idempotent_and_reconnects_lazily(driver_uri):
     c = LibvirtClient(driver_uri)
     c.close()  # never connected

@@ -223,13 +223,21 @@ def test_create_on_a_fresh_host():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"name": "bad name"}, "Invalid node name"),
+    ({"name": "bad name"}, "^name: invalid node name 'bad name'"),
+    ({"name": "n1\n}"}, "^name: invalid node name"),
+    ({"name": "n1", "addresses": ["10.0.0.1", "10.0.1.1\n}\nnode {"]}, r"^addresses\[1\]: .* is not a host name"),
+    ({"name": "n1", "addresses": ["10.0.0.1 #"]}, r"^addresses\[0\]: "),
+    ({"name": "n1", "addresses": ["{"]}, r"^addresses\[0\]: "),
+    ({"name": "n1", "qdevice": {"host": "q\n"}}, r"^qdevice.host: "),
+    ({"name": "n1", "qdevice": {"host": "q", "tie_breaker": "1\n}"}}, r"^qdevice.tie_breaker: "),
     ({"name": "n1", "cluster_name": "x" * 40}, "Invalid cluster name"),
     ({"name": "n1", "nodeid": 0}, "nodeid must be at least 1"),
     ({"name": "n1", "addresses": ["a"] * 9}, "at most 8 links"),
     ({"name": "n1", "two_node": True, "qdevice": {"host": "q"}}, "exclude each other"),
 ])
 def test_bad_input(params, message):
+    """Refused before anything is read or written: request_from_params runs before the plan,
+    so check mode refuses the same."""
     with pytest.raises(InvalidSpec, match=message):
         request_from_params(params)
 

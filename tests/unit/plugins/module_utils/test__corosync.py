@@ -154,7 +154,7 @@ def test_new_conf_with_qdevice():
                                        "net": {"host": "10.9.9.9", "algorithm": "lms", "tie_breaker": "lowest"}}
 
 
-@pytest.mark.parametrize("name", ["", "a b", "x" * 33, "dots.not.allowed"])
+@pytest.mark.parametrize("name", ["", "a b", "x" * 33, "dots.not.allowed", "c1\n"])
 def test_bad_cluster_names(name):
     with pytest.raises(InvalidSpec, match="cluster name"):
         new_conf(name, [{"name": "n1", "nodeid": 1, "addresses": ["10.1.0.1"]}])
@@ -169,6 +169,8 @@ def test_bad_cluster_names(name):
      "one address per link"),
     ([{"name": "a", "addresses": []}], "no address"),
     ([{"name": "-a", "addresses": ["1.1.1.1"]}], "Invalid node name"),
+    ([{"name": "a\n", "addresses": ["1.1.1.1"]}], "Invalid node name"),
+    ([{"name": "a", "addresses": ["1.1.1.1", "1.1.1.2\n}"]}], "Node a: ring1_addr: .* is not a host name"),
 ])
 def test_check_nodes(nodes, message):
     with pytest.raises(InvalidSpec, match=message):

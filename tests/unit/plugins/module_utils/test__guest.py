@@ -653,3 +653,29 @@ def test_graphics_none_and_explicit_virt_type():
     req = request_from_params({"name": "web01", "graphics": {"type": "none", "listen": "0.0.0.0"}, "virt_type": "qemu"})
     assert req.spec.graphics.as_dict() == {"type": "none"}
     assert (req.spec.virt_type, req.virt_type) == ("qemu", "qemu")
+
+
+@pytest.mark.parametrize("graphics, warned", [
+    ({"type": "vnc", "listen": "0.0.0.0"}, True),
+    ({"type": "spice", "listen": "10.0.0.5"}, True),
+    ({"type": "vnc", "listen": "::"}, True),
+    ({"type": "vnc", "listen": "console.example.org"}, True),
+    ({"type": "vnc", "listen": "0.0.0.0", "password": ""}, True),
+    ({"type": "vnc", "listen": "0.0.0.0", "password": "s3cret"}, False),
+    ({"type": "vnc", "listen": "0.0.0.0", "insecure_ok": True}, False),
+    ({"type": "vnc"}, False),
+    ({"type": "vnc", "listen": "::1"}, False),
+    ({"type": "spice", "listen": "127.0.0.2"}, False),
+    ({"type": "vnc", "listen": "localhost"}, False),
+    ({"type": "none", "listen": "0.0.0.0"}, False),
+])
+def test_an_open_console_without_a_password_is_warned_of(graphics, warned):
+    req = request_from_params({"name": "web01", "graphics": graphics})
+    if warned:
+        assert req.console_warning.startswith("The %s console of guest web01 listens on %s without a password"
+                                              % (graphics["type"], graphics["listen"]))
+        assert "graphics.insecure_ok" in req.console_warning
+    else:
+        assert req.console_warning is None
+    assert "insecure_ok" not in req.spec.graphics.as_dict()
+    assert request_from_params({"name": "web01"}).console_warning is None

@@ -73,6 +73,22 @@ def test_host_names_accepted(name):
     N.check_hostname(name, "hostname", 64)
 
 
+ADDRESS_RULE = "is not a host name (dot-separated labels of letters, digits and -) or an IPv4 or IPv6 address"
+
+
+@pytest.mark.parametrize("addr", ["10.0.0.1\n}", "10.0.0.1\nnode {", "a b", "10.0.0.1 ", "{", "}", "#x", "x#y",
+                                  "node1\n", "", "fe80::1%eth0\n", "fe80::1%eth0", "[::1]", "a,b", "*", "-a",
+                                  "x" * 254, None, 1])
+def test_addresses_refused(addr):
+    assert refused(N.check_address, addr, "addresses[0]") == "addresses[0]: %r %s" % (addr, ADDRESS_RULE)
+
+
+@pytest.mark.parametrize("addr", ["10.0.0.1", "2001:db8::1", "::1", "::ffff:10.0.0.1", "node1", "n1.example.org",
+                                  "localhost"])
+def test_addresses_accepted(addr):
+    N.check_address(addr, "addresses[0]")
+
+
 @pytest.mark.parametrize("mac", ["01:00:5e:00:00:01", "52:54:00:00:00:01\n", "52:54:00:00:01", "52-54-00-00-00-01",
                                  "52:54:00:zz:00:01", None])
 def test_macs_refused(mac):

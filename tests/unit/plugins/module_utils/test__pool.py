@@ -6,6 +6,7 @@ against libvirt's test driver (whose parser is libvirt's own)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -79,11 +80,62 @@ def test_auth_becomes_a_secret_referred_to_by_usage_and_its_value_never_in_the_s
     assert req.spec.auth == {"type": "ceph", "username": "libvirt", "usage": "debvirt-pool-u-pool-r", "uuid": None}
     assert "AQBk" not in repr(req.spec.as_dict())
     assert req.secret.usage_type == "ceph"
-    assert req.secret.digest.startswith("sha256:")
+    assert req.secret.digest.startswith("pbkdf2-sha256:600000:")
     xml = parse(req.secret.to_xml())
     assert xml.get("private") == "yes"
     assert xml.findtext("usage/name") == "debvirt-pool-u-pool-r"
     assert req.secret.value not in req.secret.to_xml()
+
+
+def test_a_secrets_digest_is_salted_slow_and_checked_against_its_own_salt():
+    first, second = P.secret_digest("pw"), P.secret_digest("pw")
+    scheme, rounds, salt, derived = first.split(":")
+    assert (scheme, rounds, len(salt), len(derived)) == ("pbkdf2-sha256", "600000", 32, 64)
+    assert first != second  # a fresh salt each time: equal passwords give unequal digests
+    assert "pw" not in first and hashlib.sha256(b"pw").hexdigest() not in first
+    assert P.secret_matches("pw", first) and P.secret_matches("pw", second)
+    assert not P.secret_matches("pw2", first)
+    assert P.secret_digest("pw", bytes(16), 1000) == P.secret_digest("pw", bytes(16), 1000)
+
+
+@pytest.mark.parametrize("stored", [
+    "sha256:" + hashlib.sha256(b"pw").hexdigest(),  # earlier releases: rewritten once
+    "", "pbkdf2-sha256", "pbkdf2-sha256:600000:zz:00", "pbkdf2-sha256:x:00:00", "pbkdf2-sha256:600000::00",
+    "pbkdf2-sha256:0:%s:00" % ("00" * 16), "pbkdf2-sha256:999999999:%s:00" % ("00" * 16),
+    "md5:1:00:00",
+])
+def test_a_digest_in_another_form_does_not_match(stored):
+    assert not P.secret_matches("pw", stored)
+
+
+class _SecretClient:
+    """What inspect_pool asks of a host about a secret: it exists with this description."""
+
+    def __init__(self, description):
+        self.description = description
+
+    def secret_by_usage(self, usage_type, usage):
+        return None if self.description is None else object()
+
+    def secret_xml(self, secret):
+        return "<secret><description>%s</description></secret>" % self.description
+
+
+@pytest.mark.parametrize("description, change", [
+    (None, "create"),
+    ("debvirt %s" % P.secret_digest("AQBkZXZ2aXJ0a2V5PT0="), None),
+    ("debvirt %s" % P.secret_digest("another key"), "update"),
+    ("debvirt sha256:%s" % hashlib.sha256(b"AQBkZXZ2aXJ0a2V5PT0=").hexdigest(), "update"),
+    ("written by hand", "update"),
+])
+def test_an_unchanged_secret_is_left_and_a_changed_or_old_one_rewritten(description, change):
+    req = P.request_from_params(params("u-pool-r", type="rbd", **TYPES["rbd"][0]))
+    req.state = "absent"  # only the secret is looked at: no pool to create
+    facts = P.inspect_pool(_SecretClient(description), req, None)
+    assert facts.secret_change == change
+    if description is not None:
+        # The description a write leaves is the one the next run finds unchanged.
+        assert P.secret_matches(req.secret.value, parse(req.secret.to_xml()).findtext("description").split()[-1])
 
 
 def test_iscsi_auth_is_chap_with_an_iscsi_secret():

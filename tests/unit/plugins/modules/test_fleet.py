@@ -80,3 +80,13 @@ def test_one_bad_item_fails_whole_naming_it_and_hides_secrets(default_driver, ar
     assert result["msg"] == "guests[2] (ct2): cpu_shares must be at least 2, got 1"
     assert names(default_driver) == ["test"]
     assert SECRET not in out
+
+
+def test_an_open_console_without_a_password_is_warned_of_in_a_fleet_item(default_driver, args, run):
+    args["guests"][0]["graphics"] = {"type": "spice", "listen": "0.0.0.0"}
+    rc, result, _out = run(dict(args, _ansible_check_mode=True))
+    assert rc == 0
+    assert "guest vm1: The spice console of guest vm1 listens on 0.0.0.0 without a password" in str(result["warnings"])
+    args["guests"][0]["graphics"]["insecure_ok"] = True
+    rc, result, _out = run(dict(args, _ansible_check_mode=True))
+    assert rc == 0 and "without a password" not in str(result.get("warnings", []))

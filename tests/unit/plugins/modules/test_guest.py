@@ -137,3 +137,14 @@ def test_guest_info_in_check_mode_and_failure(module_run):
     assert rc == 1
     assert result["msg"].startswith("Failed to connect to test:///nonexistent-debvirt-file.xml: ")
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_an_open_console_without_a_password_is_warned_of_unless_accepted(default_driver, module_run, check_mode):
+    open_vnc = dict(WEB01, graphics={"type": "vnc", "listen": "0.0.0.0"}, _ansible_check_mode=check_mode)
+    rc, result, _out = module_run(guest, open_vnc)
+    assert rc == 0
+    assert json.dumps(result["warnings"]).count("The vnc console of guest web01 listens on 0.0.0.0 without a password") == 1
+    rc, result, _out = module_run(guest, dict(open_vnc, graphics=dict(open_vnc["graphics"], insecure_ok=True)))
+    assert rc == 0
+    assert "without a password" not in json.dumps(result.get("warnings", []))
