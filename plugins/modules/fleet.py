@@ -137,7 +137,7 @@ purged:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
-from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params, secrets_of
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import FleetCluster
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
 
@@ -150,6 +150,7 @@ def main():
              fleet=dict(type="str", default="default"),
              purge=dict(type="bool", default=False)),
         supports_check_mode=True,
+        secrets=lambda params: secrets_of(params["guests"]),
     )
     containers = module.client_for(module.params["container_uri"])
 
