@@ -52,6 +52,9 @@ options:
       - C(type) says which kind the item is, V(vm) or V(container).
       - An item may also name its C(node); it is then converged only where O(node) matches.
       - Names are unique across both kinds.
+      - The secret options of every item (C(graphics.password), C(cloud_init.user_data)), other
+        nodes' items included, are hidden from the host's log and from the result, as the modules
+        of their kinds hide them.
     type: list
     elements: dict
     required: true
