@@ -48,6 +48,31 @@ def _message(error):
     return str(error)
 
 
+def _validate(item):
+    """(type, kind, validation result) of an item without its node key; kind and result are None
+    for an unknown type."""
+    type_ = item.pop("type", None) or GUEST.type
+    kind = KINDS.get(type_)
+    return type_, kind, VALIDATORS[type_].validate(item) if kind is not None else None
+
+
+def secrets_of(items):
+    """The values of the items' no_log options, as their modules' own specs find them.
+
+    The fleet module hides them from the invocation log, written before it validates anything;
+    an item that is not a dict has none to give (AnsibleModule refuses it).
+    """
+    secrets = set()
+    for item in items or ():
+        if isinstance(item, dict):
+            item = dict(item)
+            item.pop("node", None)
+            result = _validate(item)[2]
+            if result is not None:
+                secrets |= result._no_log_values
+    return secrets
+
+
 def items_from_params(items, fleet, node=None, secrets=None, declared=None):
     """The items, each validated as the module of its type validates its options.
 
@@ -67,9 +92,7 @@ def items_from_params(items, fleet, node=None, secrets=None, declared=None):
     for index, item in enumerate(items):
         item = dict(item)
         owner = item.pop("node", None)
-        type_ = item.pop("type", None) or GUEST.type
-        kind = KINDS.get(type_)
-        result = VALIDATORS[type_].validate(item) if kind is not None else None
+        type_, kind, result = _validate(item)
         if result is not None:
             secrets |= result._no_log_values
         checked.append(("guests[%d] (%s)" % (index, item.get("name", "?")), owner, type_, kind, result))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import (
     LIBVIRT_IMPORT_ERROR,
@@ -22,7 +23,11 @@ LIBVIRT_ARGS = dict(
 
 
 class LibvirtModule(AnsibleModule):
-    def __init__(self, argument_spec, **kwargs):
+    def __init__(self, argument_spec, secrets=None, **kwargs):
+        """secrets(params) -> the secret values the spec cannot see (inside a list of dicts
+        without suboptions); they are hidden from the log and the result like no_log options."""
+        # AnsibleModule logs the invocation from its own __init__: the hook must be in place first.
+        self._secrets = secrets
         spec = dict(LIBVIRT_ARGS)
         spec.update(argument_spec)
         super().__init__(argument_spec=spec, **kwargs)
@@ -32,6 +37,14 @@ class LibvirtModule(AnsibleModule):
         if self.params["connect_timeout"] < 1:
             self.fail_json(msg="connect_timeout must be at least 1 second, got %d; nothing was changed"
                            % self.params["connect_timeout"])
+
+    def log(self, msg, log_args=None):
+        # The invocation is logged before main() runs, and AnsibleModule masks only its message
+        # with the secrets it knows by then; the arguments go to the journal as they are.
+        if self._secrets is not None:
+            self.no_log_values.update(self._secrets(self.params))
+        log_args = {k: remove_values(v, self.no_log_values) for k, v in (log_args or {}).items()}
+        super().log(remove_values(msg, self.no_log_values), log_args=log_args)
 
     def requires(self):
         if LIBVIRT_IMPORT_ERROR:

@@ -52,6 +52,9 @@ options:
       - C(type) says which kind the item is, V(vm) or V(container).
       - An item may also name its C(node); it is then converged only where O(node) matches.
       - Names are unique across both kinds.
+      - The secret options of every item (C(graphics.password), C(cloud_init.user_data)), other
+        nodes' items included, are hidden from the host's log and from the result, as the modules
+        of their kinds hide them.
     type: list
     elements: dict
     required: true
@@ -137,7 +140,7 @@ purged:
 """
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._cluster import Shell
-from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params, secrets_of
 from ansible_collections.debvirt.cluster.plugins.module_utils._placement import FleetCluster
 from ansible_collections.debvirt.cluster.plugins.module_utils._module import LibvirtModule
 
@@ -150,6 +153,7 @@ def main():
              fleet=dict(type="str", default="default"),
              purge=dict(type="bool", default=False)),
         supports_check_mode=True,
+        secrets=lambda params: secrets_of(params["guests"]),
     )
     containers = module.client_for(module.params["container_uri"])
 

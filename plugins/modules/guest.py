@@ -156,13 +156,25 @@ options:
     type: dict
     suboptions:
       user_data:
-        description: The user-data; a dict is written as cloud-config.
+        description:
+          - The user-data; a dict is written as cloud-config.
+          - It is secret (no_log), as passwords, their hashes and keys live there. Ansible hides each
+            string and number of a dict wherever it appears in the task's result, so a short or
+            common one (a user name, a package name, C(2)) is masked in every other field that
+            contains it too. With a user named C(admin) in it, a field reading C(admin@example.org)
+            reads C(********@example.org); with a number 2 in it, a memory of 128 reads
+            C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER). Give the user-data as one string instead (a
+            C(#cloud-config) document, for example C(config | to_nice_yaml) after a first line
+            C(#cloud-config)), and only that whole text is hidden.
         type: raw
       meta_data:
         description: The meta-data; default gives the guest's name as instance-id and hostname.
         type: raw
       network_config:
-        description: The network-config (version 1 or 2).
+        description:
+          - The network-config (version 1 or 2).
+          - It is not secret and appears in the result and the log; keep keys and passwords in
+            O(cloud_init.user_data).
         type: raw
       path:
         description:

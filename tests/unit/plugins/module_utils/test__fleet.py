@@ -19,7 +19,7 @@ from ansible_collections.debvirt.cluster.plugins.module_utils import _container
 from ansible_collections.debvirt.cluster.plugins.module_utils._client import LibvirtClient
 from ansible_collections.debvirt.cluster.plugins.module_utils._container import read_container
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec, LibvirtCallError
-from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params
+from ansible_collections.debvirt.cluster.plugins.module_utils._fleet import converge_fleet, items_from_params, secrets_of
 from ansible_collections.debvirt.cluster.plugins.module_utils._guest import read_guest
 
 FLEET = "unit"
@@ -140,6 +140,14 @@ def test_secrets_of_every_item_are_collected_even_when_one_before_them_is_refuse
         items_from_params([{"name": "c", "type": "container", "memory": 0},
                            {"name": "a", "graphics": {"type": "vnc", "password": "s3cret"}}], FLEET, secrets=secrets)
     assert "s3cret" in secrets
+
+
+def test_secrets_of_reads_the_items_as_their_kinds_do_and_takes_anything():
+    items = [{"name": "a", "node": "n2", "graphics": {"type": "vnc", "password": "s3cret"},
+              "cloud_init": {"user_data": "#cloud-config\npassword: p4ss\n"}},
+             {"name": "b", "type": "bogus", "password": "x"}, "not a dict", {"name": "c", "memory": 0}]
+    assert secrets_of(items) == {"s3cret", "#cloud-config\npassword: p4ss\n"}
+    assert secrets_of(None) == set()
 
 
 # --- end to end on the test driver ------------------------------------------------------------

@@ -10,7 +10,10 @@ The fixtures module_run and default_driver are in conftest.py.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
+from ansible.module_utils import basic
 
 from ansible_collections.debvirt.cluster.plugins.modules import fleet
 
@@ -90,3 +93,17 @@ def test_an_open_console_without_a_password_is_warned_of_in_a_fleet_item(default
     args["guests"][0]["graphics"]["insecure_ok"] = True
     rc, result, _out = run(dict(args, _ansible_check_mode=True))
     assert rc == 0 and "without a password" not in str(result.get("warnings", []))
+
+
+def test_the_invocation_log_hides_every_items_secrets(default_driver, args, run):
+    # Ansible logs the invocation from AnsibleModule's __init__, before main() validates the items.
+    args["guests"].append({"name": "vm9", "node": "elsewhere",
+                           "cloud_init": {"user_data": {"users": [{"name": "ops", "passwd": "dvUserData9"}]}}})
+    logged = mock.Mock()
+    with mock.patch.object(basic, "has_journal", False), mock.patch.object(basic.syslog, "syslog", logged):
+        rc, _result, out = run(dict(args, node="here", _ansible_check_mode=True))
+    assert rc == 0
+    text = " ".join(str(c) for c in logged.call_args_list)
+    assert "Invoked with" in text and "vm9" in text
+    for secret in (SECRET, "dvUserData9"):
+        assert secret not in text and secret not in out
