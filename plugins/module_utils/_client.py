@@ -7,12 +7,14 @@ means "not found", everything else is an error naming the verb and the object.""
 
 from __future__ import annotations
 
+import os
 import time
 from urllib.parse import urlparse
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._connection import (
     ANSWER_TIMEOUT,
     libvirt,
+    libvirt_lxc,
     open_connection,
     run_event_loop,
 )
@@ -515,6 +517,34 @@ class LibvirtClient:
                 except libvirt.libvirtError:
                     pass
             raise
+
+    def container_init_lost(self, dom, timeout=10):
+        """Whether libvirt, timeout s after a container's start, still does not know the PID of
+        its init (False as soon as it does, or when this cannot be asked)."""
+        # libvirt learns the PID from one message of the container's controller, sent once; we
+        # saw it lost right after a start (libvirtd up throughout). Without the PID libvirt can
+        # never stop that container cleanly, so a start is only done once the PID is known.
+        # Only a local connection can receive the namespace descriptors the question returns.
+        if libvirt_lxc is None or not is_local(self.uri):
+            return False
+        deadline, delay = time.monotonic() + timeout, 0.02
+        while True:
+            try:
+                fds = libvirt_lxc.lxcOpenNamespace(dom, 0)
+            except libvirt.libvirtError as e:
+                if not (e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID
+                        and e.get_error_domain() == libvirt.VIR_FROM_LXC):
+                    return False
+                if self.domain_state(dom) != "running":
+                    return False
+                if time.monotonic() >= deadline:
+                    return True
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            for fd in fds or ():
+                os.close(fd)
+            return False
 
     def stop_container(self, dom, timeout):
         """Shut a running container down within timeout seconds, or raise WaitTimeout."""

@@ -23,6 +23,12 @@ else:
     # libvirt prints every error to stderr unless a handler swallows it; errors reach us as exceptions.
     libvirt.registerErrorHandler(lambda ctx, err: None, None)
 
+# Debian's python3-libvirt has the LXC-specific calls; a build without them only loses a check.
+try:
+    import libvirt_lxc
+except ImportError:
+    libvirt_lxc = None
+
 # How long libvirtd may take to answer, by default: to open a connection, and (through libvirt's
 # keepalive) for every call after it.
 ANSWER_TIMEOUT = 30

@@ -499,6 +499,14 @@ class ContainerKind(_kind.Kind):
 
     def start(self, client, dom, paused=False):
         client.start(dom)
+        if client.container_init_lost(dom):
+            # Only this start made it: forced off (the container is seconds old) and made again.
+            client.destroy(dom)
+            client.start(dom)
+            if client.container_init_lost(dom):
+                raise DebvirtError("Container %s started, twice, but libvirt did not learn the process ID of its "
+                                   "init either time, without which it cannot stop it cleanly; it runs now: "
+                                   "see the container's log in /var/log/libvirt/lxc" % dom.name())
         if paused:
             client.suspend(dom)
 

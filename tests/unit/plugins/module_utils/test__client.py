@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 from unittest import mock
 
 import libvirt
@@ -400,3 +401,65 @@ def test_a_container_that_stopped_on_its_own_while_refused_is_stopped(clock):
     dom = RacingContainer(clock, {0: 1}, state=libvirt.VIR_DOMAIN_SHUTOFF)
     container_client().stop_container(dom, 10)
     assert dom.requests == [0]
+
+
+# --- a start after which libvirt never learns the init PID ---------------------------------------
+INIT_PID_UNAVAILABLE = ("Requested operation is not valid: Init pid is not yet available",
+                        libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_FROM_LXC)
+
+
+class FakeLxc:
+    """libvirt_lxc as _client sees it: lxcOpenNamespace refuses `unknown` times as libvirt 9.0
+    does without the init PID (lxcDomainLxcOpenNamespace), then hands out namespace descriptors."""
+
+    def __init__(self, unknown, error=INIT_PID_UNAVAILABLE):
+        self.unknown, self.error, self.calls, self.fds = unknown, error, 0, []
+
+    def lxcOpenNamespace(self, dom, flags):
+        self.calls += 1
+        if self.calls <= self.unknown:
+            message, code, domain = self.error
+            raise libvirt_error(code, message, domain)
+        self.fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(2)]
+        return list(self.fds)
+
+
+def closed(fd):
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("unknown, lost, asked", [(0, False, 1), (4, False, 5), (10 ** 6, True, None)])
+def test_the_init_pid_is_waited_for_and_a_lost_one_is_told(clock, monkeypatch, unknown, lost, asked):
+    lxc = FakeLxc(unknown)
+    monkeypatch.setattr(_client, "libvirt_lxc", lxc)
+    dom = RacingContainer(clock, {})
+    assert container_client().container_init_lost(dom, timeout=10) is lost
+    if lost:
+        assert 10 <= clock.elapsed < 11
+    else:
+        assert lxc.calls == asked and clock.elapsed < 2
+        assert all(closed(fd) for fd in lxc.fds)  # the namespaces are not kept open
+
+
+def test_the_init_pid_cannot_be_asked_so_nothing_is_lost(clock, monkeypatch):
+    dom = RacingContainer(clock, {})
+    monkeypatch.setattr(_client, "libvirt_lxc", None)
+    assert container_client().container_init_lost(dom) is False
+    # Another refusal is no answer either.
+    lxc = FakeLxc(1, ("internal error", libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_FROM_LXC))
+    monkeypatch.setattr(_client, "libvirt_lxc", lxc)
+    assert container_client().container_init_lost(dom) is False
+    # A remote connection cannot receive descriptors: it is not asked.
+    assert LibvirtClient("lxc+ssh://root@node2/system").container_init_lost(dom) is False
+    assert lxc.calls == 1
+    assert clock.elapsed == 0
+
+
+def test_a_container_that_stopped_by_itself_lost_nothing(clock, monkeypatch):
+    monkeypatch.setattr(_client, "libvirt_lxc", FakeLxc(10 ** 6))
+    dom = RacingContainer(clock, {}, state=libvirt.VIR_DOMAIN_SHUTOFF)
+    assert container_client().container_init_lost(dom) is False

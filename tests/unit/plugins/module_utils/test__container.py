@@ -508,3 +508,46 @@ def test_inspect_proves_the_rootfs_is_the_one_made_there(tmp_path, monkeypatch):
     assert f.warnings == ["The root filesystem %s of container ct1 is kept: this module made one at %s, and "
                           "deletes only that; delete it by hand if it is no longer needed"
                           % (moved.spec.rootfs, moved.spec.created["path"])]
+
+
+class StartingClient:
+    """The client calls a container start makes; lost: what container_init_lost says, in turn."""
+
+    def __init__(self, *lost):
+        self.lost, self.calls = list(lost), []
+
+    def start(self, dom):
+        self.calls.append("start")
+
+    def destroy(self, dom):
+        self.calls.append("destroy")
+
+    def suspend(self, dom):
+        self.calls.append("suspend")
+
+    def container_init_lost(self, dom):
+        self.calls.append("init?")
+        return self.lost.pop(0)
+
+
+class Named:
+    def name(self):
+        return "dvtest-ct"
+
+
+@pytest.mark.parametrize("lost, calls", [
+    ((False,), ["start", "init?"]),
+    # The start after which libvirt never learned the init PID is undone and made again, once.
+    ((True, False), ["start", "init?", "destroy", "start", "init?"]),
+])
+def test_a_start_is_done_once_libvirt_knows_the_init_pid(lost, calls):
+    client = StartingClient(*lost)
+    ct.ContainerKind().start(client, Named())
+    assert client.calls == calls
+
+
+def test_a_second_lost_init_pid_is_an_error_saying_so():
+    client = StartingClient(True, True)
+    with pytest.raises(ct.DebvirtError, match="^Container dvtest-ct started, twice, but libvirt did not learn"):
+        ct.ContainerKind().start(client, Named())
+    assert client.calls == ["start", "init?", "destroy", "start", "init?"]
