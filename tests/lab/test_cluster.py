@@ -448,6 +448,8 @@ def test_the_refusals_changed_nothing_on_any_node(four, other_before):
 
 def test_bad_input_is_refused_before_anything_is_read(lab, four, other_before):
     r = lab.module(four[0], 'cluster_member', {'name': lab.prefix + '9', 'addresses': ['not an address', 'x'], 'nodeid': 0}).one()
+    assert refused(r, "addresses[0]: 'not an address' is not a host name"), r
+    r = lab.module(four[0], 'cluster_member', {'name': lab.prefix + '9', 'addresses': ['10.77.0.99'], 'nodeid': 0}).one()
     assert refused(r, 'nodeid must be at least 1'), r
 
 
