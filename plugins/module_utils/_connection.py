@@ -25,7 +25,7 @@ else:
 
 # Debian's python3-libvirt has the LXC-specific calls; a build without them only loses a check.
 try:
-    import libvirt_lxc
+    import libvirt_lxc  # pylint: disable=unused-import  # _client asks through it
 except ImportError:
     libvirt_lxc = None
 

@@ -420,7 +420,7 @@ class FakeLxc:
         if self.calls <= self.unknown:
             message, code, domain = self.error
             raise libvirt_error(code, message, domain)
-        self.fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(2)]
+        self.fds = [os.open(os.devnull, os.O_RDONLY), os.open(os.devnull, os.O_RDONLY)]
         return list(self.fds)
 
 
