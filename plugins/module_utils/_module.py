@@ -39,12 +39,13 @@ class LibvirtModule(AnsibleModule):
                            % self.params["connect_timeout"])
 
     def log(self, msg, log_args=None):
-        # The invocation is logged before main() runs, and AnsibleModule masks only its message
-        # with the secrets it knows by then; the arguments go to the journal as they are.
+        # The invocation is logged before main() runs, masked with only the secrets AnsibleModule
+        # knew when it built the message and the arguments: mask both again with the hook's.
         if self._secrets is not None:
             self.no_log_values.update(self._secrets(self.params))
-        log_args = {k: remove_values(v, self.no_log_values) for k, v in (log_args or {}).items()}
-        super().log(remove_values(msg, self.no_log_values), log_args=log_args)
+            msg = remove_values(msg, self.no_log_values)
+            log_args = {k: remove_values(v, self.no_log_values) for k, v in (log_args or {}).items()}
+        super().log(msg, log_args=log_args)
 
     def requires(self):
         if LIBVIRT_IMPORT_ERROR:
