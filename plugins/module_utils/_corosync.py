@@ -11,11 +11,10 @@ an edit touches are written anew, indented like their siblings. Pure Python, no 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from ansible_collections.debvirt.cluster.plugins.module_utils._errors import InvalidSpec
-from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_address
+from ansible_collections.debvirt.cluster.plugins.module_utils._names import check_address, is_loopback
 
 CONF = "/etc/corosync/corosync.conf"
 # A link per ring address: knet allows links 0..7.
@@ -248,7 +247,7 @@ class CorosyncConf:
         belongs to no cluster yet."""
         for node in self.nodes():
             for addr in node["addresses"]:
-                if not _is_loopback(addr):
+                if not is_loopback(addr, ("localhost", "localhost.localdomain")):
                     return False
         return True
 
@@ -258,15 +257,6 @@ def _int_or_none(value):
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _is_loopback(addr):
-    if addr in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(addr).is_loopback
-    except ValueError:
-        return False
 
 
 def _indent_of(raw):

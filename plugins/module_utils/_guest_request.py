@@ -92,19 +92,10 @@ def request_from_params(params):
                         **_kind.request_params(p))
 
 
-def _is_loopback(listen):
-    if listen == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(listen).is_loopback
-    except ValueError:
-        return False  # a host name other than localhost may well resolve to a public address
-
-
 def console_warning(name, graphics, insecure_ok=False):
     """The warning for a console that anyone who reaches the address can take over (keyboard,
     screen, and so the guest), unless the user said that is what they want; None otherwise."""
-    if insecure_ok or graphics is None or graphics.type == "none" or graphics.password or _is_loopback(graphics.listen):
+    if insecure_ok or graphics is None or graphics.type == "none" or graphics.password or _names.is_loopback(graphics.listen):
         return None
     return ("The %s console of guest %s listens on %s without a password: whoever reaches that address "
             "controls the guest's keyboard and screen. Set graphics.password, listen on 127.0.0.1 (and "

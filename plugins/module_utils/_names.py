@@ -93,6 +93,17 @@ def check_address(addr, where):
                           "IPv4 or IPv6 address" % (where, addr))
 
 
+def is_loopback(addr, names=("localhost",)):
+    """Whether addr is a loopback address, or one of names; any other host name may resolve
+    anywhere."""
+    if addr in names:
+        return True
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
 def is_mac(text):
     """A MAC address in libvirt's lower-case colon form."""
     return bool(_MAC.fullmatch(text))
